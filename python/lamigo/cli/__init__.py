@@ -1,0 +1,1 @@
+"""The `lamigo` command line: one module per subcommand, each with `register(subparsers)`."""

@@ -1,0 +1,49 @@
+"""Entry point of the `lamigo` command."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from lamigo import __version__
+from lamigo.errors import LamigoError
+
+# Each name is a module lamigo.cli.<name> with `register(subparsers)`; the parser it adds sets
+# `func(args) -> int`.
+SUBCOMMANDS = ["encode", "decode", "inspect"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lamigo",
+        description="LaMI-GO goal-oriented image communication: encode images into GO messages, "
+        "carry them over simulated or real radio links, and regenerate them with the LaMI decoder.",
+    )
+    parser.add_argument("--version", action="version", version=f"lamigo {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"lamigo.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except LamigoError as err:
+        print(f"lamigo {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""Exception types. Every error a user can cause derives from LamigoError; the CLI prints its
+message on one line and exits with status 2."""
+
+
+class LamigoError(Exception):
+    """Base class of all errors caused by bad input, configuration or missing files."""
+
+
+class MessageError(LamigoError):
+    """A GO message is malformed, truncated, of an unknown version or inconsistent."""
+
+
+class ConfigError(LamigoError):
+    """An unknown policy, coder or model name, or parameters out of range."""
+
+
+class WeightsError(LamigoError):
+    """A checkpoint is missing, or its keys or shapes differ from the architecture."""
+
+
+class PacketError(LamigoError):
+    """A link-layer packet is malformed, truncated or fails its CRC."""
