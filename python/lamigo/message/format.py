@@ -1,0 +1,271 @@
+"""The GO message: a versioned binary format for one image.
+
+Layout (version 1; integers big-endian, "varint" = unsigned LEB128):
+
+    magic "LG" | version u8 | coders u8 (index coder << 4 | text coder) | policy u8
+    varint height, width, latent height, latent width, codebook size K
+    u16 index-prior fingerprint (0 with the fixed-length coder, which needs no prior)
+    policy parameters (PRM: varint count, u32 seed; PDM: u8 pattern id; EBM: varint length + mask)
+    varint caption characters | varint length + coded caption
+    varint length + coded indices (only the unmasked positions, row-major)
+    u32 CRC-32 of everything before it
+
+The control part (up to the policy parameters) is what the receiver needs before anything else;
+the link layer sends it on its own, more strongly protected (see `encode_control`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import crcmod.predefined
+import numpy as np
+
+from lamigo.coding.index import INDEX_CODERS_BY_WIRE_ID, get_index_coder, index_coder_class
+from lamigo.coding.prior import IndexPrior
+from lamigo.coding.text import TEXT_CODERS_BY_WIRE_ID, get_text_coder
+from lamigo.coding.wire import Reader, Writer
+from lamigo.errors import ConfigError, MessageError
+from lamigo.masking.policies import POLICIES_BY_WIRE_ID, MaskingPolicy
+
+MAGIC = b"LG"
+VERSION = 1
+CRC_BYTES = 4
+MAX_IMAGE_SIDE = 1 << 16
+MAX_LATENT_SIDE = 4096
+MAX_CODEBOOK = 1 << 20
+MAX_CAPTION_CHARS = 1 << 16
+
+crc32 = crcmod.predefined.mkPredefinedCrcFun("crc-32")
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Image size (h, w), latent size (h', w') and codebook size K."""
+
+    height: int
+    width: int
+    latent_height: int
+    latent_width: int
+    codebook_size: int
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not (0 < self.height <= MAX_IMAGE_SIDE and 0 < self.width <= MAX_IMAGE_SIDE):
+            problems.append(f"image {self.height}x{self.width} outside 1..{MAX_IMAGE_SIDE}")
+        if not (0 < self.latent_height <= MAX_LATENT_SIDE and 0 < self.latent_width <= MAX_LATENT_SIDE):
+            problems.append(f"latent {self.latent_height}x{self.latent_width} outside 1..{MAX_LATENT_SIDE}")
+        if not 2 <= self.codebook_size <= MAX_CODEBOOK:
+            problems.append(f"codebook size {self.codebook_size} outside 2..{MAX_CODEBOOK}")
+        if problems:
+            raise ConfigError("bad geometry: " + "; ".join(problems))
+
+    @property
+    def latent_shape(self) -> tuple[int, int]:
+        return (self.latent_height, self.latent_width)
+
+
+@dataclass(eq=False)
+class GOMessage:
+    """One image as sent: indices [h', w'] with -1 where `mask` is True (not sent)."""
+
+    geometry: Geometry
+    policy: MaskingPolicy
+    mask: np.ndarray
+    indices: np.ndarray
+    caption: str = ""
+    index_coder: str = "huffman"
+    text_coder: str = "huffman"
+
+    def __post_init__(self) -> None:
+        shape = self.geometry.latent_shape
+        self.mask = np.asarray(self.mask, dtype=bool)
+        self.indices = np.asarray(self.indices, dtype=np.int64)
+        if self.mask.shape != shape or self.indices.shape != shape:
+            raise ConfigError(
+                f"mask {self.mask.shape} and indices {self.indices.shape} must both have the "
+                f"latent shape {shape}"
+            )
+        sent = self.indices[~self.mask]
+        if sent.size and (sent.min() < 0 or sent.max() >= self.geometry.codebook_size):
+            raise ConfigError(f"sent indices must lie in [0, {self.geometry.codebook_size})")
+        self.indices = np.where(self.mask, -1, self.indices)
+
+    @property
+    def transmitted(self) -> np.ndarray:
+        """The sent indices in row-major order."""
+        return self.indices[~self.mask]
+
+
+@dataclass(frozen=True)
+class Control:
+    """What the receiver must know before it can read anything else of a message."""
+
+    geometry: Geometry
+    policy: MaskingPolicy
+    mask: np.ndarray = field(repr=False)
+    index_coder: str
+    text_coder: str
+    prior_fingerprint: int
+    mask_bytes: int = 0
+
+
+def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None) -> IndexPrior | None:
+    """The prior the index coder codes with (None for coders that need none)."""
+    if not index_coder_class(index_coder).uses_prior:
+        return None
+    return prior or IndexPrior.uniform(codebook_size)
+
+
+def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None) -> int:
+    """Write the control part; returns how many of its bytes describe a per-message mask."""
+    text_wire_id = get_text_coder(msg.text_coder).wire_id
+    out.raw(MAGIC)
+    out.u8(VERSION)
+    out.u8(index_coder_class(msg.index_coder).wire_id << 4 | text_wire_id)
+    out.u8(msg.policy.wire_id)
+    g = msg.geometry
+    for value in (g.height, g.width, g.latent_height, g.latent_width, g.codebook_size):
+        out.varint(value)
+    used_prior = _prior_in_use(msg.index_coder, g.codebook_size, prior)
+    out.u16(used_prior.fingerprint if used_prior else 0)
+    before = len(out)
+    msg.policy.write(msg.mask, out)
+    return len(out) - before if msg.policy.sends_mask else 0
+
+
+def read_control(inp: Reader) -> Control:
+    magic = inp.raw(len(MAGIC), "magic")
+    if magic != MAGIC:
+        raise MessageError(f"not a GO message: magic {magic!r}, expected {MAGIC!r}")
+    version = inp.u8("version")
+    if version != VERSION:
+        raise MessageError(f"unsupported GO message version {version} (this receiver reads {VERSION})")
+    coders = inp.u8("coder ids")
+    index_cls = INDEX_CODERS_BY_WIRE_ID.get(coders >> 4)
+    text_cls = TEXT_CODERS_BY_WIRE_ID.get(coders & 0x0F)
+    if index_cls is None or text_cls is None:
+        raise MessageError(f"unknown coder ids: index {coders >> 4}, text {coders & 0x0F}")
+    policy_id = inp.u8("policy id")
+    policy_cls = POLICIES_BY_WIRE_ID.get(policy_id)
+    if policy_cls is None:
+        raise MessageError(f"unknown masking policy id {policy_id}")
+    sizes = [inp.varint(name) for name in ("height", "width", "latent height", "latent width", "codebook size")]
+    try:
+        geometry = Geometry(*sizes)
+    except ConfigError as err:
+        raise MessageError(str(err)) from None
+    fingerprint = inp.u16("index prior fingerprint")
+    before = inp.position
+    policy, mask = policy_cls.read(inp, geometry.latent_shape)
+    mask_bytes = inp.position - before if policy_cls.sends_mask else 0
+    return Control(geometry, policy, mask, index_cls.name, text_cls.name, fingerprint, mask_bytes)
+
+
+def encode_control(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
+    out = Writer()
+    write_control(msg, out, prior)
+    return out.getvalue()
+
+
+def decode_control(data: bytes) -> Control:
+    inp = Reader(data, "control part")
+    control = read_control(inp)
+    inp.expect_end()
+    return control
+
+
+def peek_control(data: bytes) -> Control:
+    """The control part of a packed message, read without checking the rest."""
+    return read_control(Reader(bytes(data)))
+
+
+def check_prior(control: Control, prior: IndexPrior | None) -> IndexPrior | None:
+    """The prior to decode this message's indices with; MessageError if ours differs."""
+    prior = _prior_in_use(control.index_coder, control.geometry.codebook_size, prior)
+    if prior is None:
+        return None
+    if prior.codebook_size != control.geometry.codebook_size:
+        raise MessageError(
+            f"message uses a codebook of {control.geometry.codebook_size}, this receiver's index "
+            f"prior has {prior.codebook_size} entries"
+        )
+    if prior.fingerprint != control.prior_fingerprint:
+        raise MessageError(
+            f"message was coded with index prior 0x{control.prior_fingerprint:04x}, this receiver "
+            f"holds 0x{prior.fingerprint:04x}: use the same model set on both ends"
+        )
+    return prior
+
+
+@dataclass(frozen=True)
+class Sections:
+    """Bytes of each part of a packed message (they add up to its length)."""
+
+    header: int
+    mask: int
+    text: int
+    indices: int
+
+    @property
+    def total(self) -> int:
+        return self.header + self.mask + self.text + self.indices
+
+
+def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
+    """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None)."""
+    return _pack(msg, prior)[0]
+
+
+def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
+    g = msg.geometry
+    if len(msg.caption) > MAX_CAPTION_CHARS:
+        raise ConfigError(f"caption longer than {MAX_CAPTION_CHARS} characters")
+    out = Writer()
+    mask_bytes = write_control(msg, out, prior)
+    text = get_text_coder(msg.text_coder).encode(msg.caption)
+    out.varint(len(msg.caption))
+    out.blob(text)
+    used_prior = _prior_in_use(msg.index_coder, g.codebook_size, prior)
+    coded = get_index_coder(msg.index_coder, g.codebook_size, used_prior).encode(msg.transmitted)
+    out.blob(coded)
+    out.u32(crc32(out.getvalue()))
+    data = out.getvalue()
+    return data, Sections(
+        header=len(data) - mask_bytes - len(text) - len(coded),
+        mask=mask_bytes,
+        text=len(text),
+        indices=len(coded),
+    )
+
+
+def unpack_message(data: bytes, prior: IndexPrior | None = None) -> GOMessage:
+    """Parse a packed message. Anything malformed raises MessageError saying what is wrong."""
+    return _unpack(data, prior)[0]
+
+
+def _unpack(data: bytes, prior: IndexPrior | None) -> tuple[GOMessage, Sections]:
+    data = bytes(data)
+    minimum = len(MAGIC) + 3 + CRC_BYTES
+    if len(data) < minimum:
+        raise MessageError(f"message truncated: {len(data)} bytes, a GO message has at least {minimum}")
+    inp = Reader(data[:-CRC_BYTES])
+    control = read_control(inp)  # magic and version first: a wrong version is named as such
+    stored_crc = int.from_bytes(data[-CRC_BYTES:], "big")
+    if crc32(data[:-CRC_BYTES]) != stored_crc:
+        raise MessageError("message corrupted or truncated: CRC-32 mismatch")
+    used_prior = check_prior(control, prior)
+    n_chars = inp.varint("caption length")
+    if n_chars > MAX_CAPTION_CHARS:
+        raise MessageError(f"caption length {n_chars} exceeds {MAX_CAPTION_CHARS}")
+    text = inp.blob("caption")
+    caption = get_text_coder(control.text_coder).decode(text, n_chars)
+    coded = inp.blob("indices")
+    inp.expect_end()
+    geometry = control.geometry
+    coder = get_index_coder(control.index_coder, geometry.codebook_size, used_prior)
+    sent = coder.decode(coded, int((~control.mask).sum()))
+    indices = np.full(geometry.latent_shape, -1, dtype=np.int64)
+    indices[~control.mask] = sent
+    msg = GOMessage(geometry, control.policy, control.mask, indices, caption, control.index_coder, control.text_coder)
+    mask_bytes = control.mask_bytes
+    return msg, Sections(len(data) - mask_bytes - len(text) - len(coded), mask_bytes, len(text), len(coded))

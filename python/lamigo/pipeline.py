@@ -1,0 +1,134 @@
+"""The two ends of a link in library form: images in and out, and the transmitter's
+Algorithm 1 (encode, mask, caption, entropy code). The receiver's Algorithm 2 is
+`lamigo.lami.LaMIDecoder`; the CLI, the GNU Radio blocks and the service all use these."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from lamigo.coding.prior import IndexPrior
+from lamigo.errors import ConfigError
+from lamigo.masking import MaskingPolicy
+from lamigo.message import Geometry, GOMessage, pack_message
+from lamigo.models.captioner import resolve_captions
+from lamigo.models.registry import DEFAULT_SET_FOLDER, ModelSet, resolve_weights_dir
+
+logger = logging.getLogger(__name__)
+
+PHOTO_SCHEME = "photo:"
+# Real photographs that ship inside scikit-image's wheel (public domain or CC0, see its README).
+BUNDLED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+INDEX_PRIOR_FILE = "index_prior.safetensors"
+SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
+
+
+def bundled_photo_path(name: str) -> Path:
+    import skimage
+
+    if name not in BUNDLED_PHOTOS:
+        raise ConfigError(f"unknown bundled photo {name!r}; choose one of {', '.join(BUNDLED_PHOTOS)}")
+    folder = Path(skimage.__file__).parent / "data"
+    return next(folder / f"{name}{ext}" for ext in (".png", ".jpg") if (folder / f"{name}{ext}").exists())
+
+
+def load_image(source: str | Path) -> np.ndarray:
+    """An RGB image as uint8 [H, W, 3] from a file, or `photo:NAME` for a bundled photo."""
+    source = str(source)
+    path = bundled_photo_path(source[len(PHOTO_SCHEME):]) if source.startswith(PHOTO_SCHEME) else Path(source)
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image.convert("RGB"))
+    except FileNotFoundError:
+        raise ConfigError(f"image not found: {path}") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise ConfigError(f"cannot read image {path}: {err}") from None
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'256x512' -> (height 256, width 512); both multiples of 32."""
+    try:
+        height, width = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise ConfigError(f"image size must look like HEIGHTxWIDTH, e.g. 256x256, got {text!r}") from None
+    if height <= 0 or width <= 0 or height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
+        raise ConfigError(f"image size {height}x{width}: both sides must be positive multiples of {SIZE_MULTIPLE}")
+    return height, width
+
+
+def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Scale to cover `size` (height, width), then crop the centre."""
+    height, width = size
+    scale = max(height / image.shape[0], width / image.shape[1])
+    scaled_size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
+    scaled = Image.fromarray(image).resize(scaled_size, Image.Resampling.BICUBIC)
+    left, top = (scaled_size[0] - width) // 2, (scaled_size[1] - height) // 2
+    return np.asarray(scaled.crop((left, top, left + width, top + height)))
+
+
+def to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
+    """uint8 [H, W, 3] or [B, H, W, 3] -> float [B, 3, H, W] in [0, 1]."""
+    batch = images[None] if images.ndim == 3 else images
+    return torch.from_numpy(np.array(batch)).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """float [B, 3, H, W] in [0, 1] -> uint8 [B, H, W, 3]."""
+    return (images.detach().float().clamp(0, 1) * 255).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+def save_image(image: np.ndarray, path: str | Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def load_index_prior(models: ModelSet, weights: str | Path | None = None) -> IndexPrior | None:
+    """The pre-shared index statistics of a model set: `index_prior.safetensors` beside its
+    weights. None (a uniform prior) where the set has none, e.g. the untrained tiny set."""
+    folder = {"tiny": None, "default": DEFAULT_SET_FOLDER}.get(models.name, resolve_weights_dir(weights))
+    if folder is None or not (folder / INDEX_PRIOR_FILE).is_file():
+        if models.name != "tiny":
+            logger.warning("no %s for model set %s: Huffman and range coding will not compress",
+                           INDEX_PRIOR_FILE, models.name)
+        return None
+    prior = IndexPrior.load(folder / INDEX_PRIOR_FILE)
+    if prior.codebook_size != models.vqgan.codebook_size:
+        raise ConfigError(f"{folder / INDEX_PRIOR_FILE} has {prior.codebook_size} entries, the "
+                          f"codebook {models.vqgan.codebook_size}")
+    return prior
+
+
+@dataclass
+class Transmitter:
+    """Algorithm 1: image -> indices and distances (VQGAN, eq. 9 and 16) -> mask (policy) ->
+    caption -> GO message."""
+
+    models: ModelSet
+    policy: MaskingPolicy
+    index_coder: str = "huffman"
+    text_coder: str = "huffman"
+    size: tuple[int, int] = (256, 256)
+    index_prior: IndexPrior | None = None
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, caption: str | None = None) -> GOMessage:
+        fitted = fit_image(image, self.size)
+        device = next(self.models.vqgan.parameters()).device
+        pixels = to_tensor(fitted, device)
+        indices, distances = self.models.vqgan.encode(pixels)
+        indices, distances = indices[0].cpu().numpy(), distances[0].float().cpu().numpy()
+        mask = self.policy.select(indices.shape, distances)
+        (text,) = resolve_captions(pixels, caption, self.models.captioner)
+        geometry = Geometry(*self.size, *indices.shape, self.models.vqgan.codebook_size)
+        logger.info("encoded %s -> %dx%d tokens, %d masked by %s, caption %r", fitted.shape[:2],
+                    *indices.shape, int(mask.sum()), self.policy.describe(), text)
+        return GOMessage(geometry, self.policy, mask, indices, text, self.index_coder, self.text_coder)
+
+    def pack(self, msg: GOMessage) -> bytes:
+        return pack_message(msg, self.index_prior)
