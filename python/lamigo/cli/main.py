@@ -12,7 +12,7 @@ from lamigo.errors import LamigoError
 
 # Each name is a module lamigo.cli.<name> with `register(subparsers)`; the parser it adds sets
 # `func(args) -> int`.
-SUBCOMMANDS = ["encode", "decode", "inspect"]
+SUBCOMMANDS = ["demo", "encode", "decode", "inspect", "prior", "models"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -51,11 +51,15 @@ class IndexPrior:
         return cls(np.ones(codebook_size, dtype=np.int64))
 
     @classmethod
+    def from_counts(cls, counts: np.ndarray) -> "IndexPrior":
+        """Observed counts plus one (Laplace smoothing keeps every codeword codable)."""
+        return cls(np.asarray(counts, dtype=np.int64) + 1)
+
+    @classmethod
     def from_indices(cls, indices: np.ndarray, codebook_size: int) -> "IndexPrior":
-        """Counts of observed indices plus one (Laplace smoothing keeps every codeword codable)."""
+        """The prior of observed indices; negative entries (masked positions) are skipped."""
         flat = np.asarray(indices).ravel()
-        flat = flat[flat >= 0]
-        return cls(np.bincount(flat, minlength=codebook_size)[:codebook_size] + 1)
+        return cls.from_counts(np.bincount(flat[flat >= 0], minlength=codebook_size)[:codebook_size])
 
     def save(self, path: str | Path) -> None:
         from safetensors.numpy import save_file

@@ -1,0 +1,220 @@
+"""The receiver's showtime (Fig. 4): captions -> conditions -> LaMI sampling -> VQGAN decode."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from lamigo.errors import ConfigError, MessageError
+from lamigo.lami.sampler import combine_masks, lami_sample
+
+if TYPE_CHECKING:
+    from lamigo.message import GOMessage
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["LaMIDecoder", "DecodeResult", "ShowtimeTimings"]
+
+Conditions = dict[str, torch.Tensor]
+
+
+class ConditionBuilder(Protocol):
+    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
+        """(cond, uncond) dicts with identical keys and shapes; uncond is the empty caption."""
+        ...
+
+
+class ReceiverModels(Protocol):
+    """The parts of a `lamigo.models.registry.ModelSet` the receiver uses."""
+
+    vqgan: nn.Module
+    denoiser: nn.Module
+    conditions: ConditionBuilder
+
+
+@dataclass(frozen=True)
+class ShowtimeTimings:
+    """Wall-clock seconds of each receiver stage for one batch."""
+
+    text_encoding: float
+    denoising: float
+    vqgan_decode: float
+
+    @property
+    def total(self) -> float:
+        return self.text_encoding + self.denoising + self.vqgan_decode
+
+
+@dataclass(frozen=True)
+class DecodeResult:
+    """Regenerated images [B, 3, H, W] in [0, 1] and index maps [B, h', w'], on the decoder's
+    device, with the stage timings of the batch."""
+
+    images: torch.Tensor
+    indices: torch.Tensor
+    timings: ShowtimeTimings
+
+
+class LaMIDecoder:
+    """Regenerates batches of GO messages of one geometry with latent mixture integration.
+
+    Args:
+        models: a ModelSet-like object with ``vqgan``, ``denoiser`` and ``conditions``.
+        steps: T, denoising steps.
+        renoise: tau, re-noising steps (the paper's tau/T settings: 4/8, 28/32, 50/62, ...).
+        cfg: classifier-free guidance scale (1 = no guidance).
+        temperature: sampling temperature at the first and last step.
+        bf16: run every stage under bfloat16 autocast (CUDA only).
+        compile: wrap the denoiser and VQGAN decoder in ``torch.compile`` (CUDA only); each new
+            batch size or geometry compiles once.
+        cuda_graphs: with ``compile``, replay the denoiser as a CUDA graph ("reduce-overhead").
+    """
+
+    def __init__(
+        self,
+        models: ReceiverModels,
+        *,
+        steps: int = 8,
+        renoise: int = 4,
+        cfg: float = 8.0,
+        temperature: tuple[float, float] = (1.0, 0.2),
+        bf16: bool = False,
+        compile: bool = False,
+        cuda_graphs: bool = False,
+    ) -> None:
+        self.models = models
+        self.device = next(models.denoiser.parameters()).device
+        if (bf16 or compile) and self.device.type != "cuda":
+            raise ConfigError("bf16 autocast and torch.compile are CUDA options; the models are on "
+                              f"{self.device}")
+        if cuda_graphs and not compile:
+            raise ConfigError("CUDA graphs come with torch.compile: set compile as well")
+        self.steps = steps
+        self.renoise = renoise
+        self.cfg = cfg
+        self.temperature = temperature
+        self.bf16 = bf16
+        self._denoiser: nn.Module = models.denoiser
+        self._decode_indices: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_indices
+        if compile:
+            mode = "reduce-overhead" if cuda_graphs else "max-autotune-no-cudagraphs"
+            self._denoiser = torch.compile(models.denoiser, mode=mode, dynamic=False)
+            self._decode_indices = torch.compile(models.vqgan.decode_indices, dynamic=False)
+
+    @property
+    def codebook_size(self) -> int:
+        return self.models.denoiser.codebook_size
+
+    def decode(
+        self,
+        indices: np.ndarray | torch.Tensor,
+        mask: np.ndarray | torch.Tensor,
+        captions: Sequence[str],
+        *,
+        seed: int = 0,
+        plain: bool = False,
+        progress: bool = False,
+    ) -> DecodeResult:
+        """Regenerate a batch: received `indices` [B, h', w'] (any value where masked), `mask`
+        [B, h', w'] (True = regenerate: policy mask united with lost tokens) and one caption
+        per message. ``plain`` is the "without LaMI" ablation."""
+        indices = torch.as_tensor(indices, dtype=torch.long, device=self.device)
+        mask = torch.as_tensor(mask, dtype=torch.bool, device=self.device)
+        if indices.dim() != 3 or len(captions) != indices.shape[0]:
+            raise ConfigError(
+                f"need index maps [B, h', w'] and B captions, got {tuple(indices.shape)} and "
+                f"{len(captions)} captions"
+            )
+
+        with self._timed() as text_time, self._autocast():
+            cond, uncond = self.models.conditions.build(list(captions))
+        with self._timed() as denoise_time, self._autocast():
+            sampled = lami_sample(
+                self._denoiser,
+                indices,
+                mask,
+                cond,
+                uncond,
+                steps=self.steps,
+                renoise=self.renoise,
+                cfg=self.cfg,
+                temperature=self.temperature,
+                seed=seed,
+                plain=plain,
+                progress=progress,
+            )
+        with self._timed() as vqgan_time, self._autocast(), torch.inference_mode():
+            images = self._decode_indices(sampled).float()
+        timings = ShowtimeTimings(text_time(), denoise_time(), vqgan_time())
+        logger.info(
+            "decoded %d image(s) %s: text %.3f s, %d denoising steps %.3f s, VQGAN %.3f s",
+            len(captions), tuple(images.shape[-2:]), timings.text_encoding, self.steps,
+            timings.denoising, timings.vqgan_decode,
+        )
+        return DecodeResult(images=images, indices=sampled, timings=timings)
+
+    def decode_messages(
+        self,
+        messages: Sequence[GOMessage],
+        lost_masks: Sequence[np.ndarray | None] | None = None,
+        *,
+        seed: int = 0,
+        plain: bool = False,
+        progress: bool = False,
+    ) -> DecodeResult:
+        """Regenerate a batch of `lamigo.message.GOMessage` of one geometry.
+
+        `lost_masks` holds, per message, the tokens lost on the link ([h', w'] bool, True =
+        lost) or None; they are united with each message's policy mask.
+        """
+        if not messages:
+            raise MessageError("no messages to decode")
+        geometry = messages[0].geometry
+        if any(message.geometry != geometry for message in messages):
+            raise MessageError("a batch must hold messages of one geometry")
+        if geometry.codebook_size != self.codebook_size:
+            raise MessageError(
+                f"messages use a codebook of {geometry.codebook_size} entries, the model "
+                f"{self.codebook_size}"
+            )
+        lost_masks = lost_masks or [None] * len(messages)
+        if len(lost_masks) != len(messages):
+            raise ConfigError(f"{len(lost_masks)} lost-token masks for {len(messages)} messages")
+        masks = np.stack(
+            [combine_masks(np.asarray(m.mask, dtype=bool), lost) for m, lost in
+             zip(messages, lost_masks)]
+        )
+        indices = np.stack([np.asarray(m.indices, dtype=np.int64) for m in messages])
+        captions = [m.caption for m in messages]
+        return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _timed(self) -> Iterator[Callable[[], float]]:
+        """Time a block; the yielded callable gives its seconds once the block has ended."""
+        elapsed = 0.0
+
+        def seconds() -> float:
+            return elapsed
+
+        self._synchronize()
+        start = time.perf_counter()
+        yield seconds
+        self._synchronize()
+        elapsed = time.perf_counter() - start
+
+    def _synchronize(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)

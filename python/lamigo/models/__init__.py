@@ -1,0 +1,27 @@
+"""The models LaMI-GO shares between transmitter and receiver.
+
+- `vqgan`: Paella's f=4 VQGAN (images <-> index maps, with distances for masking),
+- `paella`: the Paella v3 token denoiser,
+- `conditions`: caption -> condition builders (ByT5 / CLIP via transformers, or a byte stand-in),
+- `captioner`: BLIP-family captioning,
+- `checkpoints`: safe state-dict reading and checking,
+- `registry`: named model sets ("tiny", "default", "paella-v3") and weights folders.
+
+Importing this package does not import `transformers`; the classes that need it do so when
+they are built.
+"""
+
+from lamigo.models.paella import Denoiser, PaellaConfig
+from lamigo.models.registry import ModelSet, check_weights_dir, load_model_set, save_model_set
+from lamigo.models.vqgan import VQGAN, VQGANConfig
+
+__all__ = [
+    "VQGAN",
+    "VQGANConfig",
+    "Denoiser",
+    "PaellaConfig",
+    "ModelSet",
+    "load_model_set",
+    "save_model_set",
+    "check_weights_dir",
+]

@@ -1,0 +1,156 @@
+"""Condition builders: captions -> the condition dicts the denoiser's mappers expect.
+
+Every builder's `build(captions)` returns `(cond, uncond)`: two dicts with identical keys and
+shapes, `uncond` being the empty caption, so a sampler can `torch.cat` them for classifier-free
+guidance.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Protocol
+
+import torch
+
+from lamigo.errors import WeightsError
+
+__all__ = ["ConditionBuilder", "ByteConditionBuilder", "TransformersConditionBuilder"]
+
+logger = logging.getLogger(__name__)
+
+Conditions = dict[str, torch.Tensor]
+
+
+class ConditionBuilder(Protocol):
+    """Anything that turns captions into (cond, uncond) condition dicts."""
+
+    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
+        """Captions -> (cond, uncond), batch-first, identical keys and shapes."""
+        ...
+
+
+class ByteConditionBuilder:
+    """Stand-in text encoder for the small model sets: no weights, nothing to download.
+
+    Each UTF-8 byte of a caption maps to a fixed random vector drawn from `seed`, plus a
+    sinusoidal position code; an end token closes every caption and shorter captions are
+    padded with zeros. It produces the "byt5" condition only. Transmitter and receiver
+    processes get identical vectors because they come from the seed alone.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        seed: int = 0,
+        max_bytes: int = 256,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        self.dim = dim
+        self.max_bytes = max_bytes
+        self.device = torch.device(device)
+        self.dtype = dtype
+        generator = torch.Generator().manual_seed(seed)
+        # Rows 0..255 are the bytes, row 256 the end token.
+        self.table = torch.randn(257, dim, generator=generator).to(self.device, dtype)
+        positions = torch.arange(max_bytes + 1, dtype=torch.float32)[:, None]
+        frequencies = torch.exp(-torch.arange(0, dim, 2, dtype=torch.float32) / dim * 9.2)
+        code = torch.zeros(max_bytes + 1, dim)
+        code[:, 0::2] = torch.sin(positions * frequencies)
+        code[:, 1::2] = torch.cos(positions * frequencies[: dim // 2])
+        self.positions = code.to(self.device, dtype)
+
+    def _encode(self, captions: list[str], length: int) -> torch.Tensor:
+        out = torch.zeros(len(captions), length, self.dim, device=self.device, dtype=self.dtype)
+        for row, caption in enumerate(captions):
+            tokens = list(caption.encode("utf-8")[: self.max_bytes]) + [256]
+            ids = torch.tensor(tokens, device=self.device)
+            out[row, : len(tokens)] = self.table[ids] + self.positions[: len(tokens)]
+        return out
+
+    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
+        """Captions -> ({"byt5": [B,L,dim]}, same for empty captions), L = longest + 1."""
+        length = 1 + max(min(len(c.encode("utf-8")), self.max_bytes) for c in captions)
+        cond = {"byt5": self._encode(captions, length)}
+        uncond = {"byt5": self._encode([""] * len(captions), length)}
+        return cond, uncond
+
+
+def _require_folder(folder: Path, what: str) -> Path:
+    if not (folder / "config.json").is_file():
+        raise WeightsError(
+            f"{what} not found: expected a Hugging Face transformers folder with config.json "
+            f"and weights at {folder}"
+        )
+    return folder
+
+
+class TransformersConditionBuilder:
+    """ByT5 encoder states and, optionally, CLIP pooled text embeddings via `transformers`.
+
+    Both models load from local folders only (`local_files_only=True`); nothing is downloaded.
+    ByT5 gives the "byt5" condition (per-token last_hidden_state, captions and empty captions
+    padded together to one length, at most `max_length` bytes). CLIP, when a folder is given,
+    gives "clip_text" (the projected pooled embedding of `CLIPTextModelWithProjection`).
+    """
+
+    def __init__(
+        self,
+        byt5_folder: str | Path,
+        clip_folder: str | Path | None = None,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        max_length: int = 768,
+    ) -> None:
+        from transformers import AutoTokenizer, CLIPTextModelWithProjection, T5EncoderModel
+
+        self.device = torch.device(device)
+        self.max_length = max_length
+        byt5_folder = _require_folder(Path(byt5_folder), "ByT5 encoder")
+        logger.info("loading ByT5 encoder from %s", byt5_folder)
+        self.byt5_tokenizer = AutoTokenizer.from_pretrained(byt5_folder, local_files_only=True)
+        self.byt5 = T5EncoderModel.from_pretrained(byt5_folder, local_files_only=True, dtype=dtype)
+        self.byt5.to(self.device).eval()
+        self.clip_tokenizer = self.clip = None
+        if clip_folder is not None:
+            clip_folder = _require_folder(Path(clip_folder), "CLIP text model")
+            logger.info("loading CLIP text model from %s", clip_folder)
+            self.clip_tokenizer = AutoTokenizer.from_pretrained(clip_folder, local_files_only=True)
+            self.clip = CLIPTextModelWithProjection.from_pretrained(
+                clip_folder, local_files_only=True, dtype=dtype
+            )
+            self.clip.to(self.device).eval()
+
+    @property
+    def byt5_dim(self) -> int:
+        """Width of the "byt5" condition."""
+        return self.byt5.config.d_model
+
+    @property
+    def clip_dim(self) -> int | None:
+        """Width of the "clip_text" condition, or None without a CLIP model."""
+        return None if self.clip is None else self.clip.text_projection.out_features
+
+    @torch.no_grad()
+    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
+        """Captions -> (cond, uncond) with "byt5" [B,L,byt5_dim] and "clip_text" [B,clip_dim]."""
+        batch = len(captions)
+        # Captions and empty captions go through together so both halves share one length.
+        texts = list(captions) + [""] * batch
+        tokens = self.byt5_tokenizer(
+            texts, padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        states = self.byt5(input_ids=tokens.input_ids.to(self.device)).last_hidden_state
+        cond, uncond = {"byt5": states[:batch]}, {"byt5": states[batch:]}
+        if self.clip is not None:
+            clip_tokens = self.clip_tokenizer(
+                texts,
+                padding=True,
+                truncation=True,
+                max_length=self.clip.config.max_position_embeddings,
+                return_tensors="pt",
+            ).to(self.device)
+            embeddings = self.clip(**clip_tokens).text_embeds
+            cond["clip_text"], uncond["clip_text"] = embeddings[:batch], embeddings[batch:]
+        return cond, uncond

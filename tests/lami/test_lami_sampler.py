@@ -1,0 +1,175 @@
+"""Algorithm 2 (LaMI) on stand-in denoisers whose predictions are known in advance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from lamigo.errors import ConfigError
+from lamigo.lami import combine_masks, lami_sample
+from lamigo.models.paella import Denoiser, PaellaConfig
+
+K = 64
+SHAPE = (2, 16, 16)
+
+
+class PeakedDenoiser(nn.Module):
+    """Predicts token cond["token"][b] everywhere with near certainty and records its calls."""
+
+    def __init__(self, codebook_size: int = K) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def forward(self, indices: torch.Tensor, r: torch.Tensor, cond: dict) -> torch.Tensor:
+        self.calls.append((indices.clone(), r.clone()))
+        batch, height, width = indices.shape
+        logits = torch.zeros(batch, self.codebook_size, height, width)
+        logits[torch.arange(batch), cond["token"]] = 30.0
+        return logits
+
+
+def received_and_mask(seed: int = 0, ratio: float = 0.3) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    indices = torch.randint(1, K, SHAPE, generator=generator)
+    mask = torch.rand(SHAPE, generator=generator) < ratio
+    return indices.masked_fill(mask, -1), mask
+
+
+def token_cond(token: int, batch: int = SHAPE[0]) -> dict[str, torch.Tensor]:
+    return {"token": torch.full((batch,), token)}
+
+
+def test_received_positions_never_change_at_any_step() -> None:
+    indices, mask = received_and_mask()
+    denoiser = PeakedDenoiser()
+    out = lami_sample(
+        denoiser, indices, mask, token_cond(0), token_cond(5), steps=6, renoise=4, cfg=3.0
+    )
+    assert len(denoiser.calls) == 6
+    for model_input, _ in denoiser.calls:
+        for half in model_input.chunk(2):  # conditional and unconditional halves of CFG
+            assert torch.equal(half[~mask], indices[~mask])
+    assert torch.equal(out[~mask], indices[~mask])
+
+
+def test_masked_positions_take_the_prediction() -> None:
+    indices, mask = received_and_mask()
+    out = lami_sample(
+        PeakedDenoiser(), indices, mask, token_cond(0), None, steps=4, renoise=3, cfg=1.0
+    )
+    # Received indices are all >= 1, so every masked position changed.
+    assert mask.any() and bool((out[mask] == 0).all())
+
+
+def test_empty_mask_returns_the_input() -> None:
+    indices, _ = received_and_mask(ratio=0.0)
+    mask = torch.zeros(SHAPE, dtype=torch.bool)
+    denoiser = PeakedDenoiser()
+    out = lami_sample(denoiser, indices, mask, token_cond(0), None, steps=8, renoise=4, cfg=1.0)
+    assert torch.equal(out, indices) and not denoiser.calls
+
+
+def test_guidance_mixes_both_halves_of_one_forward() -> None:
+    indices, mask = received_and_mask()
+    denoiser = PeakedDenoiser()
+    towards_cond = lami_sample(
+        denoiser, indices, mask, token_cond(7), token_cond(9), steps=2, renoise=0, cfg=8.0
+    )
+    assert all(model_input.shape[0] == 2 * SHAPE[0] for model_input, _ in denoiser.calls)
+    assert bool((towards_cond[mask] == 7).all())
+    # cfg = 0 keeps only the unconditional logits.
+    towards_uncond = lami_sample(
+        PeakedDenoiser(), indices, mask, token_cond(7), token_cond(9), steps=2, renoise=0, cfg=0.0
+    )
+    assert bool((towards_uncond[mask] == 9).all())
+
+
+def test_schedule_and_renoising_follow_paella() -> None:
+    """t_i = linspace(1, 0, T+1)[i]; after step i < tau a fraction t_{i+1} of the regenerated
+    tokens goes back to the initial noise; after the last re-noised step nothing does."""
+    shape = (1, 64, 64)
+    indices = torch.ones(shape, dtype=torch.long)
+    mask = torch.zeros(shape, dtype=torch.bool)
+    mask[:, :, :32] = True
+    denoiser = PeakedDenoiser()
+    lami_sample(denoiser, indices, mask, token_cond(0, 1), None, steps=4, renoise=2, cfg=1.0)
+    assert [float(r[0]) for _, r in denoiser.calls] == [1.0, 0.75, 0.5, 0.25]
+    initial = denoiser.calls[0][0][mask]
+    for step, expected_noise in ((1, 0.75), (2, 0.5), (3, 0.0)):
+        regenerated = denoiser.calls[step][0][mask]
+        from_noise = float(((regenerated == initial) & (regenerated != 0)).float().mean())
+        assert from_noise == pytest.approx(expected_noise * float((initial != 0).float().mean()),
+                                           abs=0.05)
+
+
+def test_same_seed_same_output_on_cpu() -> None:
+    indices, mask = received_and_mask(ratio=0.5)
+    denoiser = Denoiser(PaellaConfig.tiny(codebook_size=K)).eval()
+    cond = {"byt5": torch.randn(SHAPE[0], 5, denoiser.config.byt5_dim)}
+    uncond = {"byt5": torch.zeros_like(cond["byt5"])}
+    runs = [
+        lami_sample(denoiser, indices, mask, cond, uncond, steps=3, renoise=2, cfg=4.0, seed=seed)
+        for seed in (11, 11, 12)
+    ]
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+    assert torch.equal(runs[2][~mask], indices[~mask])
+
+
+def test_plain_sampling_ignores_the_received_indices() -> None:
+    indices, mask = received_and_mask()
+    other_indices, _ = received_and_mask(seed=1)
+    denoiser = Denoiser(PaellaConfig.tiny(codebook_size=K)).eval()
+    cond = {"byt5": torch.randn(SHAPE[0], 5, denoiser.config.byt5_dim)}
+    uncond = {"byt5": torch.zeros_like(cond["byt5"])}
+    plain = [
+        lami_sample(denoiser, received, mask, cond, uncond, steps=3, renoise=2, cfg=4.0,
+                    plain=True)
+        for received in (indices, other_indices)
+    ]
+    assert torch.equal(plain[0], plain[1])
+    assert not torch.equal(plain[0][~mask], indices[~mask])
+
+
+@pytest.mark.parametrize(
+    ("steps", "renoise", "temperature"),
+    [(0, 0, (1.0, 0.2)), (8, 9, (1.0, 0.2)), (8, -1, (1.0, 0.2)), (8, 4, (1.0, 0.0))],
+)
+def test_bad_settings_are_config_errors(steps: int, renoise: int, temperature: tuple) -> None:
+    indices, mask = received_and_mask()
+    with pytest.raises(ConfigError):
+        lami_sample(PeakedDenoiser(), indices, mask, token_cond(0), None, steps=steps,
+                    renoise=renoise, cfg=1.0, temperature=temperature)
+
+
+def test_lost_tokens_must_be_in_the_mask() -> None:
+    indices, mask = received_and_mask()
+    with pytest.raises(ValueError, match="lost tokens belong in the mask"):
+        lami_sample(PeakedDenoiser(), indices, torch.zeros_like(mask), token_cond(0), None,
+                    steps=2, renoise=1, cfg=1.0)
+
+
+def test_guidance_needs_uncond() -> None:
+    indices, mask = received_and_mask()
+    with pytest.raises(ValueError, match="uncond"):
+        lami_sample(PeakedDenoiser(), indices, mask, token_cond(0), None, steps=2, renoise=1,
+                    cfg=8.0)
+
+
+def test_policy_and_lost_masks_combine() -> None:
+    policy = np.zeros((4, 4), dtype=bool)
+    policy[::2, ::2] = True
+    lost = np.zeros((4, 4), dtype=bool)
+    lost[3] = True
+    combined = combine_masks(policy, lost)
+    assert combined.sum() == policy.sum() + lost.sum()
+    assert np.array_equal(combined, policy | lost)
+    assert np.array_equal(combine_masks(policy), policy) and combine_masks(policy) is not policy
+    assert torch.equal(
+        combine_masks(torch.from_numpy(policy), torch.from_numpy(lost)), torch.from_numpy(policy | lost)
+    )
+    with pytest.raises(ValueError, match="differ in shape"):
+        combine_masks(policy, lost[:2])

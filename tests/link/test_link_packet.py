@@ -1,0 +1,116 @@
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lamigo.errors import PacketError
+from lamigo.link.packet import HEADER_SIZE, OVERHEAD, PACKET_VERSION, Packet, PacketKind, crc16, crc32
+
+
+def make_packet(**changes) -> Packet:
+    fields = dict(message_id=513, seq=3, count=9, kind=PacketKind.INDICES, group=1, payload=b"tokens")
+    return Packet(**{**fields, **changes})
+
+
+def reseal(header_fields: tuple, payload: bytes) -> bytes:
+    """A packet with arbitrary header values but valid CRCs (to reach the checks behind them)."""
+    header = struct.pack(">BBBHHHHH", *header_fields)
+    body = header + struct.pack(">H", crc16(header)) + payload
+    return body + struct.pack(">I", crc32(body))
+
+
+@pytest.mark.parametrize("kind", list(PacketKind))
+@pytest.mark.parametrize("payload_crc", [True, False])
+def test_round_trip(kind, payload_crc):
+    packet = make_packet(kind=kind, payload_crc=payload_crc)
+    data = packet.to_bytes()
+    assert len(data) == OVERHEAD + len(packet.payload)
+    assert Packet.from_bytes(data) == packet
+
+
+def test_empty_payload_round_trips():
+    packet = make_packet(payload=b"")
+    assert Packet.from_bytes(packet.to_bytes()) == packet
+
+
+def test_payload_bit_error_drops_packet_when_crc_enforced():
+    data = bytearray(make_packet().to_bytes())
+    data[HEADER_SIZE] ^= 0x10
+    with pytest.raises(PacketError, match="CRC-32"):
+        Packet.from_bytes(bytes(data))
+
+
+def test_payload_bit_error_passes_marked_damaged_without_payload_crc():
+    data = bytearray(make_packet(payload_crc=False).to_bytes())
+    data[HEADER_SIZE] ^= 0x10
+    packet = Packet.from_bytes(bytes(data))
+    assert packet.damaged
+    assert packet.payload[0] == ord("t") ^ 0x10
+
+
+def test_header_bit_error_always_drops_packet():
+    data = bytearray(make_packet(payload_crc=False).to_bytes())
+    data[4] ^= 0x01  # message id
+    with pytest.raises(PacketError, match="header"):
+        Packet.from_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("header_fields", "payload", "message"),
+    [
+        ((PACKET_VERSION + 1, 2, 1, 1, 0, 1, 0, 2), b"ab", "version"),
+        ((PACKET_VERSION, 9, 1, 1, 0, 1, 0, 2), b"ab", "kind"),
+        ((PACKET_VERSION, 2, 0x80, 1, 0, 1, 0, 2), b"ab", "flags"),
+        ((PACKET_VERSION, 2, 1, 1, 0, 1, 0, 5), b"ab", "payload"),
+        ((PACKET_VERSION, 2, 1, 1, 4, 3, 0, 2), b"ab", "outside"),
+        ((PACKET_VERSION, 2, 1, 1, 0, 0, 0, 2), b"ab", "outside"),
+    ],
+)
+def test_inconsistent_headers_are_rejected(header_fields, payload, message):
+    with pytest.raises(PacketError, match=message):
+        Packet.from_bytes(reseal(header_fields, payload))
+
+
+@pytest.mark.parametrize("cut", [0, 1, HEADER_SIZE - 1, HEADER_SIZE, OVERHEAD, OVERHEAD + 3])
+def test_truncated_packets_are_rejected(cut):
+    with pytest.raises(PacketError):
+        Packet.from_bytes(make_packet().to_bytes()[:cut])
+
+
+def test_fields_must_fit_the_header():
+    with pytest.raises(PacketError):
+        make_packet(message_id=1 << 16)
+    with pytest.raises(PacketError):
+        make_packet(seq=9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200))
+def test_parser_raises_only_packet_error_on_random_bytes(data):
+    try:
+        Packet.from_bytes(data)
+    except PacketError:
+        pass
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.binary(max_size=120),
+    payload_crc=st.booleans(),
+    edits=st.lists(st.tuples(st.integers(0, 10_000), st.integers(1, 255)), max_size=4),
+    keep=st.one_of(st.none(), st.integers(0, 140)),
+)
+def test_parser_survives_mutated_and_truncated_packets(payload, payload_crc, edits, keep):
+    data = bytearray(make_packet(payload=payload, payload_crc=payload_crc).to_bytes())
+    for position, xor in edits:
+        data[position % len(data)] ^= xor
+    if keep is not None:
+        data = data[:keep]
+    try:
+        packet = Packet.from_bytes(bytes(data))
+    except PacketError:
+        return
+    # Anything accepted with CRC enforcement is the original packet.
+    if packet.payload_crc:
+        assert packet.payload == payload and not packet.damaged

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture(scope="module")
+def packets(build_message):
+    return [p.to_bytes() for p in packetize(build_message(), 1, LinkConfig(max_payload=60))]
+
+
+def test_any_order_with_duplicates_completes_once(build_message, packets):
+    shuffled = [packets[i] for i in np.random.default_rng(0).permutation(len(packets))]
+    reassembler = Reassembler()
+    completed = []
+    for data in shuffled + shuffled[:5]:
+        completed += reassembler.push(data)
+    assert len(completed) == 1
+    np.testing.assert_array_equal(completed[0].indices, build_message().indices)
+    assert reassembler.in_flight == 0
+    # Duplicates after completion are late packets of a finished message, not a new message.
+    assert reassembler.stats.late == 5
+    assert reassembler.flush() == []
+
+
+def test_duplicates_while_in_flight_are_ignored(packets):
+    reassembler = Reassembler()
+    for data in packets[:3] + packets[:3]:
+        assert reassembler.push(data) == []
+    assert reassembler.stats.duplicates == 3
+    assert reassembler.stats.packets_accepted == 3
+
+
+def test_timeout_completes_an_incomplete_message(clock, packets):
+    reassembler = Reassembler(timeout=2.0, clock=clock)
+    missing = next(i for i, data in enumerate(packets) if i > 0 and data[1] == PacketKind.INDICES)
+    for i, data in enumerate(packets):
+        if i != missing:
+            assert reassembler.push(data) == []
+    clock.now = 1.9
+    assert reassembler.expire() == []
+    clock.now = 2.0
+    (message,) = reassembler.expire()
+    assert message.stats.packets_lost == 1 and message.stats.tokens_lost > 0
+    assert message.lost.sum() == message.stats.tokens_lost
+
+
+def test_timeout_counts_from_the_latest_packet(clock, packets):
+    reassembler = Reassembler(timeout=2.0, clock=clock)
+    reassembler.push(packets[0])
+    clock.now = 1.5
+    reassembler.push(packets[1])
+    clock.now = 3.0
+    assert reassembler.expire() == []
+    clock.now = 3.5
+    assert len(reassembler.expire()) == 1
+
+
+def test_in_flight_messages_are_bounded(build_message, clock):
+    reassembler = Reassembler(max_in_flight=2, clock=clock)
+    completed = []
+    for message_id in range(5):
+        first_packets = packetize(build_message(seed=message_id), message_id)[:2]
+        for packet in first_packets:
+            clock.now += 0.1
+            completed += reassembler.push(packet.to_bytes())
+        assert reassembler.in_flight <= 2
+    assert reassembler.stats.messages_evicted == 3
+    # Evicted messages hold their control block, so they are delivered with their losses.
+    assert [m.message_id for m in completed] == [0, 1, 2]
+    assert all(m.lost.all() == (~m.mask).all() for m in completed)
+
+
+def test_remembered_ids_are_bounded(build_message):
+    reassembler = Reassembler(remember=2)
+    for message_id in range(4):
+        for packet in packetize(build_message(), message_id):
+            reassembler.push(packet.to_bytes())
+    assert list(reassembler._done) == [2, 3]
+
+
+def test_packet_with_conflicting_count_is_ignored(build_message):
+    first = packetize(build_message(), 1)
+    other = packetize(build_message(caption="x" * 500), 1)
+    assert len(first) != len(other)
+    reassembler = Reassembler()
+    reassembler.push(first[0].to_bytes())
+    reassembler.push(other[1].to_bytes())
+    assert reassembler.stats.inconsistent == 1
+
+
+def test_garbage_is_counted_and_ignored(packets):
+    reassembler = Reassembler()
+    assert reassembler.push(b"\x00" * 40) == []
+    assert reassembler.push(packets[0][:-1]) == []
+    assert reassembler.stats.packets_rejected == 2
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError):
+        Reassembler(timeout=0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_reassembler_never_crashes_on_a_damaged_stream(packets, data):
+    """Any mix of lost, reordered, duplicated, truncated, bit-flipped and made-up packets gives
+    at most one message, with consistent bookkeeping, and never raises."""
+    stream = data.draw(st.lists(st.sampled_from(range(len(packets))), max_size=3 * len(packets)))
+    damaged = []
+    for index in stream:
+        packet = bytearray(packets[index])
+        action = data.draw(st.sampled_from(["keep", "truncate", "flip", "garbage"]))
+        if action == "truncate":
+            packet = packet[: data.draw(st.integers(0, len(packet) - 1))]
+        elif action == "flip":
+            position = data.draw(st.integers(0, len(packet) - 1))
+            packet[position] ^= data.draw(st.integers(1, 255))
+        elif action == "garbage":
+            packet = data.draw(st.binary(max_size=80))
+        damaged.append(bytes(packet))
+    clock = FakeClock()
+    reassembler = Reassembler(clock=clock, timeout=1.0)
+    completed = []
+    for packet in damaged:
+        clock.now += data.draw(st.sampled_from([0.0, 0.5, 1.5]))
+        completed += reassembler.push(packet)
+    completed += reassembler.flush()
+    assert len(completed) <= 1
+    for message in completed:
+        assert message.stats.packets_received <= message.stats.packets_expected
+        assert (message.indices[message.regenerate] == -1).all()
+        assert (message.indices[~message.regenerate] >= 0).all()
+        assert message.stats.tokens_lost == int(message.lost.sum())
