@@ -1,0 +1,154 @@
+"""Index, text and mask coding on real indices: bits per index and encode/decode throughput per
+coder, with general-purpose compressors (zlib, lzma) of the fixed-length bytes as peers.
+
+    .venv/bin/python bench/bench_coding.py                  # the default model set (tiny if none)
+    .venv/bin/python bench/bench_coding.py --model-set tiny --size 128x128
+
+Indices come from the model set's VQGAN on the bundled photos (scikit-image's and
+scikit-learn's). The Huffman and range coders use a leave-one-out prior: the codeword counts of
+every other photo, as a pre-shared table would be built from images the link never carries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import lzma
+import statistics
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lamigo.coding import get_index_coder, get_text_coder
+from lamigo.coding.mask import encode_mask
+from lamigo.coding.prior import IndexPrior
+from lamigo.masking import make_policy
+from lamigo.models.registry import default_model_set_name, load_model_set
+from lamigo.pipeline import BUNDLED_PHOTOS, PHOTO_SCHEME, fit_image, load_image, parse_size, to_tensor
+
+CAPTIONS = [
+    "a cup of coffee on a saucer on a wooden table",
+    "a cat lying on a rug looking at the camera",
+    "an astronaut in a white suit smiling in front of an american flag",
+    "a rocket standing on the launch pad under a blue sky",
+]
+
+
+def sklearn_photos() -> list[str]:
+    try:
+        import sklearn
+    except ImportError:
+        return []
+    folder = Path(sklearn.__file__).parent / "datasets" / "images"
+    return sorted(str(p) for p in folder.glob("*.jpg"))
+
+
+def best_seconds(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def encode_photos(models, sources: list[str], size: tuple[int, int]):
+    indices, distances = [], []
+    with torch.inference_mode():
+        for source in tqdm(sources, desc="VQGAN encode", unit="photo"):
+            idx, dist = models.vqgan.encode(to_tensor(fit_image(load_image(source), size), "cpu"))
+            indices.append(idx[0].numpy())
+            distances.append(dist[0].numpy())
+    return indices, distances
+
+
+def index_table(indices: list[np.ndarray], codebook_size: int, masked: list[np.ndarray], repeat: int):
+    rows = []
+    fixed_bits = int(np.ceil(np.log2(codebook_size)))
+    per_coder: dict[str, list[tuple[float, float, float]]] = {}
+    for i, (image_indices, mask) in enumerate(zip(indices, masked)):
+        sent = image_indices[~mask]
+        others = np.concatenate([x.ravel() for j, x in enumerate(indices) if j != i])
+        prior = IndexPrior.from_indices(others, codebook_size)
+        fixed_bytes = get_index_coder("fixed", codebook_size).encode(sent)
+        for name in ("fixed", "huffman", "range"):
+            coder = get_index_coder(name, codebook_size, prior)
+            data = coder.encode(sent)
+            assert np.array_equal(coder.decode(data, sent.size), sent)
+            enc = best_seconds(lambda: coder.encode(sent), repeat)
+            dec = best_seconds(lambda: coder.decode(data, sent.size), repeat)
+            per_coder.setdefault(name, []).append((8 * len(data) / sent.size, sent.size / enc, sent.size / dec))
+        for name, compress, decompress in (("zlib-9 (fixed bytes)", lambda b: zlib.compress(b, 9), zlib.decompress),
+                                           ("lzma (fixed bytes)", lzma.compress, lzma.decompress)):
+            data = compress(fixed_bytes)
+            enc = best_seconds(lambda: compress(fixed_bytes), repeat)
+            dec = best_seconds(lambda: decompress(data), repeat)
+            per_coder.setdefault(name, []).append((8 * len(data) / sent.size, sent.size / enc, sent.size / dec))
+    fixed_mean = statistics.mean(r[0] for r in per_coder["fixed"])
+    for name, results in per_coder.items():
+        bits = statistics.mean(r[0] for r in results)
+        rows.append((name, bits, bits / fixed_mean, statistics.mean(r[1] for r in results) / 1e6,
+                     statistics.mean(r[2] for r in results) / 1e6))
+    print(f"\nIndex coding: {len(indices)} photos, K={codebook_size} ({fixed_bits} bits fixed), "
+          f"{indices[0].shape[0]}x{indices[0].shape[1]} tokens, PRM 25% masked, leave-one-out prior")
+    print(f"{'coder':<22} {'bits/index':>10} {'vs fixed':>9} {'enc Mtok/s':>11} {'dec Mtok/s':>11}")
+    for name, bits, ratio, enc, dec in rows:
+        print(f"{name:<22} {bits:>10.2f} {ratio:>9.3f} {enc:>11.2f} {dec:>11.2f}")
+
+
+def mask_table(distances: list[np.ndarray]) -> None:
+    print("\nEBM mask coding (the mask is sent): bytes per image")
+    print(f"{'ratio':>6} {'coded B':>8} {'bitmap B':>9} {'zlib-9 bitmap B':>16}")
+    for ratio in (0.1, 0.25, 0.35, 0.5):
+        policy = make_policy("ebm", ratio=ratio)
+        coded, bitmap, deflated = [], [], []
+        for dist in distances:
+            mask = policy.select(dist.shape, dist)
+            coded.append(len(encode_mask(mask)))
+            packed = np.packbits(mask).tobytes()
+            bitmap.append(len(packed))
+            deflated.append(len(zlib.compress(packed, 9)))
+        print(f"{ratio:>6.2f} {statistics.mean(coded):>8.1f} {statistics.mean(bitmap):>9.1f} "
+              f"{statistics.mean(deflated):>16.1f}")
+
+
+def text_table(repeat: int) -> None:
+    print("\nCaption coding (static English character model): bits per character")
+    print(f"{'coder':<8} {'bits/char':>9} {'enc kchar/s':>12}")
+    chars = sum(len(c) for c in CAPTIONS)
+    for name in ("utf8", "huffman", "range"):
+        coder = get_text_coder(name)
+        encoded = [coder.encode(c) for c in CAPTIONS]
+        assert [coder.decode(d, len(c)) for d, c in zip(encoded, CAPTIONS)] == CAPTIONS
+        seconds = best_seconds(lambda: [coder.encode(c) for c in CAPTIONS], repeat)
+        print(f"{name:<8} {8 * sum(map(len, encoded)) / chars:>9.2f} {chars / seconds / 1e3:>12.1f}")
+    raw = " ".join(CAPTIONS).encode()
+    print(f"{'zlib-9':<8} {8 * len(zlib.compress(raw, 9)) / len(raw):>9.2f} {'(all captions at once)':>12}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model-set", default=None, help="model set whose VQGAN makes the indices "
+                        "(default: default when installed, else tiny)")
+    parser.add_argument("--size", default="256x256", help="image size, multiples of 32 (default: %(default)s)")
+    parser.add_argument("--repeat", type=int, default=5, help="timing repeats, best kept (default: %(default)s)")
+    args = parser.parse_args()
+
+    torch.set_grad_enabled(False)
+    name = args.model_set or default_model_set_name()
+    models = load_model_set(name, device="cpu")
+    sources = [PHOTO_SCHEME + p for p in BUNDLED_PHOTOS] + sklearn_photos()
+    indices, distances = encode_photos(models, sources, parse_size(args.size))
+    policy = make_policy("prm", ratio=0.25, seed=0)
+    masked = [policy.select(x.shape) for x in indices]
+    print(f"model set {models.name}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    index_table(indices, models.vqgan.codebook_size, masked, args.repeat)
+    mask_table(distances)
+    text_table(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
