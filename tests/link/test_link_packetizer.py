@@ -149,6 +149,19 @@ def test_received_message_converts_to_a_go_message(build_message):
     assert go.caption == msg.caption and go.geometry == msg.geometry
 
 
+def test_a_lossy_message_converts_with_its_policy_mask(build_message):
+    msg = build_message()
+    packets = packetize(msg, 11)
+    lost_index_packet = next(p for p in packets if p.kind == PacketKind.INDICES)
+    received = receive_one([p for p in packets if p is not lost_index_packet])
+    go = received.to_go_message()
+    np.testing.assert_array_equal(go.mask, msg.mask)
+    # Only the tokens that arrived are the sent ones; the decoder regenerates `lost`.
+    arrived = ~received.regenerate
+    np.testing.assert_array_equal(go.indices[arrived], msg.indices[arrived])
+    assert received.lost.any() and not (received.lost & msg.mask).any()
+
+
 def test_assemble_needs_the_control_block(build_message):
     packets = [p for p in packetize(build_message(), 12) if p.kind != PacketKind.CONTROL]
     with pytest.raises(Exception, match="control"):

@@ -23,7 +23,6 @@ from lamigo.link.packet import HEADER_SIZE
 from lamigo.link.packetizer import LinkConfig
 
 
-
 @dataclass
 class ChannelStats:
     """What a channel did to the packets passed through it so far."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -73,10 +73,14 @@ class ReceivedMessage:
         return self.mask | self.lost
 
     def to_go_message(self) -> GOMessage:
-        """The GO message as far as it arrived (lost tokens are not in it; see `lost`)."""
+        """The GO message as far as it arrived, for `LaMIDecoder.decode_messages`.
+
+        A GO message holds a token at every position its policy did not mask, so lost tokens
+        become placeholder 0s: always pass `lost` along as the lost-token mask, e.g.
+        ``decoder.decode_messages([r.to_go_message()], [r.lost])``, so they are regenerated."""
         return GOMessage(
-            self.geometry, self.policy, self.mask, self.indices, self.caption, self.index_coder,
-            self.text_coder,
+            self.geometry, self.policy, self.mask, np.where(self.lost, 0, self.indices),
+            self.caption, self.index_coder, self.text_coder,
         )
 
 
@@ -110,7 +114,9 @@ class Reassembler:
         max_in_flight: messages held at once; a packet of a new message beyond this completes
             the least recently active one.
         remember: ids of completed messages kept, so that their late packets are ignored
-            instead of starting a new message.
+            instead of starting a new message. An id is also forgotten once no packet of it
+            has arrived for `timeout` seconds, so a transmitter that restarts its message ids
+            is heard again at once.
         clock: time source in seconds (tests pass a fake one).
     """
 
@@ -128,10 +134,11 @@ class Reassembler:
         self.prior = prior
         self.timeout = timeout
         self.max_in_flight = max_in_flight
+        self.remember = remember
         self.clock = clock
         self.stats = ReassemblerStats()
         self._in_flight: OrderedDict[int, _InFlight] = OrderedDict()  # least recently active first
-        self._done: deque[int] = deque(maxlen=remember)
+        self._done: OrderedDict[int, float] = OrderedDict()  # completed id -> its latest packet
 
     @property
     def in_flight(self) -> int:
@@ -154,7 +161,7 @@ class Reassembler:
         now = self.clock()
         entry = self._in_flight.get(packet.message_id)
         if entry is None:
-            if packet.message_id in self._done:
+            if self._is_late(packet.message_id, now):
                 self.stats.late += 1
                 return []
             completed = []
@@ -188,9 +195,23 @@ class Reassembler:
         """Complete every message in flight now (end of a transmission)."""
         return [message for mid in list(self._in_flight) for message in self._complete(mid)]
 
+    def _is_late(self, message_id: int, now: float) -> bool:
+        """Whether a packet belongs to a recently completed message (which it then keeps
+        recent)."""
+        last = self._done.pop(message_id, None)
+        if last is None or now - last >= self.timeout:
+            return False
+        self._remember(message_id, now)
+        return True
+
+    def _remember(self, message_id: int, now: float) -> None:
+        self._done[message_id] = now
+        while len(self._done) > self.remember:
+            self._done.popitem(last=False)
+
     def _complete(self, message_id: int) -> list[ReceivedMessage]:
         entry = self._in_flight.pop(message_id)
-        self._done.append(message_id)
+        self._remember(message_id, self.clock())
         try:
             message = assemble(message_id, entry.count, list(entry.packets.values()), self.prior)
         except LamigoError as err:
