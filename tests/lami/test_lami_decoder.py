@@ -90,6 +90,11 @@ def test_a_batch_needs_one_geometry(models: ModelSet, geometry: Geometry) -> Non
         LaMIDecoder(models, steps=1, renoise=0).decode_messages(messages)
 
 
+def test_bad_step_settings_fail_at_construction(models: ModelSet) -> None:
+    with pytest.raises(ConfigError, match=r"tau must lie in \[0, T=4\]"):
+        LaMIDecoder(models, steps=4, renoise=5)
+
+
 def test_cuda_options_are_refused_on_cpu(models: ModelSet) -> None:
     with pytest.raises(ConfigError, match="CUDA"):
         LaMIDecoder(models, bf16=True)

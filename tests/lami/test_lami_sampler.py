@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lamigo.errors import ConfigError
+from lamigo.errors import ConfigError, MessageError
 from lamigo.lami import combine_masks, lami_sample
 from lamigo.models.paella import Denoiser, PaellaConfig
 
@@ -147,14 +147,14 @@ def test_bad_settings_are_config_errors(steps: int, renoise: int, temperature: t
 
 def test_lost_tokens_must_be_in_the_mask() -> None:
     indices, mask = received_and_mask()
-    with pytest.raises(ValueError, match="lost tokens belong in the mask"):
+    with pytest.raises(MessageError, match="lost tokens belong in the mask"):
         lami_sample(PeakedDenoiser(), indices, torch.zeros_like(mask), token_cond(0), None,
                     steps=2, renoise=1, cfg=1.0)
 
 
 def test_guidance_needs_uncond() -> None:
     indices, mask = received_and_mask()
-    with pytest.raises(ValueError, match="uncond"):
+    with pytest.raises(ConfigError, match="uncond"):
         lami_sample(PeakedDenoiser(), indices, mask, token_cond(0), None, steps=2, renoise=1,
                     cfg=8.0)
 
@@ -171,5 +171,5 @@ def test_policy_and_lost_masks_combine() -> None:
     assert torch.equal(
         combine_masks(torch.from_numpy(policy), torch.from_numpy(lost)), torch.from_numpy(policy | lost)
     )
-    with pytest.raises(ValueError, match="differ in shape"):
+    with pytest.raises(ConfigError, match="differ in shape"):
         combine_masks(policy, lost[:2])

@@ -48,6 +48,28 @@ def test_meta_model_takes_the_checkpoint_tensors(tmp_path: Path) -> None:
     assert not any(p.is_meta for p in model.parameters())
 
 
+def test_half_precision_checkpoint_without_batchnorm_counter(tmp_path: Path) -> None:
+    state = {
+        key: value.half() if value.is_floating_point() else value
+        for key, value in tiny_vqgan(1).state_dict().items()
+        if not key.endswith("num_batches_tracked")
+    }
+    path = tmp_path / "diffusion_pytorch_model.safetensors"
+    safetensors.torch.save_file(state, path)
+    with torch.device("meta"):
+        model = VQGAN(VQGANConfig.tiny())
+    load_state_dict_checked(model, read_state_dict(path), path)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert torch.equal(model.vquantizer.codebook.weight, state["vquantizer.codebook.weight"].float())
+
+
+def test_legacy_torch_format_is_read(tmp_path: Path) -> None:
+    state = tiny_vqgan(1).state_dict()
+    path = tmp_path / "vqgan_f4.pt"
+    torch.save(state, path, _use_new_zipfile_serialization=False)
+    assert read_state_dict(path).keys() == state.keys()
+
+
 def test_training_wrappers_are_unwrapped(tmp_path: Path) -> None:
     state = tiny_vqgan(1).state_dict()
     path = tmp_path / "checkpoint.pt"

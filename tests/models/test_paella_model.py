@@ -46,11 +46,13 @@ def test_full_config_matches_paella_v3_facts() -> None:
     assert state["clip_mapper.weight"].shape == (4 * 1024, 1024)
     assert state["in_mapper.0.weight"].shape == (8192, 256)
     assert state["embedding.1.weight"].shape == (640, 256 * 4, 1, 1)
+    assert state["clf.1.weight"].shape == (256 * 4, 640, 1, 1)
     assert state["out_mapper.1.weight"].shape == (8192, 256, 1, 1)
     assert "out_mapper.1.bias" not in state
     attention = [key for key in state if key.endswith("attention.attn.in_proj_weight")]
     assert len(attention) == 2 * (16 + 6)  # CTA levels, down and up
     assert state[attention[0]].shape == (3 * 1280, 1280)
+    assert state[attention[0].replace("in_proj_weight", "out_proj.weight")].shape == (1280, 1280)
 
 
 def test_fresh_model_starts_with_uniform_logits() -> None:

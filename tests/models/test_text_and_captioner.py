@@ -57,6 +57,14 @@ def test_transformers_builder_without_clip(hf_folders: dict[str, Path]) -> None:
     assert cond["byt5"].shape == uncond["byt5"].shape == (1, 8, TEXT_DIM)
 
 
+def test_text_models_load_in_the_requested_dtype(hf_folders: dict[str, Path]) -> None:
+    builder = TransformersConditionBuilder(hf_folders["byt5"], hf_folders["clip"], dtype=torch.bfloat16)
+    assert {p.dtype for p in builder.byt5.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in builder.clip.parameters()} == {torch.bfloat16}
+    cond, _ = builder.build(["a cat"])
+    assert cond["byt5"].dtype == cond["clip_text"].dtype == torch.bfloat16
+
+
 def test_missing_text_model_folder_names_what_to_provide(tmp_path: Path) -> None:
     with pytest.raises(WeightsError, match=r"ByT5 encoder not found: .*config.json.*byt5-xl"):
         TransformersConditionBuilder(tmp_path / "byt5-xl")

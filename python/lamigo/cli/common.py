@@ -26,8 +26,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
 
 
-def load_models(args: argparse.Namespace):
-    """The model set, and its index prior, that `add_model_options` selected."""
+def load_models(args: argparse.Namespace, captioner: bool = True):
+    """The model set, and its index prior, that `add_model_options` selected.
+
+    `captioner=False` leaves out the set's captioner (receivers do not caption)."""
     import torch
 
     from lamigo.models.registry import default_model_set_name, load_model_set
@@ -35,7 +37,7 @@ def load_models(args: argparse.Namespace):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)
-    models = load_model_set(name, device=device, weights=args.weights)
+    models = load_model_set(name, device=device, weights=args.weights, captioner=captioner)
     return models, load_index_prior(models, args.weights)
 
 

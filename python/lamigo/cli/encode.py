@@ -37,7 +37,11 @@ def register(subparsers) -> None:
     parser.add_argument("--text-coder", choices=sorted(TEXT_CODERS), default="huffman",
                         help="caption coding with a static English model, or plain utf8 (default: %(default)s)")
     parser.add_argument("--caption", default=None,
-                        help="caption text; without it the model set's captioner describes the image")
+                        help="caption text sent with the indices; overrides any captioner")
+    parser.add_argument("--captioner", default=None, metavar="DIR",
+                        help="BLIP or BLIP-2 transformers folder that captions the image when "
+                        "--caption is not given (default: WEIGHTS/captioner of the model set, "
+                        "when present)")
     parser.add_argument("--size", default="256x256", metavar="HxW",
                         help="image size sent, multiples of 32; the image is scaled and centre-cropped "
                         "(default: %(default)s)")
@@ -65,7 +69,12 @@ def run(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     size = parse_size(args.size)
     image = load_image(args.image)
-    models, prior = load_models(args)
+    # The set's own captioner is loaded only when nothing else gives the caption.
+    models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
+    if args.caption is None and args.captioner is not None:
+        from lamigo.models.captioner import Captioner
+
+        models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
     transmitter = Transmitter(models, policy, args.coder, args.text_coder, size, prior)
     data = transmitter.pack(transmitter.encode(image, args.caption))
     write_output(args.output, data)

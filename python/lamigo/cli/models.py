@@ -1,15 +1,9 @@
-"""`lamigo models`: list the model sets and check a weights folder.
-
-Also holds the `--model` / `--weights` options other subcommands share.
-"""
+"""`lamigo models`: list the model sets and check a weights folder against the architecture."""
 
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
-
-import torch
 
 from lamigo.errors import ConfigError
 from lamigo.models.registry import (
@@ -17,59 +11,44 @@ from lamigo.models.registry import (
     MODEL_SET_FILE,
     MODEL_SET_NAMES,
     WEIGHTS_ENV,
-    ModelSet,
     check_weights_dir,
     default_model_set_name,
-    load_model_set,
     resolve_weights_dir,
 )
-
-logger = logging.getLogger(__name__)
-
-
-def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add `--model NAME|DIR` and `--weights DIR` to a subcommand's parser."""
-    parser.add_argument(
-        "--model",
-        metavar="NAME|DIR",
-        help=f"model set: {', '.join(MODEL_SET_NAMES)} or a weights folder (default: paella-v3 "
-        f"with a weights folder, else default when installed, else tiny)",
-    )
-    parser.add_argument(
-        "--weights",
-        metavar="DIR",
-        help=f"folder of the public Paella weights (default: ${WEIGHTS_ENV})",
-    )
-
-
-def model_set_from_args(
-    args: argparse.Namespace, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-) -> ModelSet:
-    """Load the model set that `--model` / `--weights` (see add_model_arguments) select."""
-    name = args.model or default_model_set_name(args.weights)
-    if name == "tiny" and not args.model:
-        logger.warning("no weights folder and no default weights installed: using the untrained tiny set")
-    return load_model_set(name, device=device, weights=args.weights, dtype=dtype)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "models", help="list model sets, check a weights folder", description=__doc__
+        "models",
+        help="list model sets, check a weights folder",
+        description="List the model sets (tiny, default, paella-v3) and check a weights folder "
+        "against the architecture before loading it.",
     )
     actions = parser.add_subparsers(dest="models_command", required=True, metavar="ACTION")
 
-    listing = actions.add_parser("list", help="the named model sets and where they load from")
-    listing.add_argument("--weights", metavar="DIR", help=f"weights folder (default: ${WEIGHTS_ENV})")
+    listing = actions.add_parser(
+        "list",
+        help="the named model sets and where they load from",
+        description="The named model sets, where each loads from, and which one commands use "
+        "when --model-set is not given.",
+    )
+    listing.add_argument("--weights", metavar="DIR",
+                         help=f"folder of the public Paella weights (default: ${WEIGHTS_ENV})")
     listing.set_defaults(func=run_list)
 
     check = actions.add_parser(
         "check",
         help="compare a weights folder's files with the architecture; exit 1 on a mismatch",
+        description="Check a weights folder without loading it: which files were found, and "
+        "which tensor names or shapes differ from what the architecture expects. Paella layout: "
+        "vqgan_f4.pt (or vqgan/diffusion_pytorch_model.safetensors), paella_v3.pt, byt5-xl/, "
+        "optional clip-vit-h-14/ and captioner/. LaMI-GO layout (a folder with model_set.json, "
+        "e.g. written by training): vqgan.safetensors, denoiser.safetensors. Exit status 0 when "
+        "every required component matches, 1 otherwise.",
     )
-    check.add_argument(
-        "folder", nargs="?", metavar="DIR", help=f"weights folder (default: --weights or ${WEIGHTS_ENV})"
-    )
-    check.add_argument("--weights", metavar="DIR", help=argparse.SUPPRESS)
+    check.add_argument("folder", nargs="?", metavar="DIR",
+                       help=f"weights folder (default: --weights, else ${WEIGHTS_ENV})")
+    check.add_argument("--weights", metavar="DIR", help="the same as DIR")
     check.set_defaults(func=run_check)
 
 
@@ -88,19 +67,19 @@ def run_list(args: argparse.Namespace) -> int:
     ]
     for name, where, state in rows:
         print(f"{name:<10} {state:<16} {where}")
-    print(f"when --model is not given: {default_model_set_name(args.weights)}")
+    print(f"when --model-set is not given: {default_model_set_name(args.weights)}")
     return 0
 
 
 def run_check(args: argparse.Namespace) -> int:
-    folder = Path(args.folder) if args.folder else resolve_weights_dir(args.weights)
+    folder = Path(args.folder).expanduser() if args.folder else resolve_weights_dir(args.weights)
     if folder is None:
         raise ConfigError(f"name the weights folder: lamigo models check DIR (or set ${WEIGHTS_ENV})")
     layout = "LaMI-GO layout" if (folder / MODEL_SET_FILE).is_file() else "Paella layout"
     checks = check_weights_dir(folder)
     print(f"weights folder {folder} ({layout})")
     for check in checks:
-        where = check.path.name if check.path is not None else "-"
+        where = "-" if check.path is None else check.path.relative_to(folder).as_posix()
         print(f"  {check.component:<10} {check.status.upper():<9} {where}: {check.detail}")
     failed = [check.component for check in checks if check.failed]
     if failed:

@@ -14,7 +14,8 @@ import torch
 from torch import nn
 
 from lamigo.errors import ConfigError, MessageError
-from lamigo.lami.sampler import combine_masks, lami_sample
+from lamigo.lami.sampler import check_settings, combine_masks, lami_sample
+from lamigo.models.conditions import ConditionBuilder
 
 if TYPE_CHECKING:
     from lamigo.message import GOMessage
@@ -22,14 +23,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = ["LaMIDecoder", "DecodeResult", "ShowtimeTimings"]
-
-Conditions = dict[str, torch.Tensor]
-
-
-class ConditionBuilder(Protocol):
-    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """(cond, uncond) dicts with identical keys and shapes; uncond is the empty caption."""
-        ...
 
 
 class ReceiverModels(Protocol):
@@ -50,6 +43,7 @@ class ShowtimeTimings:
 
     @property
     def total(self) -> float:
+        """Seconds of the three stages together."""
         return self.text_encoding + self.denoising + self.vqgan_decode
 
 
@@ -61,6 +55,21 @@ class DecodeResult:
     images: torch.Tensor
     indices: torch.Tensor
     timings: ShowtimeTimings
+
+
+class _GraphedSteps:
+    """A CUDA-graphed denoiser whose every call starts a new graph step, so each replay may
+    reuse the previous step's output memory (the sampler has consumed those logits)."""
+
+    def __init__(self, compiled: Callable[..., torch.Tensor]) -> None:
+        self.compiled = compiled
+        self.codebook_size: int = compiled.codebook_size
+
+    def __call__(
+        self, indices: torch.Tensor, r: torch.Tensor, cond: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
+        torch.compiler.cudagraph_mark_step_begin()
+        return self.compiled(indices, r, cond)
 
 
 class LaMIDecoder:
@@ -97,20 +106,25 @@ class LaMIDecoder:
                               f"{self.device}")
         if cuda_graphs and not compile:
             raise ConfigError("CUDA graphs come with torch.compile: set compile as well")
+        check_settings(steps, renoise, temperature)
         self.steps = steps
         self.renoise = renoise
         self.cfg = cfg
         self.temperature = temperature
         self.bf16 = bf16
-        self._denoiser: nn.Module = models.denoiser
-        self._decode_indices: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_indices
+        self._denoiser: Callable[..., torch.Tensor] = models.denoiser
+        self._decode_latents: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_latents
         if compile:
-            mode = "reduce-overhead" if cuda_graphs else "max-autotune-no-cudagraphs"
-            self._denoiser = torch.compile(models.denoiser, mode=mode, dynamic=False)
-            self._decode_indices = torch.compile(models.vqgan.decode_indices, dynamic=False)
+            # Default inductor mode: max-autotune would tune every matmul shape of every
+            # batch size and geometry, minutes of start-up for the 1B-parameter denoiser.
+            mode = "reduce-overhead" if cuda_graphs else None
+            compiled = torch.compile(models.denoiser, mode=mode, dynamic=False)
+            self._denoiser = _GraphedSteps(compiled) if cuda_graphs else compiled
+            self._decode_latents = torch.compile(models.vqgan.decode_latents, dynamic=False)
 
     @property
     def codebook_size(self) -> int:
+        """K, the number of codewords the denoiser predicts over."""
         return self.models.denoiser.codebook_size
 
     def decode(
@@ -152,7 +166,10 @@ class LaMIDecoder:
                 progress=progress,
             )
         with self._timed() as vqgan_time, self._autocast(), torch.inference_mode():
-            images = self._decode_indices(sampled).float()
+            # The sampler only yields valid indices, so decode_indices' range check (a
+            # device sync) is skipped.
+            codewords = self.models.vqgan.vquantizer.embed(sampled)
+            images = self._decode_latents(codewords).float().clamp_(0, 1)
         timings = ShowtimeTimings(text_time(), denoise_time(), vqgan_time())
         logger.info(
             "decoded %d image(s) %s: text %.3f s, %d denoising steps %.3f s, VQGAN %.3f s",

@@ -15,11 +15,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lamigo.errors import ConfigError
+from lamigo.errors import ConfigError, MessageError
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "combine_masks", "lami_sample"]
+__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "check_settings", "combine_masks", "lami_sample"]
 
 # (tau, T) pairs the paper evaluates (Fig. 8, 9, 16 and Table X): re-noising / denoising steps.
 PAPER_STEP_SETTINGS: tuple[tuple[int, int], ...] = (
@@ -55,7 +55,7 @@ def combine_masks(policy_mask: MaskT, lost_mask: MaskT | None = None) -> MaskT:
     if lost_mask is None:
         return policy_mask.copy() if isinstance(policy_mask, np.ndarray) else policy_mask.clone()
     if tuple(policy_mask.shape) != tuple(lost_mask.shape):
-        raise ValueError(
+        raise ConfigError(
             f"policy mask {tuple(policy_mask.shape)} and lost-token mask "
             f"{tuple(lost_mask.shape)} differ in shape"
         )
@@ -65,7 +65,8 @@ def combine_masks(policy_mask: MaskT, lost_mask: MaskT | None = None) -> MaskT:
     return np.logical_or(policy_mask, np.asarray(lost_mask))
 
 
-def _check_settings(steps: int, renoise: int, temperature: tuple[float, float]) -> None:
+def check_settings(steps: int, renoise: int, temperature: tuple[float, float]) -> None:
+    """Raise ConfigError unless 1 <= T, 0 <= tau <= T and both temperatures are positive."""
     if steps < 1:
         raise ConfigError(f"denoising steps T must be at least 1, got {steps}")
     if not 0 <= renoise <= steps:
@@ -78,17 +79,17 @@ def _check_inputs(
     indices: torch.Tensor, mask: torch.Tensor, codebook_size: int, plain: bool
 ) -> None:
     if indices.dim() != 3 or tuple(mask.shape) != tuple(indices.shape):
-        raise ValueError(
+        raise ConfigError(
             f"indices and mask must both be [B, H, W], got {tuple(indices.shape)} and "
             f"{tuple(mask.shape)}"
         )
     if mask.dtype != torch.bool:
-        raise ValueError(f"mask must be a BoolTensor, got {mask.dtype}")
+        raise ConfigError(f"mask must be a BoolTensor, got {mask.dtype}")
     if plain:
         return
     received = indices[~mask]
     if received.numel() and (received.min() < 0 or received.max() >= codebook_size):
-        raise ValueError(
+        raise MessageError(
             f"received (unmasked) indices must lie in [0, {codebook_size}), got "
             f"[{int(received.min())}, {int(received.max())}]; lost tokens belong in the mask"
         )
@@ -136,12 +137,12 @@ def lami_sample(
     Returns:
         LongTensor [B, H, W]: equal to ``indices`` wherever ``mask`` is False (unless ``plain``).
     """
-    _check_settings(steps, renoise, temperature)
+    check_settings(steps, renoise, temperature)
     codebook_size = denoiser.codebook_size
     _check_inputs(indices, mask, codebook_size, plain)
     guided = cfg != 1.0
     if guided and uncond is None:
-        raise ValueError(f"classifier-free guidance (cfg={cfg}) needs the uncond conditions")
+        raise ConfigError(f"classifier-free guidance (cfg={cfg}) needs the uncond conditions")
     if plain:
         mask = torch.ones_like(mask)
     if not bool(mask.any()):
@@ -170,21 +171,26 @@ def lami_sample(
         batch, int(mask.sum()), mask.numel(), renoise, steps, cfg,
     )
 
+    # Coordinates of the masked tokens, found once: gathering and scattering by index keeps
+    # every step free of host-device synchronisation (boolean indexing would sync each time)
+    # and copies only the masked positions' logits.
+    batch_index, row_index, column_index = mask.nonzero(as_tuple=True)
     for i in tqdm(range(steps), desc="LaMI", unit="step", disable=not progress):
         r = torch.full((model_batch,), t_schedule[i], device=device)
         model_input = torch.cat([current, current]) if guided else current
         logits = denoiser(model_input, r, model_cond)
         # Only masked positions are sampled: eq. 12 overwrites every other one anyway.
+        masked_logits = logits[batch_index, :, row_index, column_index].float()
         if guided:
-            cond_logits = logits[:batch].permute(0, 2, 3, 1)[mask].float()
-            uncond_logits = logits[batch:].permute(0, 2, 3, 1)[mask].float()
-            masked_logits = torch.lerp(uncond_logits, cond_logits, cfg)
-        else:
-            masked_logits = logits.permute(0, 2, 3, 1)[mask].float()
-        probs = torch.softmax(masked_logits / temperatures[i], dim=-1)
+            uncond_logits = logits[batch_index + batch, :, row_index, column_index].float()
+            # cfg * cond + (1 - cfg) * uncond, in place: these [tokens, K] tensors are large.
+            masked_logits = uncond_logits.lerp_(masked_logits, cfg)
+        # The full logits are the largest tensor of a step; free them before the next forward.
+        del logits
+        probs = torch.softmax(masked_logits.div_(temperatures[i]), dim=-1)
         sampled = torch.multinomial(probs, 1, generator=generator).squeeze(1)
         # Eq. 12: received positions keep their indices, masked ones take the prediction.
-        current = current.masked_scatter(mask, sampled)
+        current = current.index_put((batch_index, row_index, column_index), sampled)
         if i < renoise:
             # Gamma: each token goes back to its initial noise with probability t_{i+1}; at
             # received positions eq. 12 would put the received index straight back.

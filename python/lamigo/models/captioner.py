@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from lamigo.errors import ConfigError, WeightsError
+from lamigo.models.conditions import pretrained_options
 
 __all__ = ["Captioner", "resolve_captions"]
 
@@ -56,7 +57,7 @@ class Captioner:
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
         self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-        self.model = classes[model_type].from_pretrained(folder, local_files_only=True, dtype=dtype)
+        self.model = classes[model_type].from_pretrained(folder, **pretrained_options(dtype))
         self.model.to(self.device).eval()
 
     @torch.no_grad()
@@ -83,6 +84,7 @@ def resolve_captions(
     if captioner is not None:
         return captioner.caption(images)
     raise ConfigError(
-        "no caption: pass --caption TEXT, or put a BLIP captioner (a transformers folder) "
-        "at WEIGHTS/captioner and point --weights or LAMIGO_WEIGHTS at WEIGHTS"
+        "no caption: pass --caption TEXT, or a BLIP captioner (a transformers folder) with "
+        "--captioner DIR, or put it at WEIGHTS/captioner and point --weights or LAMIGO_WEIGHTS "
+        "at WEIGHTS"
     )

@@ -35,6 +35,7 @@ T = TypeVar("T")
 _TORCH_SUFFIXES = {".pt", ".pth", ".bin", ".ckpt"}
 # Prefixes that DistributedDataParallel and torch.compile add to every key.
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+_OPTIONAL_SUFFIX = ".num_batches_tracked"
 
 
 def _strip_wrapper_prefixes(mapping: dict[str, T]) -> dict[str, T]:
@@ -55,6 +56,17 @@ def _unwrap(checkpoint: object, path: Path) -> dict[str, torch.Tensor]:
     return _strip_wrapper_prefixes(checkpoint)
 
 
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as err:
+        # Files written before torch 1.6 (or with the legacy format) cannot be memory-mapped.
+        if "mmap" not in str(err):
+            raise
+        logger.info("%s is in torch's legacy format: reading it without mmap", path)
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """Read a state dict from a `.safetensors` file or a torch file (`.pt`, `.pth`, ...).
 
@@ -68,8 +80,7 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             return _strip_wrapper_prefixes(safetensors.torch.load_file(path))
         if path.suffix in _TORCH_SUFFIXES:
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            return _unwrap(checkpoint, path)
+            return _unwrap(_torch_load(path), path)
     except WeightsError:
         raise
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
@@ -134,9 +145,14 @@ class StateDictDiff:
 def compare_state_dict(
     expected: dict[str, tuple[int, ...]], found: dict[str, tuple[int, ...]]
 ) -> StateDictDiff:
-    """Compare two {key: shape} maps (e.g. a model's against a checkpoint's)."""
+    """Compare two {key: shape} maps (e.g. a model's against a checkpoint's).
+
+    BatchNorm's `num_batches_tracked` counter may be absent: inference never reads it.
+    """
     return StateDictDiff(
-        missing=sorted(set(expected) - set(found)),
+        missing=sorted(
+            key for key in set(expected) - set(found) if not key.endswith(_OPTIONAL_SUFFIX)
+        ),
         unexpected=sorted(set(found) - set(expected)),
         shape_mismatches={
             key: (tuple(expected[key]), tuple(found[key]))
@@ -166,7 +182,16 @@ def load_state_dict_checked(
         raise WeightsError(
             f"{source} does not fit {type(model).__name__}: {diff.describe()}"
         )
+    expected = model.state_dict()
     on_meta = any(parameter.is_meta for parameter in model.parameters())
+    if on_meta:
+        # Assigned tensors become the parameters, so they must already have the model's
+        # dtypes (a half-precision checkpoint would otherwise make a half-precision model).
+        state_dict = {key: value.to(expected[key].dtype) for key, value in state_dict.items()}
+    else:
+        state_dict = dict(state_dict)
+    for key in expected.keys() - state_dict.keys():
+        state_dict[key] = torch.zeros((), dtype=torch.long)  # an absent num_batches_tracked
     model.load_state_dict(state_dict, assign=on_meta)
     logger.debug("loaded %d tensors from %s", len(state_dict), source)
     return model

@@ -15,7 +15,12 @@ import torch
 
 from lamigo.errors import WeightsError
 
-__all__ = ["ConditionBuilder", "ByteConditionBuilder", "TransformersConditionBuilder"]
+__all__ = [
+    "ConditionBuilder",
+    "ByteConditionBuilder",
+    "TransformersConditionBuilder",
+    "pretrained_options",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +82,19 @@ class ByteConditionBuilder:
         return cond, uncond
 
 
+def pretrained_options(dtype: torch.dtype) -> dict[str, object]:
+    """`from_pretrained` keyword arguments: local files only, weights in `dtype`.
+
+    transformers renamed `torch_dtype` to `dtype` in 4.56; older releases would silently
+    ignore the new name and load float32.
+    """
+    import transformers
+    from packaging.version import Version
+
+    renamed = Version(transformers.__version__) >= Version("4.56")
+    return {"local_files_only": True, ("dtype" if renamed else "torch_dtype"): dtype}
+
+
 def _require_folder(folder: Path, what: str) -> Path:
     if not (folder / "config.json").is_file():
         raise WeightsError(
@@ -110,7 +128,7 @@ class TransformersConditionBuilder:
         byt5_folder = _require_folder(Path(byt5_folder), "ByT5 encoder")
         logger.info("loading ByT5 encoder from %s", byt5_folder)
         self.byt5_tokenizer = AutoTokenizer.from_pretrained(byt5_folder, local_files_only=True)
-        self.byt5 = T5EncoderModel.from_pretrained(byt5_folder, local_files_only=True, dtype=dtype)
+        self.byt5 = T5EncoderModel.from_pretrained(byt5_folder, **pretrained_options(dtype))
         self.byt5.to(self.device).eval()
         self.clip_tokenizer = self.clip = None
         if clip_folder is not None:
@@ -118,7 +136,7 @@ class TransformersConditionBuilder:
             logger.info("loading CLIP text model from %s", clip_folder)
             self.clip_tokenizer = AutoTokenizer.from_pretrained(clip_folder, local_files_only=True)
             self.clip = CLIPTextModelWithProjection.from_pretrained(
-                clip_folder, local_files_only=True, dtype=dtype
+                clip_folder, **pretrained_options(dtype)
             )
             self.clip.to(self.device).eval()
 

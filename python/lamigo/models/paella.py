@@ -60,7 +60,7 @@ class PaellaConfig:
 
     @classmethod
     def tiny(cls, codebook_size: int = 512) -> PaellaConfig:
-        """About 1.6M parameters: runs a 64x64 latent in a few tens of ms on a CPU."""
+        """About 1.6M parameters, the same block layout at small widths: for tests and CPU demos."""
         return cls(
             codebook_size=codebook_size,
             token_channels=32,

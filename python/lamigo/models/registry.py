@@ -147,8 +147,10 @@ def _load_denoiser_checkpoint(path: Path, config: PaellaConfig) -> Denoiser:
     return load_state_dict_checked(denoiser, read_state_dict(path), path)
 
 
-def _optional_captioner(folder: Path, device: str | torch.device, dtype: torch.dtype) -> Captioner | None:
-    if not (folder / CAPTIONER_FOLDER).is_dir():
+def _optional_captioner(
+    folder: Path, wanted: bool, device: str | torch.device, dtype: torch.dtype
+) -> Captioner | None:
+    if not wanted or not (folder / CAPTIONER_FOLDER).is_dir():
         return None
     return Captioner(folder / CAPTIONER_FOLDER, device=device, dtype=dtype)
 
@@ -166,10 +168,22 @@ def _check_condition_widths(conditions: TransformersConditionBuilder, config: Pa
         )
 
 
-def _load_paella_folder(folder: Path, device: str | torch.device, dtype: torch.dtype) -> ModelSet:
+def _load_paella_folder(
+    folder: Path, captioner: bool, device: str | torch.device, dtype: torch.dtype
+) -> ModelSet:
     vqgan_path = _first_existing(folder, PAELLA_VQGAN_FILES)
+    # Everything required is looked for first, before gigabytes of weights are read.
+    missing = [
+        name for name in (PAELLA_DENOISER_FILE, f"{PAELLA_BYT5_FOLDER}/config.json")
+        if not (folder / name).is_file()
+    ]
     if vqgan_path is None:
-        raise WeightsError(f"no VQGAN in {folder}: expected {' or '.join(PAELLA_VQGAN_FILES)}")
+        missing.insert(0, " or ".join(PAELLA_VQGAN_FILES))
+    if missing:
+        raise WeightsError(
+            f"incomplete Paella weights folder {folder}: expected {', '.join(missing)} "
+            f"(`lamigo models check {folder}` lists every component)"
+        )
     vqgan = _load_vqgan_checkpoint(vqgan_path, VQGANConfig.full())
     denoiser_config = PaellaConfig.full()
     denoiser = _load_denoiser_checkpoint(folder / PAELLA_DENOISER_FILE, denoiser_config)
@@ -186,7 +200,7 @@ def _load_paella_folder(folder: Path, device: str | torch.device, dtype: torch.d
         vqgan.to(device).eval(),
         denoiser.to(device, dtype).eval(),
         conditions,
-        _optional_captioner(folder, device, dtype),
+        _optional_captioner(folder, captioner, device, dtype),
     )
 
 
@@ -202,6 +216,8 @@ def _read_lamigo_config(folder: Path) -> tuple[VQGANConfig, PaellaConfig, dict]:
         conditions_spec = dict(spec["conditions"])
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise WeightsError(f"{path} is not a valid model set description: {err}") from err
+    if conditions_spec.get("kind") == "transformers" and not conditions_spec.get("byt5"):
+        raise WeightsError(f"{path}: transformers conditions need the \"byt5\" sub-folder name")
     if vqgan_config.codebook_size != denoiser_config.codebook_size:
         raise WeightsError(
             f"{path}: the VQGAN has {vqgan_config.codebook_size} codewords but the denoiser "
@@ -229,7 +245,7 @@ def _build_conditions(
 
 
 def _load_lamigo_folder(
-    folder: Path, name: str, device: str | torch.device, dtype: torch.dtype
+    folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype
 ) -> ModelSet:
     vqgan_config, denoiser_config, conditions_spec = _read_lamigo_config(folder)
     vqgan = _load_vqgan_checkpoint(folder / VQGAN_FILE, vqgan_config)
@@ -239,16 +255,18 @@ def _load_lamigo_folder(
         vqgan.to(device).eval(),
         denoiser.to(device, dtype).eval(),
         _build_conditions(conditions_spec, folder, denoiser_config, device, dtype),
-        _optional_captioner(folder, device, dtype),
+        _optional_captioner(folder, captioner, device, dtype),
     )
 
 
-def _load_folder(folder: Path, name: str, device: str | torch.device, dtype: torch.dtype) -> ModelSet:
+def _load_folder(
+    folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype
+) -> ModelSet:
     if not folder.is_dir():
         raise WeightsError(f"weights folder not found: {folder}")
     if (folder / MODEL_SET_FILE).is_file():
-        return _load_lamigo_folder(folder, name, device, dtype)
-    return _load_paella_folder(folder, device, dtype)
+        return _load_lamigo_folder(folder, name, captioner, device, dtype)
+    return _load_paella_folder(folder, captioner, device, dtype)
 
 
 def load_model_set(
@@ -256,12 +274,14 @@ def load_model_set(
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
+    captioner: bool = True,
 ) -> ModelSet:
     """Load a model set by name ("tiny", "default", "paella-v3") or from a folder.
 
     `weights` (else $LAMIGO_WEIGHTS) is the folder of the "paella-v3" set. `dtype` applies to
-    the denoiser and the text models; the VQGAN stays in float32. Raises WeightsError naming
-    the file expected when one is missing, ConfigError for an unknown name.
+    the denoiser and the text models; the VQGAN stays in float32. `captioner=False` skips the
+    folder's captioner, which only a transmitter uses. Raises WeightsError naming the file
+    expected when one is missing, ConfigError for an unknown name.
     """
     if name_or_dir == "tiny":
         return build_tiny_model_set(device)
@@ -271,7 +291,7 @@ def load_model_set(
                 f"the default model set is not installed: expected {MODEL_SET_FILE}, "
                 f"{VQGAN_FILE} and {DENOISER_FILE} in {DEFAULT_SET_FOLDER}"
             )
-        return _load_lamigo_folder(DEFAULT_SET_FOLDER, "default", device, dtype)
+        return _load_lamigo_folder(DEFAULT_SET_FOLDER, "default", captioner, device, dtype)
     if name_or_dir == "paella-v3":
         folder = resolve_weights_dir(weights)
         if folder is None:
@@ -280,14 +300,14 @@ def load_model_set(
                 f"or set {WEIGHTS_ENV}; DIR holds {PAELLA_VQGAN_FILES[0]}, "
                 f"{PAELLA_DENOISER_FILE} and {PAELLA_BYT5_FOLDER}/"
             )
-        return _load_folder(folder, "paella-v3", device, dtype)
+        return _load_folder(folder, "paella-v3", captioner, device, dtype)
     folder = Path(name_or_dir).expanduser()
     if not folder.exists():
         raise ConfigError(
             f"unknown model set {str(name_or_dir)!r}: use one of {', '.join(MODEL_SET_NAMES)} "
             f"or a weights folder"
         )
-    return _load_folder(folder, folder.name, device, dtype)
+    return _load_folder(folder, folder.name, captioner, device, dtype)
 
 
 def save_model_set(
@@ -416,6 +436,14 @@ def check_weights_dir(folder: str | Path) -> list[ComponentCheck]:
                     {"d_model": denoiser_config.byt5_dim}, "a T5 encoder transformers folder",
                 )
             )
+            if conditions_spec.get("clip"):
+                checks.append(
+                    _check_transformers_folder(
+                        "clip", folder / conditions_spec["clip"], True,
+                        {"projection_dim": denoiser_config.clip_dim},
+                        "a CLIPTextModelWithProjection transformers folder",
+                    )
+                )
         return [*checks, captioner_check]
 
     config = PaellaConfig.full()

@@ -34,7 +34,7 @@ class VQGANConfig:
 
     @classmethod
     def tiny(cls) -> VQGANConfig:
-        """A few hundred thousand parameters, for tests and CPU demos."""
+        """About 50 thousand parameters and K = 512, for tests and CPU demos."""
         return cls(hidden_channels=32, levels=2, bottleneck_blocks=2, codebook_size=512)
 
     @property

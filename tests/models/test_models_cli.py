@@ -1,0 +1,146 @@
+"""`lamigo models check` on good and broken weights folders, and the models behind `lamigo encode`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+from lamigo.cli.main import main
+from lamigo.masking import make_policy
+from lamigo.message import unpack_message
+from lamigo.models.captioner import Captioner
+from lamigo.models.registry import build_tiny_model_set, load_model_set, save_model_set
+from lamigo.models.vqgan import VQGAN, VQGANConfig
+from lamigo.pipeline import fit_image, load_image, to_tensor
+
+TINY = ["--model-set", "tiny", "--device", "cpu"]
+
+
+@pytest.fixture(scope="module")
+def good_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tiny = build_tiny_model_set()
+    return save_model_set(tmp_path_factory.mktemp("weights") / "good", tiny.vqgan, tiny.denoiser)
+
+
+def check(folder: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    capsys.readouterr()
+    code = main(["models", "check", str(folder)])
+    return code, capsys.readouterr().out
+
+
+def test_a_good_folder_passes(good_folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = check(good_folder, capsys)
+    assert code == 0, out
+    assert "(LaMI-GO layout)" in out
+    assert "vqgan      OK        vqgan.safetensors:" in out
+    assert "denoiser   OK        denoiser.safetensors:" in out
+    assert "captioner  ABSENT" in out
+    assert out.rstrip().endswith("OK: every required component matches")
+
+
+def test_a_broken_folder_names_the_keys_and_shapes(
+    good_folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model_set.json").write_bytes((good_folder / "model_set.json").read_bytes())
+    state = safetensors.torch.load_file(good_folder / "denoiser.safetensors")
+    state["out_mapper.1.weight"] = torch.zeros(1024, 32, 1, 1)
+    del state["byt5_mapper.bias"]
+    state["t5_mapper.weight"] = torch.zeros(1)
+    safetensors.torch.save_file(state, broken / "denoiser.safetensors")
+
+    code, out = check(broken, capsys)
+    assert code == 1
+    assert "vqgan      MISSING   vqgan.safetensors: expected vqgan.safetensors" in out
+    assert "denoiser   MISMATCH  denoiser.safetensors:" in out
+    assert "1 missing keys: byt5_mapper.bias" in out
+    assert "1 unexpected keys: t5_mapper.weight" in out
+    assert "out_mapper.1.weight expected [512, 32, 1, 1] found [1024, 32, 1, 1]" in out
+    assert "FAILED: vqgan, denoiser" in out
+
+
+def test_paella_layout_with_a_diffusers_vqgan(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The full-size VQGAN in the diffusers PaellaVQModel layout: only the codebook is renamed.
+    with torch.device("meta"):
+        vqgan = VQGAN(VQGANConfig.full())
+    state = vqgan.to_empty(device="cpu").state_dict()
+    state["vquantizer.embedding.weight"] = state.pop("vquantizer.codebook.weight")
+    (tmp_path / "vqgan").mkdir()
+    safetensors.torch.save_file(state, tmp_path / "vqgan" / "diffusion_pytorch_model.safetensors")
+    (tmp_path / "byt5-xl").mkdir()
+    (tmp_path / "byt5-xl" / "config.json").write_text(json.dumps({"model_type": "t5", "d_model": 1536}))
+    (tmp_path / "byt5-xl" / "model.safetensors").write_bytes(b"")
+
+    code, out = check(tmp_path, capsys)
+    assert code == 1
+    assert "(Paella layout)" in out
+    assert "vqgan      OK        vqgan/diffusion_pytorch_model.safetensors: 122 tensors, all keys" in out
+    assert "denoiser   MISSING   paella_v3.pt: expected paella_v3.pt" in out
+    assert "byt5       MISMATCH  byt5-xl: d_model is 1536, expected 2560" in out
+    assert "clip       ABSENT" in out
+    assert "FAILED: denoiser, byt5" in out
+
+
+def test_a_small_vqgan_f4_is_a_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.save(VQGAN(VQGANConfig.tiny()).state_dict(), tmp_path / "vqgan_f4.pt")
+    code, out = check(tmp_path, capsys)
+    assert code == 1
+    assert "vqgan      MISMATCH  vqgan_f4.pt: " in out
+    assert "72 missing keys: up_blocks." in out
+
+
+def test_no_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "check", str(tmp_path / "absent")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "weights folder not found" in err
+
+
+def test_list_names_every_set(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["models", "list", "--weights", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("tiny ")
+    assert f"paella-v3  folder found     {tmp_path}" in out
+    assert out.rstrip().endswith("when --model-set is not given: paella-v3")
+
+
+def fitted_pixels(size: tuple[int, int]) -> torch.Tensor:
+    return to_tensor(fit_image(load_image("photo:coffee"), size))
+
+
+def test_encode_masks_by_the_vqgan_distances(tmp_path: Path) -> None:
+    path = tmp_path / "coffee.lgo"
+    assert main(["encode", "photo:coffee", "-o", str(path), "--size", "64x64", "--policy", "ebm",
+                 "--ratio", "0.3", "--caption", "a cup of coffee", *TINY]) == 0
+    message = unpack_message(path.read_bytes(), None)
+
+    indices, distances = load_model_set("tiny").vqgan.encode(fitted_pixels((64, 64)))
+    expected_mask = make_policy("ebm", ratio=0.3).select((16, 16), distances[0].numpy())
+    assert np.array_equal(message.mask, expected_mask)
+    sent = ~expected_mask
+    assert np.array_equal(message.indices[sent], indices[0].numpy()[sent])
+    assert message.caption == "a cup of coffee"
+
+
+def test_encode_captions_with_a_blip_folder(tmp_path: Path, hf_folders: dict[str, Path]) -> None:
+    path = tmp_path / "coffee.lgo"
+    assert main(["encode", "photo:coffee", "-o", str(path), "--size", "32x32",
+                 "--captioner", str(hf_folders["blip"]), *TINY]) == 0
+    expected = Captioner(hf_folders["blip"]).caption(fitted_pixels((32, 32)))
+    assert unpack_message(path.read_bytes(), None).caption == expected[0]
+
+
+def test_encode_without_any_caption_says_what_to_provide(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "coffee.lgo"
+    assert main(["encode", "photo:coffee", "-o", str(path), "--size", "32x32", *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert "--caption TEXT" in err and "--captioner DIR" in err
+    assert not path.exists()
