@@ -1,0 +1,461 @@
+"""The decoder service: GO messages in over ZMQ PULL, LaMI decoding in batches, results out
+over ZMQ PUB (and optionally as files).
+
+One process, two threads: a receiver drains the PULL socket, parses each message
+(`lamigo.service.wire.parse_frames`) and appends it to a bounded queue that drops its oldest
+message when full; the decoding thread takes the oldest message and the queued messages of the
+same geometry, waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
+full batch of `batch_size`, decodes them with `LaMIDecoder.decode_messages` and publishes one
+result per message (`lamigo.service.wire.result_frames`).
+
+Scaling out: ZMQ PUSH spreads messages round-robin over every PULL peer connected to it, so
+several services share one stream with no code change.
+
+* The sender binds and the services connect. The sender (or a small ventilator) binds a PUSH
+  socket, e.g. ``tcp://0.0.0.0:5557``, and every service, on any GPU host, joins with
+  ``lamigo serve --connect tcp://SENDER:5557 --publish tcp://0.0.0.0:5558``. Results: a
+  collector's SUB connects to every service's publish address, or binds one address that all
+  services join with ``--publish-connect tcp://COLLECTOR:5558``.
+* Or each service binds (the default) and the sender's PUSH connects to all of their addresses
+  (`lamigo.service.client.connect_sender` once per address on the same socket).
+
+Overload never grows memory without limit: ZMQ holds at most `queue_size` messages per peer,
+the service queue at most `queue_size` (the oldest goes, counted as dropped), and anything
+malformed or over the size limits is logged, counted and skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zmq
+from PIL import Image
+
+from lamigo.coding.prior import IndexPrior
+from lamigo.errors import ConfigError, MessageError
+from lamigo.lami import DecodeResult, LaMIDecoder
+from lamigo.message import Geometry
+from lamigo.pipeline import SIZE_MULTIPLE, to_uint8
+from lamigo.service.curve import CurveKeys, start_authenticator
+from lamigo.service.wire import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MESSAGES_ADDRESS,
+    DEFAULT_RESULTS_ADDRESS,
+    MAX_HEADER_BYTES,
+    RESERVED_HEADER_KEYS,
+    OversizedError,
+    WireMessage,
+    parse_frames,
+    result_frames,
+)
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DecoderService", "ServiceConfig", "ServiceStats"]
+
+POLL_SECONDS = 0.1  # how often idle threads look at the stop flag
+RESULT_LINGER_MS = 2000  # at shutdown, time left to deliver results still in the PUB queue
+REJECTIONS_LOGGED_IN_FULL = 10  # then every 100th, so a flood of garbage cannot flood the log
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    """How the service listens, batches and publishes (the options of `lamigo serve`).
+
+    Args:
+        listen: address the PULL socket binds for messages; None binds nothing (use `connect`).
+        connect: upstream PUSH addresses the PULL socket connects to (scaling out).
+        publish: address the PUB socket binds for results; None binds nothing.
+        publish_connect: addresses the PUB socket connects to (a collector that binds SUB).
+        batch_size: most messages decoded together.
+        batch_wait: seconds a message waits for others of its geometry to fill a batch.
+        queue_size: messages held waiting; beyond it the oldest is dropped.
+        out_dir: where to write `<message_id>.png` and `.json` as well; None writes nothing.
+        max_messages: stop after this many messages were decoded (or failed to); None runs on.
+        max_message_bytes, max_tokens: larger messages are rejected as oversized.
+        stats_interval: seconds between statistics lines in the log.
+        seed: sampling seed of every batch.
+        curve: CURVE keys; None leaves the links unencrypted.
+    """
+
+    listen: str | None = DEFAULT_MESSAGES_ADDRESS
+    connect: Sequence[str] = ()
+    publish: str | None = DEFAULT_RESULTS_ADDRESS
+    publish_connect: Sequence[str] = ()
+    batch_size: int = 8
+    batch_wait: float = 0.02
+    queue_size: int = 64
+    out_dir: Path | None = None
+    max_messages: int | None = None
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    stats_interval: float = 30.0
+    seed: int = 0
+    curve: CurveKeys | None = None
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.listen is None and not self.connect:
+            problems.append("give an address to listen on or to connect to for messages")
+        if self.batch_size < 1 or self.queue_size < 1:
+            problems.append("batch size and queue size must be at least 1")
+        if self.batch_size > self.queue_size:
+            problems.append(f"batch size {self.batch_size} exceeds the queue size {self.queue_size}")
+        if self.batch_wait < 0 or self.stats_interval <= 0:
+            problems.append("batch wait must be >= 0 and the stats interval > 0")
+        if self.max_messages is not None and self.max_messages < 1:
+            problems.append("max messages must be at least 1")
+        if self.max_message_bytes < 1 or self.max_tokens < 1:
+            problems.append("size limits must be positive")
+        if problems:
+            raise ConfigError("bad service configuration: " + "; ".join(problems))
+
+
+@dataclass
+class ServiceStats:
+    """Counts over the service's lifetime."""
+
+    received: int = 0  #: multipart messages taken off the socket
+    malformed: int = 0  #: failed to parse, or not decodable by this model set
+    oversized: int = 0  #: over the byte or token limit
+    dropped: int = 0  #: queued but pushed out by newer ones under overload
+    decoded: int = 0  #: decoded and published
+    failed: int = 0  #: the decoder raised on their batch
+    batches: int = 0
+    decode_seconds: float = 0.0  #: summed over batches
+    abandoned: int = 0  #: still queued at shutdown
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(eq=False)
+class _Queued:
+    wire: WireMessage
+    arrived: float
+
+    @property
+    def geometry(self) -> Geometry:
+        return self.wire.message.geometry
+
+
+class DecoderService:
+    """Receives GO messages, decodes them in batches and publishes the images.
+
+    Args:
+        decoder: the LaMI decoder (its model set fixes the codebook and the sampling settings).
+        config: addresses, batching and limits.
+        prior: the index prior the senders code with (`lamigo.pipeline.load_index_prior`).
+        model_set: the model set's name, for the result records.
+        context: the ZMQ context to use (a private one when None).
+
+    `run()` binds, serves until `stop()` (from any thread or a signal handler) or
+    `max_messages`, and returns the final statistics. `bind()` may be called first to learn
+    the bound addresses (`messages_endpoint`, `results_endpoint`; "tcp://127.0.0.1:*" binds a
+    free port).
+    """
+
+    def __init__(
+        self,
+        decoder: LaMIDecoder,
+        config: ServiceConfig | None = None,
+        *,
+        prior: IndexPrior | None = None,
+        model_set: str = "",
+        context: zmq.Context | None = None,
+    ) -> None:
+        self.decoder = decoder
+        self.config = config or ServiceConfig()
+        self.prior = prior
+        self.model_set = model_set
+        self._context = context or zmq.Context()
+        self._own_context = context is None
+        self._stats = ServiceStats()
+        self._queue: deque[_Queued] = deque()
+        self._condition = threading.Condition()
+        self._stopping = threading.Event()
+        self._pull: zmq.Socket | None = None
+        self._pub: zmq.Socket | None = None
+        self._authenticator = None
+        self.messages_endpoint: str | None = None
+        self.results_endpoint: str | None = None
+        if self.config.out_dir is not None:
+            try:
+                Path(self.config.out_dir).mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise ConfigError(f"cannot create output folder {self.config.out_dir}: {err}") from None
+
+    @property
+    def stats(self) -> ServiceStats:
+        """A snapshot of the counters."""
+        with self._condition:
+            return ServiceStats(**asdict(self._stats))
+
+    def bind(self) -> None:
+        """Open, bind and connect the sockets (ConfigError on a bad or busy address)."""
+        if self._pull is not None:
+            return
+        config = self.config
+        curve = config.curve
+        if curve is not None and curve.allowed_clients is not None:
+            self._authenticator = start_authenticator(self._context, curve.allowed_clients)
+        pull = self._context.socket(zmq.PULL)
+        # ZMQ refuses frames far over the limit itself, so they never take memory; smaller
+        # oversized ones arrive and are counted.
+        pull.maxmsgsize = 8 * config.max_message_bytes + MAX_HEADER_BYTES
+        pull.rcvhwm = config.queue_size
+        pull.linger = 0
+        pub = self._context.socket(zmq.PUB)
+        pub.sndhwm = 4 * config.queue_size
+        pub.linger = RESULT_LINGER_MS
+        self._pull, self._pub = pull, pub
+        try:
+            self.messages_endpoint = self._attach(pull, config.listen, config.connect)
+            self.results_endpoint = self._attach(pub, config.publish, config.publish_connect)
+        except ConfigError:
+            self._close()
+            raise
+        logger.info(
+            "decoder service: messages on %s, results on %s, batches of up to %d (wait %.0f ms), "
+            "queue %d, model set %s on %s%s",
+            self.messages_endpoint or ", ".join(config.connect),
+            self.results_endpoint or ", ".join(config.publish_connect) or "nowhere",
+            config.batch_size, config.batch_wait * 1000, config.queue_size, self.model_set or "?",
+            self.decoder.device, ", CURVE" if curve else "",
+        )
+
+    def _attach(self, socket: zmq.Socket, bind: str | None, connect: Sequence[str]) -> str | None:
+        curve = self.config.curve
+        try:
+            if bind is not None:
+                if curve is not None:
+                    curve.apply_server(socket)
+                socket.bind(bind)
+            if connect and curve is not None:
+                if bind is not None:
+                    raise ConfigError("with CURVE a socket either binds (server) or connects (client)")
+                curve.apply_client(socket)
+            for address in connect:
+                socket.connect(address)
+        except zmq.ZMQError as err:
+            raise ConfigError(f"cannot use address {bind or ', '.join(connect)}: {err}") from None
+        return socket.last_endpoint.decode() if bind is not None else None
+
+    def stop(self) -> None:
+        """Ask the service to finish its current batch and return from `run()`; safe from signal
+        handlers and other threads."""
+        self._stopping.set()
+
+    def run(self) -> ServiceStats:
+        """Serve until stopped; returns the final statistics."""
+        self.bind()
+        receiver = threading.Thread(target=self._receive_loop, name="lamigo-service-receiver", daemon=True)
+        receiver.start()
+        started = last_log = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                batch = self._next_batch()
+                if batch:
+                    self._decode(batch)
+                now = time.monotonic()
+                if now - last_log >= self.config.stats_interval:
+                    self._log_stats(now - started)
+                    last_log = now
+                if self.config.max_messages is not None:
+                    stats = self.stats
+                    if stats.decoded + stats.failed >= self.config.max_messages:
+                        logger.info("decoded %d messages: stopping", self.config.max_messages)
+                        self.stop()
+        finally:
+            self.stop()
+            receiver.join()
+            with self._condition:
+                self._stats.abandoned = len(self._queue)
+                self._queue.clear()
+            self._close()
+        self._log_stats(time.monotonic() - started, final=True)
+        return self.stats
+
+    def _close(self) -> None:
+        for socket in (self._pull, self._pub):
+            if socket is not None:
+                socket.close()
+        if self._authenticator is not None:
+            self._authenticator.stop()
+        if self._own_context:
+            self._context.term()
+
+    def _receive_loop(self) -> None:
+        """Drain the PULL socket into the queue until stopped (the only user of that socket)."""
+        assert self._pull is not None
+        while not self._stopping.is_set():
+            if not self._pull.poll(int(POLL_SECONDS * 1000)):
+                continue
+            try:
+                while True:
+                    self._accept(self._pull.recv_multipart(zmq.NOBLOCK))
+            except zmq.Again:
+                pass
+
+    def _accept(self, frames: list[bytes]) -> None:
+        try:
+            wire = parse_frames(
+                frames, self.prior, max_message_bytes=self.config.max_message_bytes,
+                max_tokens=self.config.max_tokens,
+            )
+            self._check_decodable(wire)
+        except OversizedError as err:
+            self._reject("oversized", err)
+            return
+        except MessageError as err:
+            self._reject("malformed", err)
+            return
+        with self._condition:
+            self._stats.received += 1
+            if len(self._queue) == self.config.queue_size:
+                self._queue.popleft()
+                self._stats.dropped += 1
+                dropped = self._stats.dropped
+                if dropped <= REJECTIONS_LOGGED_IN_FULL or dropped % 100 == 0:
+                    logger.warning("queue full (%d): dropped the oldest message (%d dropped so far)",
+                                   self.config.queue_size, dropped)
+            self._queue.append(_Queued(wire, time.monotonic()))
+            self._condition.notify()
+
+    def _check_decodable(self, wire: WireMessage) -> None:
+        geometry = wire.message.geometry
+        codebook = self.decoder.codebook_size
+        if geometry.codebook_size != codebook:
+            raise MessageError(f"message {wire.message_id} uses a codebook of {geometry.codebook_size}, "
+                               f"this service's model {codebook}: use the same model set on both ends")
+        step = SIZE_MULTIPLE // self.decoder.models.vqgan.downscale
+        if geometry.latent_height % step or geometry.latent_width % step:
+            raise MessageError(f"message {wire.message_id}: latent {geometry.latent_height}x"
+                               f"{geometry.latent_width} is not a multiple of {step} on each side")
+
+    def _reject(self, counter: str, err: MessageError) -> None:
+        with self._condition:
+            self._stats.received += 1
+            count = getattr(self._stats, counter) + 1
+            setattr(self._stats, counter, count)
+        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
+        logger.log(level, "skipped a %s message (%d so far): %s", counter, count, err)
+
+    def _next_batch(self) -> list[_Queued]:
+        """The oldest message and up to batch_size - 1 queued ones of its geometry, once the batch
+        is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
+        Only this thread changes decoded and failed, so they are read here without the lock."""
+        config = self.config
+        limit = config.batch_size
+        if config.max_messages is not None:  # stop at exactly max_messages
+            limit = min(limit, config.max_messages - self._stats.decoded - self._stats.failed)
+        with self._condition:
+            if not self._queue:
+                self._condition.wait(POLL_SECONDS)
+            while self._queue and not self._stopping.is_set():
+                first = self._queue[0]
+                batch = [item for item in self._queue if item.geometry == first.geometry][:limit]
+                wait = first.arrived + config.batch_wait - time.monotonic()
+                if len(batch) == limit or wait <= 0:
+                    for item in batch:
+                        self._queue.remove(item)
+                    return batch
+                self._condition.wait(min(wait, POLL_SECONDS))
+            return []
+
+    def _decode(self, batch: list[_Queued]) -> None:
+        started = time.monotonic()
+        try:
+            result = self.decoder.decode_messages(
+                [item.wire.message for item in batch], [item.wire.lost for item in batch],
+                seed=self.config.seed,
+            )
+            images = to_uint8(result.images)
+        except Exception:  # whatever one batch raises (a torch error included), the service goes on
+            logger.exception("decoding a batch of %d message(s) failed", len(batch))
+            with self._condition:
+                self._stats.failed += len(batch)
+            return
+        seconds = time.monotonic() - started
+        for item, image in zip(batch, images):
+            record = self._record(item, result, image, seconds, started, len(batch))
+            png = _png_bytes(image)
+            self._publish(record, png)
+            if self.config.out_dir is not None:
+                self._write_files(record, png)
+        with self._condition:
+            self._stats.decoded += len(batch)
+            self._stats.batches += 1
+            self._stats.decode_seconds += seconds
+
+    def _record(self, item: _Queued, result: DecodeResult, image: np.ndarray, seconds: float,
+                started: float, batch_size: int) -> dict[str, Any]:
+        wire = item.wire
+        mask, lost = wire.message.mask, wire.lost
+        timings = result.timings
+        return {
+            "message_id": wire.message_id,
+            "tokens": int(mask.size),
+            "tokens_masked_policy": int(mask.sum()),
+            "tokens_masked_lost": int((lost & ~mask).sum()),
+            "steps": self.decoder.steps,
+            "renoise": self.decoder.renoise,
+            "cfg": self.decoder.cfg,
+            "seed": self.config.seed,
+            "decode_seconds": round(seconds, 6),
+            "stage_seconds": {"text": round(timings.text_encoding, 6), "denoising": round(timings.denoising, 6),
+                              "vqgan": round(timings.vqgan_decode, 6)},
+            "queue_seconds": round(started - item.arrived, 6),
+            "batch_size": batch_size,
+            "model_set": self.model_set,
+            "device": str(self.decoder.device),
+            "height": int(image.shape[0]),
+            "width": int(image.shape[1]),
+            "caption": wire.message.caption,
+            "link": {key: value for key, value in wire.header.items() if key not in RESERVED_HEADER_KEYS},
+        }
+
+    def _publish(self, record: dict[str, Any], png: bytes) -> None:
+        assert self._pub is not None
+        try:
+            self._pub.send_multipart(result_frames(record, png), zmq.NOBLOCK)
+        except zmq.Again:  # PUB drops for slow subscribers rather than block; say so
+            logger.warning("result of message %d not published: subscribers too slow", record["message_id"])
+
+    def _write_files(self, record: dict[str, Any], png: bytes) -> None:
+        folder = Path(self.config.out_dir)
+        stem = str(record["message_id"])
+        try:
+            (folder / f"{stem}.png").write_bytes(png)
+            (folder / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+        except OSError as err:
+            logger.error("cannot write the result of message %s to %s: %s", stem, folder, err)
+
+    def _log_stats(self, elapsed: float, final: bool = False) -> None:
+        stats = self.stats
+        with self._condition:
+            queued = len(self._queue)
+        logger.info(
+            "%s after %.0f s: %d received, %d decoded in %d batches (%.2f msg/s), %d malformed, "
+            "%d oversized, %d dropped, %d failed, %d queued%s",
+            "final stats" if final else "stats", elapsed, stats.received, stats.decoded, stats.batches,
+            stats.decoded / elapsed if elapsed > 0 else 0.0, stats.malformed, stats.oversized,
+            stats.dropped, stats.failed, queued, f", {stats.abandoned} abandoned" if final else "",
+        )
+
+
+def _png_bytes(image: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG")
+    return buffer.getvalue()

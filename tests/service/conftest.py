@@ -1,0 +1,104 @@
+"""Real GO messages of a bundled photo (tiny model set, 64x64) and a service running in a thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import numpy as np
+import pytest
+import zmq
+
+from lamigo.lami import LaMIDecoder
+from lamigo.masking import make_policy
+from lamigo.message import GOMessage
+from lamigo.models.registry import ModelSet, load_model_set
+from lamigo.pipeline import Transmitter, fit_image, load_image
+from lamigo.service import DecoderService, ServiceConfig
+
+SIZE = (64, 64)
+CAPTION = "a cup of coffee on a saucer"
+SUBSCRIPTION_SECONDS = 0.3  # PUB/SUB: give a new subscription time to reach the publisher
+
+
+@pytest.fixture(scope="session")
+def models() -> ModelSet:
+    return load_model_set("tiny")
+
+
+@pytest.fixture(scope="session")
+def decoder(models: ModelSet) -> LaMIDecoder:
+    return LaMIDecoder(models, steps=2, renoise=1, cfg=3.0)
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    return load_image("photo:coffee")
+
+
+@pytest.fixture(scope="session")
+def make_message(models: ModelSet, photo: np.ndarray) -> Callable[..., GOMessage]:
+    """make_message(seed=0, size=SIZE) -> GOMessage of photo:coffee, PRM-masked."""
+
+    def make(seed: int = 0, size: tuple[int, int] = SIZE) -> GOMessage:
+        transmitter = Transmitter(models, make_policy("prm", ratio=0.3, seed=seed), size=size)
+        return transmitter.encode(fit_image(photo, size), caption=CAPTION)
+
+    return make
+
+
+@pytest.fixture
+def context() -> Iterator[zmq.Context]:
+    context = zmq.Context()
+    context.linger = 0  # sockets a test drops (with messages a refused peer never took) close at once
+    yield context
+    context.destroy(linger=0)
+
+
+@pytest.fixture
+def addresses(tmp_path) -> tuple[str, str]:
+    """(messages, results) ipc addresses private to the test."""
+    return f"ipc://{tmp_path}/messages", f"ipc://{tmp_path}/results"
+
+
+class RunningService:
+    """A DecoderService serving in a thread; `finish()` stops it and returns its stats."""
+
+    def __init__(self, service: DecoderService) -> None:
+        self.service = service
+        self.stats = None
+        service.bind()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        self.stats = self.service.run()
+
+    def wait_for(self, condition: Callable[[object], bool], timeout: float = 20.0) -> None:
+        """Wait until condition(stats) holds."""
+        deadline = time.monotonic() + timeout
+        while not condition(self.service.stats):
+            assert time.monotonic() < deadline, f"timed out; stats {self.service.stats}"
+            time.sleep(0.02)
+
+    def finish(self, timeout: float = 20.0):
+        self.service.stop()
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "service did not stop"
+        return self.stats
+
+
+@pytest.fixture
+def start_service(decoder: LaMIDecoder) -> Iterator[Callable[..., RunningService]]:
+    """start_service(config, decoder=the tiny decoder, **service_kwargs) -> RunningService."""
+    running: list[RunningService] = []
+
+    def start(config: ServiceConfig, service_decoder=None, **kwargs) -> RunningService:
+        service = DecoderService(service_decoder or decoder, config, model_set="tiny", **kwargs)
+        running.append(RunningService(service))
+        return running[-1]
+
+    yield start
+    for item in running:
+        item.finish()

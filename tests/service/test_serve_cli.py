@@ -1,0 +1,70 @@
+"""`lamigo serve` as a user runs it: a subprocess on ipc addresses, stopped by SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lamigo.cli.main import main
+from lamigo.service import connect_results, connect_sender, receive_result, send_message
+from lamigo.service.wire import message_frames
+
+from .conftest import SUBSCRIPTION_SECONDS
+
+
+def test_sigterm_stops_the_service_cleanly(make_message, context, addresses, tmp_path):
+    messages_address, results_address = addresses
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages_address, "--publish",
+         results_address, "--model-set", "tiny", "--device", "cpu", "--steps", "2", "--renoise", "1",
+         "--out", str(tmp_path / "out"), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ready = process.stdout.readline()
+        assert ready.startswith("lamigo serve: messages on ipc://"), process.stderr.read()
+        results = connect_results(context, results_address)
+        time.sleep(SUBSCRIPTION_SECONDS)
+        sender = connect_sender(context, messages_address)
+        send_message(sender, [b"garbage"], timeout=5)
+        send_message(sender, message_frames(make_message(), message_id=3), timeout=5)
+        record, _ = receive_result(results, timeout=60)
+        assert record["message_id"] == 3
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    stats = json.loads(stdout)
+    assert (stats["received"], stats["malformed"], stats["decoded"]) == (2, 1, 1)
+    assert (tmp_path / "out" / "3.png").is_file() and (tmp_path / "out" / "3.json").is_file()
+
+
+def test_make_curve_keys_refuses_to_overwrite(tmp_path, capsys):
+    assert main(["serve", "--make-curve-keys", str(tmp_path)]) == 0
+    assert (tmp_path / "server.key_secret").is_file() and (tmp_path / "client.key").is_file()
+    assert "--curve-secret-key" in capsys.readouterr().out
+    assert main(["serve", "--make-curve-keys", str(tmp_path)]) == 2
+    assert "not overwriting" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (["--batch-size", "0"], "batch size and queue size must be at least 1"),
+        (["--curve-clients", "somewhere"], "need --curve-secret-key"),
+        (["--curve-secret-key", "missing.key_secret", "--listen", "tcp://127.0.0.1:*", "--publish",
+          "tcp://127.0.0.1:*"], "CURVE key file not found: missing.key_secret"),
+        (["--listen", "bogus://here"], "cannot use address bogus://here"),
+    ],
+)
+def test_bad_options_are_one_line_errors(options, error, capsys):
+    assert main(["serve", "--model-set", "tiny", "--device", "cpu", *options]) == 2
+    assert error in capsys.readouterr().err

@@ -1,0 +1,202 @@
+"""The decoder service on loopback with the tiny model set: real messages, garbage, overload."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+import zmq
+
+from lamigo.errors import ConfigError
+from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
+from lamigo.masking import make_policy
+from lamigo.message import Geometry, GOMessage
+from lamigo.service import (
+    CurveKeys,
+    ServiceConfig,
+    connect_results,
+    connect_sender,
+    make_curve_keys,
+    message_frames,
+    png_to_image,
+    receive_result,
+    received_frames,
+    send_message,
+)
+
+from .conftest import CAPTION, SIZE, SUBSCRIPTION_SECONDS
+
+
+def lossy_frames(message: GOMessage, message_id: int) -> list[bytes]:
+    """Frames of `message` after the link lost its first index packet."""
+    packets = packetize(message, message_id, LinkConfig(max_payload=40))
+    dropped = next(p for p in packets if p.kind == PacketKind.INDICES)
+    reassembler = Reassembler()
+    for packet in packets:
+        if packet is not dropped:
+            reassembler.push(packet.to_bytes())
+    (received,) = reassembler.flush()
+    assert received.stats.tokens_lost > 0
+    return received_frames(received)
+
+
+def foreign_frames(geometry: Geometry, message_id: int) -> list[bytes]:
+    """Well-formed frames this service's model cannot decode."""
+    policy = make_policy("none")
+    indices = np.zeros(geometry.latent_shape, dtype=np.int64)
+    return message_frames(GOMessage(geometry, policy, policy.select(geometry.latent_shape), indices),
+                          message_id=message_id)
+
+
+def test_decodes_batches_publishes_and_survives_garbage(
+    start_service, make_message, context, addresses, tmp_path
+):
+    messages_address, results_address = addresses
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=3, batch_wait=5.0,
+                           max_tokens=16 * 16, max_messages=3, out_dir=tmp_path / "out")
+    running = start_service(config)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    message = make_message()
+    garbage = [
+        [b"not a message"],
+        [b"{}", b"", b""],
+        [b'{"wire": 2, "kind": "go-message", "message_id": 1}', b"", b""],
+        message_frames(message, message_id=5)[:2] + [b"\x00"],  # lost map of the wrong size
+        foreign_frames(Geometry(64, 64, 16, 16, 1024), 6),  # another codebook
+        foreign_frames(Geometry(24, 24, 6, 6, 512), 7),  # a latent the denoiser cannot take
+    ]
+    for frames in garbage:
+        send_message(sender, frames, timeout=5)
+    send_message(sender, message_frames(make_message(size=(128, 128)), message_id=8), timeout=5)  # oversized
+    # Three messages of one geometry arriving together make one batch; a lossy one among them.
+    send_message(sender, message_frames(message, message_id=10, source="test"), timeout=5)
+    send_message(sender, lossy_frames(message, 11), timeout=5)
+    send_message(sender, message_frames(make_message(seed=1), message_id=12), timeout=5)
+
+    records = {}
+    for _ in range(3):
+        record, png = receive_result(results, timeout=30)
+        records[record["message_id"]] = record
+        assert png_to_image(png).shape == (*SIZE, 3)
+    stats = running.finish()
+
+    assert sorted(records) == [10, 11, 12]
+    assert all(record["batch_size"] == 3 for record in records.values())
+    first = records[10]
+    assert (first["height"], first["width"], first["steps"], first["renoise"]) == (64, 64, 2, 1)
+    assert first["tokens"] == 256 and first["tokens_masked_policy"] == int(message.mask.sum())
+    assert first["tokens_masked_lost"] == 0 and records[11]["tokens_masked_lost"] > 0
+    assert records[11]["link"]["packets_received"] == records[11]["link"]["packets_expected"] - 1
+    assert first["link"] == {"source": "test"} and first["caption"] == CAPTION
+    assert first["decode_seconds"] > 0 and first["model_set"] == "tiny"
+    assert (stats.received, stats.malformed, stats.oversized) == (10, 6, 1)
+    assert (stats.decoded, stats.batches, stats.dropped, stats.failed) == (3, 1, 0, 0)
+    written = json.loads((tmp_path / "out" / "11.json").read_text())
+    assert written["tokens_masked_lost"] == records[11]["tokens_masked_lost"]
+    assert png_to_image((tmp_path / "out" / "11.png").read_bytes()).shape == (*SIZE, 3)
+
+
+class GatedDecoder:
+    """The real decoder, held at each batch until the test opens the gate (to build a backlog)."""
+
+    def __init__(self, decoder):
+        self.decoder = decoder
+        self.gate = threading.Event()
+        self.entered = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.decoder, name)
+
+    def decode_messages(self, *args, **kwargs):
+        self.entered.set()
+        assert self.gate.wait(20)
+        return self.decoder.decode_messages(*args, **kwargs)
+
+
+def test_full_queue_drops_the_oldest(start_service, decoder, make_message, context, addresses):
+    messages_address, results_address = addresses
+    gated = GatedDecoder(decoder)
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=2, batch_wait=0.0,
+                           queue_size=2)
+    running = start_service(config, gated)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    frames = [message_frames(make_message(), message_id=n) for n in range(6)]
+    send_message(sender, frames[0], timeout=5)
+    assert gated.entered.wait(20)  # message 0 is being decoded; 1..5 meet a queue of 2
+    for item in frames[1:]:
+        send_message(sender, item, timeout=5)
+    running.wait_for(lambda stats: stats.received == 6)
+    gated.gate.set()
+    received = sorted(receive_result(results, timeout=30)[0]["message_id"] for _ in range(3))
+    stats = running.finish()
+    assert received == [0, 4, 5]
+    assert (stats.dropped, stats.decoded) == (3, 3)
+
+
+def test_services_share_one_push_stream(start_service, make_message, context, tmp_path):
+    """Scaling out: the sender binds PUSH, two services connect to it, results meet at one SUB."""
+    sender = context.socket(zmq.PUSH)
+    sender.bind(f"ipc://{tmp_path}/stream")
+    collector = context.socket(zmq.SUB)
+    collector.subscribe(b"")
+    collector.bind(f"ipc://{tmp_path}/collect")
+    services = [
+        start_service(ServiceConfig(listen=None, connect=(f"ipc://{tmp_path}/stream",), publish=None,
+                                    publish_connect=(f"ipc://{tmp_path}/collect",), batch_size=2,
+                                    batch_wait=0.2))
+        for _ in range(2)
+    ]
+    time.sleep(SUBSCRIPTION_SECONDS)  # both services connected, so PUSH spreads over both
+    message = make_message()
+    for message_id in range(4):
+        send_message(sender, message_frames(message, message_id=message_id), timeout=5)
+    received = sorted(receive_result(collector, timeout=30)[0]["message_id"] for _ in range(4))
+    per_service = [running.finish().decoded for running in services]
+    assert received == [0, 1, 2, 3]
+    assert per_service == [2, 2]
+
+
+def test_curve_admits_only_known_clients(start_service, make_message, context, tmp_path):
+    keys = make_curve_keys(tmp_path / "keys")
+    allowed = tmp_path / "allowed"
+    allowed.mkdir()
+    (allowed / "client.key").write_bytes(keys["client"].read_bytes())
+    service_keys = CurveKeys(keys["server_secret"], allowed_clients=allowed)
+    running = start_service(ServiceConfig(listen="tcp://127.0.0.1:*", publish="tcp://127.0.0.1:*",
+                                          batch_wait=0.0, curve=service_keys))
+    service = running.service
+    client_keys = CurveKeys(keys["client_secret"], server_key=keys["server"])
+    results = connect_results(context, service.results_endpoint, curve=client_keys)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    frames = message_frames(make_message(), message_id=1)
+    stranger = make_curve_keys(tmp_path / "stranger")
+    intruder = connect_sender(context, service.messages_endpoint,
+                              curve=CurveKeys(stranger["client_secret"], server_key=keys["server"]))
+    intruder.send_multipart(frames)  # queued on its side, never admitted
+    plain = connect_sender(context, service.messages_endpoint)
+    plain.send_multipart(frames)
+    send_message(connect_sender(context, service.messages_endpoint, curve=client_keys),
+                 message_frames(make_message(), message_id=2), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    time.sleep(0.3)
+    stats = running.finish()
+    for refused in (intruder, plain):
+        refused.close(linger=0)
+    assert record["message_id"] == 2
+    assert (stats.received, stats.decoded) == (1, 1)
+
+
+def test_bad_configuration_is_a_config_error(decoder, tmp_path):
+    with pytest.raises(ConfigError, match="batch size 8 exceeds the queue size 4"):
+        ServiceConfig(queue_size=4)
+    with pytest.raises(ConfigError, match="listen on or to connect to"):
+        ServiceConfig(listen=None)
+    with pytest.raises(ConfigError, match="CURVE key file not found"):
+        CurveKeys(tmp_path / "missing.key_secret").apply_server(zmq.Context.instance().socket(zmq.PULL))
