@@ -1,1 +1,14 @@
-"""gr-lamigo: GNU Radio blocks that carry LaMI-GO messages (wrappers around the `lamigo` library)."""
+"""gr-lamigo: GNU Radio blocks that carry LaMI-GO messages (wrappers around the `lamigo` library).
+
+Blocks (message passing; PDUs are pmt pairs of a metadata dict and a u8vector):
+`go_message_source` (images -> GO messages), `packetizer` (GO message -> link packets),
+`depacketizer` (link packets -> reassembled GO messages with their losses) and
+`decoder_client` (GO messages -> the LaMI decoder service over ZMQ, decoded images back).
+"""
+
+from lamigo_gr.decoder_client import decoder_client
+from lamigo_gr.depacketizer import depacketizer
+from lamigo_gr.go_message_source import go_message_source
+from lamigo_gr.packetizer import packetizer
+
+__all__ = ["decoder_client", "depacketizer", "go_message_source", "packetizer"]

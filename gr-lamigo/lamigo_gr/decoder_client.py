@@ -1,0 +1,192 @@
+"""Decoder client: sends reassembled GO messages to the LaMI decoder service over ZMQ and
+optionally receives the regenerated images back."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pmt
+import zmq
+from gnuradio import gr
+
+from lamigo.errors import ConfigError, LamigoError, MessageError
+from lamigo.message import unpack_message
+from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, message_frames, parse_result
+from lamigo_gr.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.prior import index_prior
+
+logger = logging.getLogger(__name__)
+#: metadata the wire format sets itself, or that travels in its own frame
+_NOT_FORWARDED = {"wire", "kind", "message_id", "tokens", "tokens_lost", "lost_map"}
+
+
+def _lost_tokens(lost_map: object, shape: tuple[int, int]) -> np.ndarray | None:
+    """The [h', w'] lost-token map from the depacketizer's `lost_map` metadata (None: none)."""
+    if lost_map is None:
+        return None
+    if not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8:
+        raise MessageError("lost_map metadata must be a u8vector")
+    bits = np.unpackbits(lost_map)
+    if bits.size < shape[0] * shape[1]:
+        raise MessageError(f"lost_map has {bits.size} bits for {shape[0]}x{shape[1]} tokens")
+    return bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
+
+
+def _connect(context: zmq.Context, kind: int, address: str) -> zmq.Socket:
+    socket = context.socket(kind)
+    socket.setsockopt(zmq.LINGER, 1000)  # never hang at exit on messages nobody takes
+    try:
+        socket.connect(address)
+    except zmq.ZMQError as err:
+        socket.close()
+        raise ConfigError(f"cannot connect to {address!r}: {err}") from None
+    return socket
+
+
+class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
+    """Sends each GO message PDU on `in` to the decoder service (`lamigo serve`) as one
+    multipart message of the service wire format (`lamigo.service.wire`: JSON header, GO
+    message, lost-token bitmap) on a PUSH socket connected to `address`.
+
+    It takes the depacketizer's output (lost tokens in the `lost_map` metadata, link statistics
+    forwarded in the header) or the GO message source's (nothing lost). With `results_address`
+    it subscribes to the service's results: each decoded image is saved as
+    `output_folder/message_NNNNN.png` (when a folder is given) and emitted on `decoded` as a PDU
+    of PNG bytes with the service's record as metadata. Bad input is counted and logged.
+
+    Args:
+        address: where the service takes messages (it binds PULL there).
+        results_address: where the service publishes results; empty = do not listen.
+        output_folder: folder for the decoded PNGs; empty = do not save.
+        wait_results: seconds to wait, once the flowgraph is done, for results still due.
+        model_set, weights: whose index prior the coders use (as at the source).
+    """
+
+    def __init__(
+        self,
+        address: str = DEFAULT_MESSAGES_ADDRESS,
+        results_address: str = "",
+        output_folder: str = "",
+        wait_results: float = 30.0,
+        model_set: str = "tiny",
+        weights: str = "",
+    ) -> None:
+        gr.basic_block.__init__(self, name="lamigo_decoder_client", in_sig=None, out_sig=None)
+        self.prior = index_prior(model_set, weights or None)
+        self.output_folder = Path(output_folder).expanduser() if output_folder else None
+        self.wait_results = wait_results
+        self.messages_sent = 0
+        self.messages_dropped = 0  #: the send queue was full (the service is not keeping up)
+        self.rejected = 0  #: input that was not a valid GO message PDU
+        self.results_received = 0
+        self.results_rejected = 0
+        self.saved: list[Path] = []
+        self._pending: set[int] = set()
+        self._pending_changed = threading.Condition()
+        self._context = zmq.Context.instance()
+        self._push = _connect(self._context, zmq.PUSH, address)
+        self._sub = None
+        if results_address:
+            self._sub = _connect(self._context, zmq.SUB, results_address)
+            self._sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self._stop = threading.Event()
+        self._receiver: threading.Thread | None = None
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("decoded"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+        self.set_msg_handler(SYSTEM_PORT, self._system)
+
+    def start(self) -> bool:
+        self._stop.clear()
+        if self._sub is not None:
+            self._receiver = threading.Thread(target=self._receive, name="lamigo_decoder_client", daemon=True)
+            self._receiver.start()
+        return True
+
+    def stop(self) -> bool:
+        """Closes the sockets: a stopped client is not started again."""
+        self._stop.set()
+        if self._receiver is not None:
+            self._receiver.join(timeout=5)
+            self._receiver = None
+        self._push.close()
+        if self._sub is not None:
+            self._sub.close()
+        return True
+
+    def _handle(self, msg: pmt.pmt_base) -> None:
+        try:
+            meta, data = split_pdu(msg)
+            message = unpack_message(data, self.prior)
+            lost = _lost_tokens(meta.get("lost_map"), message.geometry.latent_shape)
+            message_id = meta.get("message_id", self.messages_sent)
+            if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 0:
+                raise MessageError(f"message_id {message_id!r} is not a non-negative integer")
+            info = {key: value for key, value in meta.items() if key not in _NOT_FORWARDED
+                    and isinstance(value, (bool, int, float, str))}
+            frames = message_frames(message, lost, message_id=message_id, prior=self.prior, **info)
+        except LamigoError as err:
+            self.rejected += 1
+            logger.warning("dropped input PDU: %s", err)
+            return
+        with self._pending_changed:  # before sending: the result may come back at once
+            self._pending.add(message_id)
+        try:
+            self._push.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.ZMQError as err:  # zmq.Again: the queue is full, the service not keeping up
+            self.messages_dropped += 1
+            logger.warning("message %d dropped: %s", message_id, err)
+            with self._pending_changed:
+                self._pending.discard(message_id)
+            return
+        self.messages_sent += 1
+
+    def _receive(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sub, zmq.POLLIN)
+        while not self._stop.is_set():
+            if not poller.poll(100):
+                continue
+            frames = self._sub.recv_multipart()
+            try:
+                record, png = parse_result(frames)
+            except LamigoError as err:
+                self.results_rejected += 1
+                logger.warning("dropped result: %s", err)
+                continue
+            self._deliver(record, png)
+
+    def _deliver(self, record: dict, png: bytes) -> None:
+        message_id = record["message_id"]
+        self.results_received += 1
+        if self.output_folder is not None:
+            path = self.output_folder / f"message_{message_id:05d}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+            self.saved.append(path)
+            logger.info("message %d decoded: saved %s", message_id, path)
+        meta = {key: value for key, value in record.items() if isinstance(value, (bool, int, float, str))}
+        self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
+        with self._pending_changed:
+            self._pending.discard(message_id)
+            self._pending_changed.notify_all()
+
+    def _system(self, msg: pmt.pmt_base) -> None:
+        if is_done(msg):
+            drain(self, "in", self._handle)
+            if self._sub is not None:
+                self._wait_for_results()
+        self.to_basic_block().system_handler(msg)
+
+    def _wait_for_results(self) -> None:
+        deadline = time.monotonic() + self.wait_results
+        with self._pending_changed:
+            while self._pending and (left := deadline - time.monotonic()) > 0:
+                self._pending_changed.wait(left)
+            if self._pending:
+                logger.warning("no result for messages %s", sorted(self._pending))

@@ -1,0 +1,172 @@
+"""GO message source: images in, one GO message PDU per image out (the transmitter, Algorithm 1)."""
+
+from __future__ import annotations
+
+import glob
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pmt
+from gnuradio import gr
+
+from lamigo.errors import ConfigError, LamigoError
+from lamigo.masking import make_policy
+from lamigo.models.registry import load_model_set
+from lamigo.pipeline import PHOTO_SCHEME, Transmitter, load_image, parse_size
+from lamigo_gr.pdu import make_pdu
+from lamigo_gr.prior import index_prior
+
+logger = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def resolve_images(spec: str | Sequence[str]) -> list[str]:
+    """Image sources from a file, a folder (its images, sorted), a glob pattern or `photo:NAME`;
+    several separated by ';' or given as a list. ConfigError when one matches nothing."""
+    parts = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    items = [item.strip() for part in parts for item in str(part).split(";") if item.strip()]
+    if not items:
+        raise ConfigError("no images given: name a file, a folder, a glob pattern or photo:NAME")
+    sources: list[str] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if item.startswith(PHOTO_SCHEME) or path.is_file():
+            sources.append(item if item.startswith(PHOTO_SCHEME) else str(path))
+        elif path.is_dir():
+            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise ConfigError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            sources += found
+        else:
+            found = sorted(glob.glob(str(path)))
+            if not found:
+                raise ConfigError(f"no image matches {item!r} (a file, folder, glob or photo:NAME)")
+            sources += found
+    return sources
+
+
+class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
+    """Encodes images into GO messages on the CPU and emits one PDU per image on `out`.
+
+    The PDU holds the packed GO message (`lamigo.message.pack_message`); its metadata holds
+    `message_id` (counting from `first_id`, modulo 2**16), `source` and `bytes`. After `count`
+    messages (every image once when 0 and not looping) the block stops and, with `finish`,
+    tells the flowgraph it is done, so a flowgraph of finite sources ends by itself.
+
+    Args:
+        images: a file, folder, glob pattern or photo:NAME (several separated by ';').
+        count: messages to send, cycling through the images; 0 = each image once, or forever
+            with `repeat`.
+        repeat: start over after the last image.
+        interval: seconds between messages (0 = as fast as they encode).
+        size: image size sent, "HxW" in multiples of 32.
+        policy, ratio, seed, pattern: masking policy (prm, pdm, ebm, none) and its parameters.
+        coder, text_coder: index and caption coders.
+        caption: caption sent with every image; empty = the model set's captioner.
+        model_set, weights: the models (tiny, default, paella-v3 or a folder) and their folder.
+        first_id: message id of the first message.
+        finish: signal done after the last message.
+    """
+
+    def __init__(
+        self,
+        images: str | Sequence[str] = "photo:coffee",
+        count: int = 0,
+        repeat: bool = False,
+        interval: float = 0.0,
+        size: str = "256x256",
+        policy: str = "prm",
+        ratio: float = 0.25,
+        seed: int = 0,
+        pattern: str = "2x2",
+        coder: str = "huffman",
+        text_coder: str = "huffman",
+        caption: str = "",
+        model_set: str = "tiny",
+        weights: str = "",
+        first_id: int = 0,
+        finish: bool = True,
+    ) -> None:
+        gr.basic_block.__init__(self, name="lamigo_go_message_source", in_sig=None, out_sig=None)
+        if count < 0 or interval < 0:
+            raise ConfigError(f"count and interval must be >= 0, got {count} and {interval}")
+        self.sources = resolve_images(images)
+        self.count = count
+        self.repeat = repeat
+        self.interval = interval
+        self.caption = caption or None
+        self.first_id = first_id
+        self.finish = finish
+        policy_params = {"prm": {"ratio": ratio, "seed": seed}, "pdm": {"pattern": pattern},
+                         "ebm": {"ratio": ratio}}.get(policy, {})
+        models = load_model_set(model_set, device="cpu", weights=weights or None)
+        if self.caption is None and models.captioner is None:
+            raise ConfigError(f"model set {model_set} has no captioner: give a caption")
+        self.transmitter = Transmitter(
+            models, make_policy(policy, **policy_params), coder, text_coder, parse_size(size),
+            index_prior(model_set, weights or None),
+        )
+        self.messages_sent = 0
+        self.images_failed = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.message_port_register_out(pmt.intern("out"))
+
+    def start(self) -> bool:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="lamigo_go_message_source", daemon=True)
+        self._thread.start()
+        return True
+
+    def stop(self) -> bool:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        return True
+
+    def _schedule(self) -> Iterator[str]:
+        """The image sources in sending order."""
+        sent = 0
+        while True:
+            for source in self.sources:
+                if self.count and sent >= self.count:
+                    return
+                yield source
+                sent += 1
+            if not (self.repeat or (self.count and sent < self.count)):
+                return
+
+    def _run(self) -> None:
+        failures_in_a_row = 0
+        for source in self._schedule():
+            if self._stop.is_set():
+                return
+            failures_in_a_row = 0 if self._send(source) else failures_in_a_row + 1
+            if failures_in_a_row >= len(self.sources):
+                logger.error("no image could be encoded; the source stops")
+                break
+            if self.interval and self._stop.wait(self.interval):
+                return
+        logger.info("sent %d GO messages (%d images failed)", self.messages_sent, self.images_failed)
+        if self.finish and not self._stop.is_set():
+            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+
+    def _send(self, source: str) -> bool:
+        """Encode and emit one image; False when it could not be read or encoded."""
+        try:
+            msg = self.transmitter.encode(load_image(source), self.caption)
+            data = self.transmitter.pack(msg)
+        except LamigoError as err:  # one bad image must not end the transmission
+            self.images_failed += 1
+            logger.error("skipped %s: %s", source, err)
+            return False
+        message_id = (self.first_id + self.messages_sent) % 0x10000
+        self.messages_sent += 1
+        self.message_port_pub(
+            pmt.intern("out"),
+            make_pdu(data, {"message_id": message_id, "source": source, "bytes": len(data)}),
+        )
+        return True

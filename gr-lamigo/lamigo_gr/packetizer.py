@@ -1,0 +1,74 @@
+"""Packetizer: GO message PDUs in, link packet PDUs out (`lamigo.link.packetize`)."""
+
+from __future__ import annotations
+
+import logging
+
+import pmt
+from gnuradio import gr
+
+from lamigo.errors import LamigoError, MessageError
+from lamigo.link import LinkConfig, packetize
+from lamigo.message import unpack_message
+from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.prior import index_prior
+
+logger = logging.getLogger(__name__)
+
+
+class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
+    """Splits each GO message PDU on `in` into link packets (header CRC-16, CRC-32 trailer,
+    repeated Reed-Solomon coded control block, interleaved token groups), one PDU each on `out`.
+
+    The message id comes from the input metadata `message_id` (as the GO message source sets
+    it), else from a counter. Packet metadata: `message_id`, `seq`, `count`, `kind`. Input that
+    is not a valid GO message is counted in `rejected` and logged; the block keeps running.
+
+    Args:
+        max_payload: payload bytes per packet (link header and CRC not included).
+        interleaver: "block", "random" or "none".
+        interleaver_seed: seed of the random interleaver.
+        payload_crc: receivers drop damaged packets (True) or keep their bit errors (False).
+        control_copies: how many times each control chunk is sent (1 to 16).
+        model_set, weights: whose index prior the coders use (as at the source).
+    """
+
+    def __init__(
+        self,
+        max_payload: int = 105,
+        interleaver: str = "block",
+        interleaver_seed: int = 0,
+        payload_crc: bool = True,
+        control_copies: int = 3,
+        model_set: str = "tiny",
+        weights: str = "",
+    ) -> None:
+        gr.basic_block.__init__(self, name="lamigo_packetizer", in_sig=None, out_sig=None)
+        self.config = LinkConfig(max_payload, interleaver, interleaver_seed, payload_crc, control_copies)
+        self.prior = index_prior(model_set, weights or None)
+        self.messages_in = 0
+        self.packets_out = 0
+        self.rejected = 0
+        self._next_id = 0
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+
+    def _handle(self, msg: pmt.pmt_base) -> None:
+        try:
+            meta, data = split_pdu(msg)
+            message_id = meta.get("message_id", self._next_id)
+            if not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF:
+                raise MessageError(f"message_id {message_id!r} is not a 16-bit unsigned integer")
+            packets = packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
+        except LamigoError as err:
+            self.rejected += 1
+            logger.warning("dropped input PDU: %s", err)
+            return
+        self._next_id = (message_id + 1) % 0x10000
+        self.messages_in += 1
+        for packet in packets:
+            meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
+                    "kind": packet.kind.name.lower()}
+            self.message_port_pub(pmt.intern("out"), make_pdu(packet.to_bytes(), meta))
+        self.packets_out += len(packets)

@@ -1,0 +1,42 @@
+"""PDUs as the blocks exchange them: a pmt pair of a metadata dict and a u8vector."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pmt
+
+from lamigo.errors import PacketError
+
+
+def make_pdu(data: bytes, meta: dict[str, Any] | None = None) -> pmt.pmt_base:
+    """A PDU carrying `data` with `meta` (str keys; ints, floats, str, bool or uint8 arrays)."""
+    meta_pmt = pmt.make_dict()
+    for key, value in (meta or {}).items():
+        if isinstance(value, np.ndarray):
+            value_pmt = pmt.init_u8vector(value.size, value.astype(np.uint8).ravel().tolist())
+        elif isinstance(value, (np.integer, np.floating, np.bool_)):
+            value_pmt = pmt.to_pmt(value.item())
+        else:
+            value_pmt = pmt.to_pmt(value)
+        meta_pmt = pmt.dict_add(meta_pmt, pmt.intern(key), value_pmt)
+    return pmt.cons(meta_pmt, pmt.init_u8vector(len(data), list(data)))
+
+
+def split_pdu(msg: pmt.pmt_base) -> tuple[dict[str, Any], bytes]:
+    """(metadata, payload) of a PDU; PacketError when `msg` is not a PDU with a u8vector."""
+    if not pmt.is_pair(msg):
+        raise PacketError("message is not a PDU (a pair of metadata and a u8vector)")
+    meta, data = pmt.car(msg), pmt.cdr(msg)
+    if not pmt.is_u8vector(data):
+        raise PacketError("PDU payload is not a u8vector")
+    if pmt.is_null(meta):
+        return {}, bytes(pmt.u8vector_elements(data))
+    if not pmt.is_dict(meta):
+        raise PacketError("PDU metadata is not a dict")
+    try:
+        meta_dict = pmt.to_python(meta) or {}
+    except ValueError as err:  # a pmt type with no Python counterpart
+        raise PacketError(f"PDU metadata cannot be read: {err}") from None
+    return meta_dict, bytes(pmt.u8vector_elements(data))

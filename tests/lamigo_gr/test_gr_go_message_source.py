@@ -1,0 +1,86 @@
+"""GO message source: images in, GO message PDUs out, then done."""
+
+import pmt
+import pytest
+from gnuradio import blocks, gr, gr_unittest
+from PIL import Image
+
+from lamigo.errors import ConfigError
+from lamigo.message import unpack_message
+from lamigo_gr import go_message_source
+from lamigo_gr.go_message_source import resolve_images
+from lamigo_gr.pdu import split_pdu
+
+
+def _source(**overrides):
+    params = dict(images="photo:coffee;photo:rocket", size="64x64", caption="a test image", model_set="tiny")
+    return go_message_source(**(params | overrides))
+
+
+class TestGoMessageSource(gr_unittest.TestCase):
+    def test_emits_count_messages_then_ends_the_flowgraph(self):
+        tb = gr.top_block()
+        source = _source(count=3, first_id=65535)
+        debug = blocks.message_debug()
+        tb.msg_connect(source, "out", debug, "store")
+        tb.start()
+        tb.wait()  # returns because the source signalled done
+        self.assertEqual(debug.num_messages(), 3)
+        pdus = [split_pdu(debug.get_message(i)) for i in range(3)]
+        self.assertEqual([meta["message_id"] for meta, _ in pdus], [65535, 0, 1])
+        self.assertEqual([meta["source"] for meta, _ in pdus], ["photo:coffee", "photo:rocket", "photo:coffee"])
+        message = unpack_message(pdus[0][1])
+        self.assertEqual((message.geometry.height, message.geometry.width), (64, 64))
+        self.assertEqual(message.caption, "a test image")
+        self.assertEqual(pdus[0][0]["bytes"], len(pdus[0][1]))
+
+    def test_repeat_runs_until_stopped(self):
+        tb = gr.top_block()
+        source = _source(repeat=True, interval=0.01)
+        debug = blocks.message_debug()
+        tb.msg_connect(source, "out", debug, "store")
+        tb.start()
+        self.waitFor(lambda: debug.num_messages() >= 5, timeout=10)
+        tb.stop()
+        tb.wait()
+        self.assertGreaterEqual(source.messages_sent, 5)
+        sources = [pmt.to_python(pmt.car(debug.get_message(i)))["source"] for i in range(4)]
+        self.assertEqual(sources, ["photo:coffee", "photo:rocket"] * 2)
+
+    def test_an_unreadable_image_is_skipped(self):
+        tb = gr.top_block()
+        source = _source()
+        source.sources = ["/nonexistent/image.png", "photo:coffee"]
+        debug = blocks.message_debug()
+        tb.msg_connect(source, "out", debug, "store")
+        tb.start()
+        tb.wait()
+        self.assertEqual(debug.num_messages(), 1)
+        self.assertEqual(source.images_failed, 1)
+        self.assertEqual(pmt.to_python(pmt.car(debug.get_message(0)))["source"], "photo:coffee")
+
+
+def test_resolve_images_from_folder_glob_and_photo(tmp_path):
+    for name in ("b.png", "a.jpg"):
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert resolve_images(str(tmp_path)) == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+    assert resolve_images(f"{tmp_path}/*.png; photo:coffee") == [str(tmp_path / "b.png"), "photo:coffee"]
+    assert resolve_images([str(tmp_path / "a.jpg")]) == [str(tmp_path / "a.jpg")]
+
+
+@pytest.mark.parametrize("spec", ["", "/nonexistent/*.png", "/nonexistent/folder/image.png"])
+def test_resolve_images_rejects_what_matches_nothing(spec):
+    with pytest.raises(ConfigError):
+        resolve_images(spec)
+
+
+def test_bad_parameters_are_config_errors():
+    with pytest.raises(ConfigError, match="multiples of 32"):
+        _source(size="60x60")
+    with pytest.raises(ConfigError, match="count"):
+        _source(count=-1)
+    with pytest.raises(ConfigError, match="policy"):
+        _source(policy="bogus")
+    with pytest.raises(ConfigError, match="no captioner"):
+        _source(caption="")
