@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	@touch $@
 
 demo: setup
-	$(PY) -m lamigo.cli.main demo
+	$(PY) -m lamigo_gr.demo
 
 test: setup
 	$(PY) -m pytest

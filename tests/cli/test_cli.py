@@ -40,7 +40,7 @@ def tiny_message(tmp_path_factory):
 
 def test_encode_inspect_decode_round_trip(tiny_message, tmp_path, capsys):
     capsys.readouterr()
-    assert main(["inspect", str(tiny_message), "--json"]) == 0
+    assert main(["inspect", str(tiny_message), "--json", *TINY]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["caption"] == "a cup of coffee"
     assert info["policy"].startswith("ebm")

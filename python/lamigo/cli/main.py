@@ -12,7 +12,7 @@ from lamigo.errors import LamigoError
 
 # Each name is a module lamigo.cli.<name> with `register(subparsers)`; the parser it adds sets
 # `func(args) -> int`.
-SUBCOMMANDS = ["demo", "encode", "decode", "inspect", "prior", "models"]
+SUBCOMMANDS = ["encode", "decode", "inspect", "prior", "models", "simulate", "train", "serve", "eval"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,180 @@
+"""`lamigo simulate`: one image over a simulated noisy link (the paper's section III-C)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from lamigo.cli.common import add_model_options, load_models
+from lamigo.cli.encode import policy_from_args
+from lamigo.errors import ConfigError
+from lamigo.link import NOISE_SETUPS, Channel, NoiseSetup, noise_setup
+from lamigo.link.packetizer import DEFAULT_PAYLOAD
+from lamigo.masking import PDM_PATTERNS, POLICIES
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PER = 0.1
+DEFAULT_BER = 1e-3
+
+
+def register(subparsers) -> None:
+    setups = "; ".join(NOISE_SETUPS[number].description for number in sorted(NOISE_SETUPS))
+    parser = subparsers.add_parser(
+        "simulate",
+        help="send an image over a simulated noisy link and decode what arrives",
+        description="Encode an image into a GO message, packetize it (CRC-protected packets, "
+        "interleaved token groups, a Reed-Solomon coded and repeated control block), pass the "
+        "packets through one of the paper's noise setups, reassemble, and let the LaMI decoder "
+        "regenerate the tokens masked by the policy and those lost on the link. Writes "
+        f"received.png, original.png and report.json to the output folder. Setups: {setups}.",
+    )
+    parser.add_argument("image", help="image file, or photo:NAME for a bundled photo (e.g. photo:coffee)")
+    parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--setup", type=int, choices=sorted(NOISE_SETUPS), required=True,
+                        help="noise setup: 1 and 3 drop packets at --per, 2 and 4 flip bits at "
+                        "--ber; 1 and 2 interleave the token groups, 3 and 4 do not")
+    parser.add_argument("--per", type=float, default=None, metavar="P",
+                        help=f"packet error rate of setups 1 and 3 (default: {DEFAULT_PER})")
+    parser.add_argument("--ber", type=float, default=None, metavar="B",
+                        help=f"bit error rate of setups 2 and 4 (default: {DEFAULT_BER})")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the channel, the prm mask and the sampler (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=8, metavar="T", help="denoising steps T (default: %(default)s)")
+    parser.add_argument("--renoise", type=int, default=4, metavar="TAU",
+                        help="re-noising steps tau, at most T (default: %(default)s)")
+    parser.add_argument("--cfg", type=float, default=8.0,
+                        help="classifier-free guidance scale; 1 turns it off (default: %(default)s)")
+    parser.add_argument("--policy", choices=sorted(POLICIES), default="prm",
+                        help="masking policy; the paper's noise experiments use prm (default: %(default)s)")
+    parser.add_argument("--ratio", type=float, default=0.25,
+                        help="fraction of tokens masked by prm and ebm (default: %(default)s)")
+    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default="2x2",
+                        help="pdm pattern from the pre-shared set (default: %(default)s)")
+    parser.add_argument("--caption", default=None,
+                        help="caption text sent with the indices; overrides any captioner")
+    parser.add_argument("--captioner", default=None, metavar="DIR",
+                        help="BLIP or BLIP-2 transformers folder that captions the image when "
+                        "--caption is not given (default: WEIGHTS/captioner of the model set, "
+                        "when present)")
+    parser.add_argument("--size", default="256x256", metavar="HxW",
+                        help="image size sent, multiples of 32 (default: %(default)s)")
+    parser.add_argument("--payload", type=int, default=DEFAULT_PAYLOAD, metavar="BYTES",
+                        help="payload bytes per packet, link header and CRC not included "
+                        "(default: %(default)s, the paper's WiFi assumption)")
+    parser.add_argument("--control-copies", type=int, default=3, metavar="N",
+                        help="times each Reed-Solomon coded control chunk is sent (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_model_options(parser)
+    parser.set_defaults(func=run, threshold=None, order="lowest")
+
+
+def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> tuple[Channel, float]:
+    """The setup's channel at the rate the options ask for; ConfigError for the other rate."""
+    given, other, default = ("per", "ber", DEFAULT_PER) if setup.erasures else ("ber", "per", DEFAULT_BER)
+    if getattr(args, other) is not None:
+        raise ConfigError(f"--{other} does not apply to {setup.description}; use --{given}")
+    rate = getattr(args, given)
+    rate = default if rate is None else rate
+    return setup.channel(rate, seed=args.seed), rate
+
+
+def run(args: argparse.Namespace) -> int:
+    from lamigo.evaluation.quality import psnr
+    from lamigo.lami import LaMIDecoder
+    from lamigo.link import Reassembler, packetize
+    from lamigo.pipeline import Transmitter, fit_image, load_image, parse_size, save_image, to_uint8
+
+    setup = noise_setup(args.setup)
+    channel, rate = channel_from_args(args, setup)
+    link_config = setup.link_config(max_payload=args.payload, control_copies=args.control_copies)
+    policy = policy_from_args(args)
+    size = parse_size(args.size)
+    # Checked before the models load and the image is encoded, not after.
+    if args.steps < 1 or not 0 <= args.renoise <= args.steps:
+        raise ConfigError(f"need --steps >= 1 and --renoise in [0, --steps], got {args.steps} and {args.renoise}")
+    original = fit_image(load_image(args.image), size)
+    # The set's own captioner is loaded only when nothing else gives the caption.
+    models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
+    if args.caption is None and args.captioner is not None:
+        from lamigo.models.captioner import Captioner
+
+        models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
+    out = Path(args.output)
+    out.mkdir(parents=True, exist_ok=True)
+
+    transmitter = Transmitter(models, policy, setup.index_coder, setup.text_coder, size, prior)
+    sent = transmitter.encode(original, args.caption)
+    go_message_bytes = len(transmitter.pack(sent))
+    on_air = [packet.to_bytes() for packet in packetize(sent, 0, link_config, prior)]
+    arrived = channel(on_air)
+    logger.info("%s: %d packets sent, %d dropped, %d bits flipped", setup.description, len(on_air),
+                channel.stats.packets_dropped, channel.stats.bits_flipped)
+    reassembler = Reassembler(prior)
+    received = [m for data in arrived for m in reassembler.push(data)] + reassembler.flush()
+
+    record = {
+        "image": args.image,
+        "setup": setup.number,
+        "setup_description": setup.description,
+        "per" if setup.erasures else "ber": rate,
+        "seed": args.seed,
+        "model_set": models.name,
+        "size": f"{size[0]}x{size[1]}",
+        "policy": policy.describe(),
+        "caption_sent": sent.caption,
+        "go_message_bytes": go_message_bytes,
+        "bytes_sent": sum(len(data) for data in on_air),
+        "packets_sent": len(on_air),
+        "packets_lost": channel.stats.packets_dropped + reassembler.stats.packets_rejected,
+        "bits_flipped": channel.stats.bits_flipped,
+        "tokens": int(sent.mask.size),
+        "tokens_masked_by_policy": int(sent.mask.sum()),
+    }
+    save_image(original, out / "original.png")
+    if not received:
+        record["decoded"] = False
+        _write_report(out, record)
+        print(f"{setup.description}: the control block was lost, nothing to decode "
+              f"({record['packets_lost']} of {record['packets_sent']} packets lost); wrote {out}/report.json")
+        return 1
+    (message,) = received
+    decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise, cfg=args.cfg)
+    result = decoder.decode_messages([message.to_go_message()], [message.lost], seed=args.seed, progress=True)
+    image = to_uint8(result.images)[0]
+    save_image(image, out / "received.png")
+    arrived_tokens = ~message.regenerate
+    record |= {
+        "decoded": True,
+        "caption_received": message.caption,
+        "caption_chunks_lost": message.stats.caption_chunks_lost,
+        "index_packets_lost": message.stats.index_groups_lost,
+        "packets_damaged": message.stats.packets_damaged,
+        "tokens_lost": message.stats.tokens_lost,
+        "tokens_regenerated": int(message.regenerate.sum()),
+        "tokens_corrupted": int((message.indices[arrived_tokens] != sent.indices[arrived_tokens]).sum()),
+        "steps": args.steps,
+        "renoise": args.renoise,
+        "decode_seconds": round(result.timings.total, 4),
+        "psnr_db": round(psnr(original, image), 2),
+    }
+    _write_report(out, record)
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        rate_name = "PER" if setup.erasures else "BER"
+        print(f"{setup.description}, {rate_name} {rate:g}: sent {record['packets_sent']} packets "
+              f"({record['bytes_sent']} bytes for a {go_message_bytes}-byte GO message), "
+              f"lost {record['packets_lost']}")
+        print(f"tokens: {record['tokens']}, masked by policy {record['tokens_masked_by_policy']}, "
+              f"lost {record['tokens_lost']}, corrupted {record['tokens_corrupted']}, "
+              f"regenerated {record['tokens_regenerated']}; caption {message.caption!r}")
+        print(f"decoded in {record['decode_seconds']} s ({args.steps} steps, model set {models.name}): "
+              f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
+    return 0
+
+
+def _write_report(out: Path, record: dict) -> None:
+    (out / "report.json").write_text(json.dumps(record, indent=2) + "\n")

@@ -1,0 +1,193 @@
+"""`lamigo train`: train the VQGAN and the token denoiser of a model set on photographs,
+evaluate them, and export the pair as a model-set folder (e.g. the shipped default set).
+
+Runs data-parallel under torchrun, e.g.
+`torchrun --nproc-per-node 4 -m lamigo.cli.main train vqgan --out ckpt/vqgan`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+logger = logging.getLogger(__name__)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", nargs="+", metavar="DIR", default=None,
+        help="image folders (searched recursively) or files; default: the sample photos of "
+        "scikit-image and scikit-learn and /usr/share/backgrounds and "
+        "/usr/share/doc/opencv-doc/examples/data where installed. skimage's coffee and chelsea "
+        "are always held out",
+    )
+
+
+def _add_training_options(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float, crop: int) -> None:
+    _add_data_options(parser)
+    parser.add_argument("--out", required=True, metavar="CKPT_DIR",
+                        help="checkpoint folder; the run writes CKPT_DIR/last.pt")
+    parser.add_argument("--steps", type=int, default=steps, help="optimizer steps in all (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=batch,
+                        help="crops per step and per process (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=lr,
+                        help="peak learning rate of AdamW; warm-up then cosine decay (default: %(default)s)")
+    parser.add_argument("--crop", type=int, default=crop,
+                        help="side of the square training crops in pixels (default: %(default)s)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue from CKPT_DIR/last.pt when it exists (weights, optimizer, step)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights (default: %(default)s)")
+    parser.add_argument("--device", default=None,
+                        help="torch device (default: cuda when available, else cpu; under torchrun "
+                        "each process takes GPU LOCAL_RANK)")
+    parser.add_argument("--checkpoint-every", type=int, default=250, metavar="STEPS",
+                        help="steps between checkpoints (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="DataLoader processes making the crops; 0 makes them in the training "
+                        "process, enough on a CPU; use 4 or more per GPU (default: %(default)s)")
+    parser.add_argument("--size", default="small", choices=("tiny", "small"),
+                        help="model widths of a fresh run: small (the shipped default) or tiny "
+                        "(tests); a resumed run keeps its checkpoint's (default: %(default)s)")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train",
+        help="train, evaluate and export a model set (VQGAN + token denoiser)",
+        description="Train the VQGAN, then the token denoiser on the VQGAN's tokens, on random "
+        "crops and flips of photographs; evaluate them on held-out photos; export a model-set "
+        "folder that --model-set DIR (or the shipped default) loads.",
+    )
+    steps = parser.add_subparsers(dest="train_command", required=True, metavar="STEP")
+
+    vqgan = steps.add_parser("vqgan", help="train a VQGAN (f=4) from scratch",
+                             description="Reconstruction (L1 + MSE) plus VQ and commitment losses, "
+                             "k-means codebook initialisation and dead-code restarts.")
+    _add_training_options(vqgan, steps=2000, batch=16, lr=1e-3, crop=64)
+    vqgan.set_defaults(func=run_vqgan)
+
+    denoiser = steps.add_parser("denoiser", help="train a Paella token denoiser on a trained VQGAN's tokens",
+                                description="Noise a random fraction r of the tokens with random "
+                                "codewords and learn the originals (cross-entropy). Without captions "
+                                "the denoiser learns to ignore them (effectively unconditional).")
+    denoiser.add_argument("--vqgan", required=True, metavar="CKPT",
+                          help="VQGAN training checkpoint (file or its folder)")
+    _add_training_options(denoiser, steps=1500, batch=16, lr=1e-3, crop=64)
+    denoiser.set_defaults(func=run_denoiser)
+
+    export = steps.add_parser("export", help="write a model-set folder from two checkpoints",
+                              description="Write model_set.json, vqgan.safetensors, "
+                              "denoiser.safetensors and index_prior.safetensors (codeword counts "
+                              "over the training photos, as selected for training, at --prior-size).")
+    export.add_argument("--vqgan", required=True, metavar="CKPT", help="VQGAN training checkpoint")
+    export.add_argument("--denoiser", required=True, metavar="CKPT", help="denoiser training checkpoint")
+    export.add_argument("--out", required=True, metavar="DIR", help="model-set folder to write")
+    _add_data_options(export)
+    export.add_argument("--prior-size", default="256x256", metavar="HxW",
+                        help="size the photos are fitted to when counting codewords (default: %(default)s)")
+    export.set_defaults(func=run_export)
+
+    evaluate = steps.add_parser("evaluate", help="measure a model set on held-out photos",
+                                description="Reconstruction PSNR of encode->decode, codebook usage "
+                                "and denoiser token accuracy at several noise ratios; prints JSON.")
+    evaluate.add_argument("model_set", metavar="NAME|DIR", help="model set name or folder")
+    evaluate.add_argument("--images", nargs="+", default=["photo:coffee", "photo:chelsea"],
+                          help="images to measure on (default: %(default)s)")
+    evaluate.add_argument("--size", default="256x256", metavar="HxW",
+                          help="size the images are fitted to (default: %(default)s)")
+    evaluate.add_argument("--ratios", type=float, nargs="+", default=[0.25, 0.5, 0.75, 1.0],
+                          help="fractions of tokens replaced for the token accuracy (default: %(default)s)")
+    evaluate.add_argument("--save-reconstructions", metavar="DIR", default=None,
+                          help="also write each image's reconstruction as PNG here")
+    evaluate.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    evaluate.set_defaults(func=run_evaluate)
+
+
+def _settings(args: argparse.Namespace):
+    from lamigo.training.loop import TrainSettings
+
+    return TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
+                         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers)
+
+
+def _photos(args: argparse.Namespace, min_side: int):
+    from lamigo.training.data import default_data_sources, find_images, load_photos
+
+    sources = args.data or default_data_sources()
+    return load_photos(find_images(sources), min_side)
+
+
+def _run(args: argparse.Namespace, make_task) -> int:
+    from lamigo.training.distributed import init_distributed
+    from lamigo.training.loop import train
+
+    settings = _settings(args)
+    dist = init_distributed(args.device)
+    try:
+        photos = _photos(args, settings.crop)
+        task = make_task(dist)
+        result = train(task, photos, settings, args.out, dist, resume=args.resume)
+    finally:
+        dist.close()
+    if dist.is_main:
+        print(f"{task.kind}: step {result.step} in {result.seconds:.0f} s on {len(photos)} photos, "
+              f"checkpoint {result.checkpoint}; "
+              + ", ".join(f"{key} {value:.4g}" for key, value in result.metrics.items()))
+    return 0
+
+
+def _resumed_config(args: argparse.Namespace, kind: str):
+    """The config in --out's checkpoint when resuming one, else None."""
+    from pathlib import Path
+
+    from lamigo.training.checkpoint import LAST_CHECKPOINT, load_checkpoint
+
+    path = Path(args.out) / LAST_CHECKPOINT
+    return load_checkpoint(path, kind).config if args.resume and path.is_file() else None
+
+
+def run_vqgan(args: argparse.Namespace) -> int:
+    from lamigo.models.vqgan import VQGANConfig
+    from lamigo.training.configs import vqgan_preset
+    from lamigo.training.vqgan_task import VQGANTask
+
+    stored = _resumed_config(args, "vqgan")
+    config = VQGANConfig(**stored) if stored else vqgan_preset(args.size)
+    return _run(args, lambda dist: VQGANTask(config, dist, seed=args.seed))
+
+
+def run_denoiser(args: argparse.Namespace) -> int:
+    from lamigo.training.configs import denoiser_preset
+    from lamigo.training.denoiser_task import DenoiserTask
+    from lamigo.training.export import denoiser_config_from_dict, vqgan_from_checkpoint
+
+    vqgan = vqgan_from_checkpoint(args.vqgan)
+    stored = _resumed_config(args, "denoiser")
+    config = denoiser_config_from_dict(stored) if stored else denoiser_preset(args.size, vqgan.codebook_size)
+    return _run(args, lambda dist: DenoiserTask(config, vqgan, dist, seed=args.seed))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from lamigo.pipeline import parse_size
+    from lamigo.training.export import export_model_set
+
+    photos = _photos(args, min_side=32)
+    summary = export_model_set(args.vqgan, args.denoiser, args.out, photos, parse_size(args.prior_size))
+    print(summary)
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    import torch
+
+    from lamigo.cli.common import print_json
+    from lamigo.models.registry import load_model_set
+    from lamigo.pipeline import parse_size
+    from lamigo.training.evaluate import evaluate_model_set
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    models = load_model_set(args.model_set, device=device)
+    report = evaluate_model_set(models, args.images, parse_size(args.size), args.ratios,
+                                args.save_reconstructions)
+    print_json(report)
+    return 0

@@ -1,0 +1,140 @@
+"""The paper's experiments as named sweeps. Each experiment is a list of conditions (one point
+of the sweep, a dict of the columns in `CONDITION_FIELDS`) run on every evaluation image; see
+`lamigo.evaluation.harness` for how a condition is run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lamigo.errors import ConfigError
+from lamigo.lami.sampler import PAPER_STEP_SETTINGS
+
+__all__ = ["Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "select_experiments"]
+
+# Every column a condition may set; those an experiment does not use stay empty in its CSV.
+CONDITION_FIELDS = ("policy", "ratio", "order", "codec", "sampling", "setup", "rate", "tau", "steps")
+
+QUICK_STEPS = ((4, 8),)
+PER_RATES = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
+BER_RATES = (1e-5, 1e-4, 1e-3, 1e-2)
+
+
+def _lami(policy: str, ratio: float, tau: int, steps: int, **extra) -> dict:
+    # EBM always states its order, so equal conditions of different experiments are one key.
+    order = {"order": "lowest"} if policy == "ebm" else {}
+    return {"policy": policy, "ratio": ratio, "tau": tau, "steps": steps, "codec": "lami-go",
+            "sampling": "lami", **order, **extra}
+
+
+def _steps(quick: bool) -> tuple[tuple[int, int], ...]:
+    return QUICK_STEPS if quick else PAPER_STEP_SETTINGS
+
+
+def _policies(quick: bool) -> list[dict]:
+    tau, steps = PAPER_STEP_SETTINGS[0]
+    conditions = [_lami("none", 0.0, tau, steps)]  # VQGAN alone: the upper bound (Table I)
+    for policy in ("prm", "pdm", "ebm"):
+        conditions += [_lami(policy, 0.25, tau, steps) for tau, steps in _steps(quick)]
+    return conditions
+
+
+def _ratio(quick: bool) -> list[dict]:
+    return [_lami("prm", ratio, tau, steps) for ratio in (0.25, 0.35) for tau, steps in _steps(quick)]
+
+
+def _ebm_order(quick: bool) -> list[dict]:
+    tau, steps = PAPER_STEP_SETTINGS[0]
+    return [_lami("ebm", 0.25, tau, steps, order=order) for order in ("lowest", "highest")]
+
+
+def _bandwidth(quick: bool) -> list[dict]:
+    tau, steps = QUICK_STEPS[0] if quick else PAPER_STEP_SETTINGS[-1]
+    conditions = []
+    for ratio in (0.25, 0.35):
+        conditions.append(_lami("prm", ratio, tau, steps))
+        # The classic codecs get the bytes of the LaMI-GO message of the same image and ratio.
+        conditions += [{"codec": codec, "ratio": ratio} for codec in ("jpeg", "jpeg2000")]
+    return conditions
+
+
+def _per(quick: bool) -> list[dict]:
+    tau, steps = PAPER_STEP_SETTINGS[0]
+    per_rates = (0.2,) if quick else PER_RATES
+    ber_rates = (1e-2,) if quick else BER_RATES
+    conditions = []
+    for setup in (1, 2, 3, 4):
+        rates = per_rates if setup in (1, 3) else ber_rates
+        conditions += [_lami("prm", 0.25, tau, steps, setup=setup, rate=rate) for rate in rates]
+    if not quick:  # Table VIII (setup 3, PER 10%) and Fig. 16 (PER 50%) against the steps
+        for setup, rate in ((3, 0.1), (1, 0.5)):
+            conditions += [_lami("prm", 0.25, tau, steps, setup=setup, rate=rate)
+                           for tau, steps in PAPER_STEP_SETTINGS[1:]]
+    return conditions
+
+
+def _showtime(quick: bool) -> list[dict]:
+    return [_lami("ebm", 0.25, tau, steps) for tau, steps in _steps(quick)]
+
+
+def _lami_vs_plain(quick: bool) -> list[dict]:
+    tau, steps = PAPER_STEP_SETTINGS[0]
+    return [_lami("pdm", 0.25, tau, steps, sampling=sampling) for sampling in ("lami", "plain")]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One named sweep.
+
+    Attributes:
+        name: the name on the command line and of its files.
+        title: what it measures.
+        paper: the paper's tables and figures it reproduces.
+        keys: the condition columns that tell its conditions apart.
+        x: the column its plot puts on the x axis; series: the column that tells its lines apart.
+    """
+
+    name: str
+    title: str
+    paper: str
+    keys: tuple[str, ...]
+    x: str
+    series: str | None
+    sweep_fn: Callable[[bool], list[dict]]
+
+    def conditions(self, quick: bool) -> list[dict]:
+        """The conditions of the full sweep, or of the small `quick` one."""
+        return self.sweep_fn(quick)
+
+
+EXPERIMENTS: dict[str, Experiment] = {
+    experiment.name: experiment
+    for experiment in (
+        Experiment("policies", "Masking policies PRM, PDM and EBM against tau/T", "Table IV (and I, II)",
+                   ("policy", "ratio", "tau", "steps"), "steps", "policy", _policies),
+        Experiment("ratio", "PRM masking ratio 0.25 against 0.35", "Fig. 8-9",
+                   ("ratio", "tau", "steps"), "steps", "ratio", _ratio),
+        Experiment("ebm-order", "EBM masking the lowest- or the highest-distance tokens", "Table III",
+                   ("order",), "order", None, _ebm_order),
+        Experiment("bandwidth", "LaMI-GO against JPEG and JPEG 2000 at the same bytes per image",
+                   "Table VII", ("codec", "ratio", "tau", "steps"), "ratio", "codec", _bandwidth),
+        Experiment("per", "Packet erasures (setups 1, 3) and bit flips (setups 2, 4) on the link",
+                   "Fig. 10-12, 16, Tables VIII-IX", ("setup", "rate", "tau", "steps"), "rate", "setup", _per),
+        Experiment("showtime", "Receiver showtime per image and its stages (EBM)", "Table X",
+                   ("tau", "steps"), "steps", None, _showtime),
+        Experiment("lami-vs-plain", "LaMI against plain Paella sampling from noise (PDM)", "Fig. 13",
+                   ("sampling",), "sampling", None, _lami_vs_plain),
+    )
+}
+
+
+def select_experiments(names: str | None) -> list[Experiment]:
+    """The experiments named in a comma-separated list (all when None), in registry order."""
+    if names is None:
+        return list(EXPERIMENTS.values())
+    wanted = [name.strip() for name in names.split(",") if name.strip()]
+    unknown = [name for name in wanted if name not in EXPERIMENTS]
+    if unknown or not wanted:
+        raise ConfigError(f"unknown experiment(s) {', '.join(unknown) or repr(names)}; choose from "
+                          f"{', '.join(EXPERIMENTS)}")
+    return [experiment for name, experiment in EXPERIMENTS.items() if name in wanted]

@@ -1,0 +1,459 @@
+"""The evaluation harness: runs experiments on a set of images and writes, per experiment, a CSV
+of per-image results, a CSV of per-condition means (with FID), a plot, and one report.md.
+
+Runs are deterministic for a seed (every image is decoded on its own with that seed, and each
+channel draws from a seed derived from the seed, the condition and the image) and resumable:
+rows already in an experiment's CSV are not run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import re
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from lamigo.coding.prior import IndexPrior
+from lamigo.errors import ConfigError
+from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
+from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
+from lamigo.masking import MaskingPolicy, make_policy
+from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
+from lamigo.models.registry import ModelSet
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "EvalConfig",
+    "EvalImage",
+    "EvalResult",
+    "QualityMetrics",
+    "TrialContext",
+    "METRICS",
+    "RESULT_FIELDS",
+    "condition_key",
+    "condition_slug",
+    "load_eval_images",
+    "run_evaluation",
+    "run_trial",
+]
+
+PHOTOS_DATA = "photos:"
+# Captions of the bundled photos, written by hand; scikit-image's coffee and chelsea come first
+# because the default model set never trained on them.
+BUNDLED_CAPTIONS = {
+    "coffee": "a cup of coffee on a saucer on a wooden table",
+    "chelsea": "a tabby cat lying down and looking at the camera",
+    "astronaut": "an astronaut in a white spacesuit in front of an american flag",
+    "rocket": "a white rocket on a launch pad under a blue sky",
+    "motorcycle_left": "a red and black motorcycle parked in a room, seen from the side",
+    "hubble_deep_field": "many small galaxies of many colours on the black background of space",
+}
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+QUICK_IMAGES = 2
+
+METRICS = ("psnr", "ssim", "st-lpips", "lpips", "fid")
+DEFAULT_METRICS = ("psnr", "ssim", "st-lpips", "fid")
+KB = 1000  # bytes per KB in every table
+
+RESULT_FIELDS = (
+    "image", "received", "total_kb", "header_kb", "mask_kb", "text_kb", "indices_kb", "air_kb",
+    "codec_setting", "tokens_regenerated", "tokens_lost", "psnr", "ssim", "st_lpips", "lpips",
+    "text_s", "denoise_s", "vqgan_s", "decode_s",
+)
+MEAN_FIELDS = RESULT_FIELDS[2:]
+SUMMARY_FIELDS = (*CONDITION_FIELDS, "images", "received", *MEAN_FIELDS, "fid", "fid_samples")
+RUN_FILE = "run.json"
+
+
+@dataclass(frozen=True)
+class EvalImage:
+    """One evaluation image, already fitted to the evaluation size, with its caption."""
+
+    name: str
+    image: np.ndarray
+    caption: str
+
+
+@dataclass
+class EvalConfig:
+    """What `run_evaluation` runs and where it writes.
+
+    Args:
+        data: a folder of images, or "photos:" for the bundled scikit-image photos.
+        out: the output folder (reused to resume).
+        experiments: the sweeps to run.
+        quick: the small sweeps on the first `QUICK_IMAGES` images.
+        seed: masking, sampling and channel seed.
+        size: (height, width) every image is fitted to.
+        metrics: names from `METRICS`.
+        lpips_weights: folder with standard LPIPS's files (needed for "lpips").
+        fid_patch: side of the square patches FID is computed on; None for whole images.
+        max_images: use at most this many images (all when None; `quick` caps it too).
+        bf16: decode under bfloat16 autocast (CUDA only).
+    """
+
+    data: str
+    out: Path
+    experiments: Sequence[Experiment]
+    quick: bool = False
+    seed: int = 0
+    size: tuple[int, int] = (256, 256)
+    metrics: Sequence[str] = DEFAULT_METRICS
+    lpips_weights: Path | None = None
+    fid_patch: int | None = 64
+    max_images: int | None = None
+    bf16: bool = False
+
+    def __post_init__(self) -> None:
+        unknown = [name for name in self.metrics if name not in METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
+        if "lpips" in self.metrics and self.lpips_weights is None:
+            raise ConfigError("the lpips metric needs --lpips-weights DIR (torchvision's AlexNet "
+                              "and LPIPS's alex.pth); ST-LPIPS needs no files")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be a 32-bit unsigned integer, got {self.seed}")
+
+
+def _image_paths(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        raise ConfigError(f"data folder {folder} not found (give a folder of images, or {PHOTOS_DATA})")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    return paths
+
+
+def load_eval_images(
+    data: str, size: tuple[int, int], limit: int | None = None, models: ModelSet | None = None
+) -> list[EvalImage]:
+    """The evaluation images, fitted to `size`, with captions: for a folder, from `NAME.txt`
+    beside each image, else from the model set's captioner; for "photos:", written by hand."""
+    from lamigo.models.captioner import resolve_captions
+    from lamigo.pipeline import fit_image, load_image, to_tensor
+
+    if data == PHOTOS_DATA:
+        names = list(BUNDLED_CAPTIONS)[:limit]
+        return [EvalImage(name, fit_image(load_image(f"photo:{name}"), size), BUNDLED_CAPTIONS[name])
+                for name in names]
+    items = []
+    for path in _image_paths(Path(data).expanduser())[:limit]:
+        image = fit_image(load_image(path), size)
+        caption_file = path.with_suffix(".txt")
+        if caption_file.is_file():
+            caption = " ".join(caption_file.read_text(encoding="utf-8").split())
+        else:
+            try:
+                (caption,) = resolve_captions(to_tensor(image), None, models.captioner if models else None)
+            except ConfigError:
+                raise ConfigError(f"no caption for {path}: put one in {caption_file.name} beside it, "
+                                  "or use a model set with a captioner") from None
+        items.append(EvalImage(path.stem, image, caption))
+    names = [item.name for item in items]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"two images in {data} share a name (stem); rename one")
+    return items
+
+
+class QualityMetrics:
+    """The per-image metrics of a run: PSNR, SSIM, ST-LPIPS and standard LPIPS as chosen."""
+
+    def __init__(self, names: Sequence[str], device: str | torch.device = "cpu",
+                 lpips_weights: Path | None = None) -> None:
+        from lamigo.evaluation.perceptual import load_lpips, load_st_lpips
+
+        self.names = tuple(names)
+        self.st_lpips = load_st_lpips(device) if "st-lpips" in names else None
+        self.lpips = load_lpips(lpips_weights, device) if "lpips" in names else None
+
+    def measure(self, reference: np.ndarray, image: np.ndarray) -> dict[str, float]:
+        """The chosen metrics of `image` against `reference` (uint8 RGB, same size)."""
+        values = {}
+        if "psnr" in self.names:
+            values["psnr"] = psnr(reference, image)
+        if "ssim" in self.names:
+            values["ssim"] = ssim(reference, image)
+        if self.st_lpips is not None:
+            values["st_lpips"] = self.st_lpips.distance(reference, image)
+        if self.lpips is not None:
+            values["lpips"] = self.lpips.distance(reference, image)
+        return values
+
+
+def _fmt(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else format(value, ".6g")
+    return str(value)
+
+
+def condition_key(condition: dict) -> tuple[str, ...]:
+    """A condition (or a CSV row) as the strings of its `CONDITION_FIELDS`, as written."""
+    return tuple(_fmt(condition.get(name)) for name in CONDITION_FIELDS)
+
+
+def condition_slug(experiment: Experiment, condition: dict) -> str:
+    """The folder name of a condition's received images."""
+    text = "_".join(f"{key}-{_fmt(condition.get(key))}" for key in experiment.keys)
+    return re.sub(r"[^A-Za-z0-9._-]", "", text) or "default"
+
+
+def _stable_seed(*parts: object) -> int:
+    return zlib.crc32("|".join(str(part) for part in parts).encode())
+
+
+@dataclass
+class TrialContext:
+    """What every trial of a run shares."""
+
+    models: ModelSet
+    prior: IndexPrior | None
+    config: EvalConfig
+    metrics: QualityMetrics
+    # Trials by (condition, image): experiments that share a condition run it once.
+    done: dict[tuple[str, ...], tuple[dict, np.ndarray | None]] = field(default_factory=dict)
+
+
+def _policy(condition: dict, seed: int) -> MaskingPolicy:
+
+    name, ratio = condition["policy"], condition["ratio"]
+    if name == "prm":
+        return make_policy("prm", ratio=ratio, seed=seed)
+    if name == "ebm":
+        return make_policy("ebm", ratio=ratio, order=condition.get("order", "lowest"))
+    if name == "pdm":
+        if ratio != 0.25:
+            raise ConfigError("PDM's pre-shared 2x2 pattern masks a ratio of 0.25 only")
+        return make_policy("pdm", pattern="2x2")
+    return make_policy(name)
+
+
+def _transmit(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[GOMessage, BandwidthReport]:
+    """The packed GO message of `item` under `condition`, parsed back with its byte report."""
+    from lamigo.link import NOISE_SETUPS
+    from lamigo.pipeline import Transmitter
+
+    setup = NOISE_SETUPS[condition["setup"]] if condition.get("setup") else None
+    coders = (setup.index_coder, setup.text_coder) if setup else ("huffman", "huffman")
+    transmitter = Transmitter(ctx.models, _policy(condition, ctx.config.seed), *coders,
+                              ctx.config.size, ctx.prior)
+    data = transmitter.pack(transmitter.encode(item.image, item.caption))
+    return bandwidth_report(data, ctx.prior)
+
+
+def _over_the_link(ctx: TrialContext, item: EvalImage, condition: dict, message: GOMessage,
+                   row: dict) -> tuple[GOMessage, np.ndarray] | None:
+    """Send `message` through the condition's noise setup; the message and lost-token mask as
+    received, or None when its control block was lost."""
+    from lamigo.link import NOISE_SETUPS, Reassembler, packetize
+
+    setup = NOISE_SETUPS[condition["setup"]]
+    packets = [packet.to_bytes() for packet in packetize(message, 0, setup.link_config(), ctx.prior)]
+    row["air_kb"] = sum(len(packet) for packet in packets) / KB
+    channel = setup.channel(condition["rate"], seed=_stable_seed(ctx.config.seed, condition_key(condition), item.name))
+    reassembler = Reassembler(ctx.prior)
+    received = [done for packet in channel(packets) for done in reassembler.push(packet)]
+    received += reassembler.flush()
+    if not received:
+        return None
+    row["tokens_lost"] = received[0].stats.tokens_lost
+    return received[0].to_go_message(), received[0].lost
+
+
+def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) -> np.ndarray | None:
+    from lamigo.lami import LaMIDecoder
+    from lamigo.pipeline import to_uint8
+
+    message, report = _transmit(ctx, item, condition)
+    row.update(total_kb=report.total_bytes / KB, header_kb=report.header_bytes / KB,
+               mask_kb=report.mask_bytes / KB, text_kb=report.text_bytes / KB,
+               indices_kb=report.index_bytes / KB)
+    lost = None
+    if condition.get("setup"):
+        arrived = _over_the_link(ctx, item, condition, message, row)
+        if arrived is None:
+            return None
+        message, lost = arrived
+    decoder = LaMIDecoder(ctx.models, steps=condition["steps"], renoise=condition["tau"], bf16=ctx.config.bf16)
+    result = decoder.decode_messages([message], [lost], seed=ctx.config.seed,
+                                     plain=condition.get("sampling") == "plain")
+    timings = result.timings
+    row.update(tokens_regenerated=int(message.mask.sum() + (0 if lost is None else lost.sum())),
+               text_s=timings.text_encoding, denoise_s=timings.denoising,
+               vqgan_s=timings.vqgan_decode, decode_s=timings.total)
+    return to_uint8(result.images)[0]
+
+
+def _run_classic(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) -> np.ndarray | None:
+    """JPEG or JPEG 2000 within the bytes of the LaMI-GO (PRM) message of the same image."""
+    budget = _transmit(ctx, item, {"policy": "prm", "ratio": condition["ratio"]})[1].total_bytes
+    fit = (jpeg_at_size if condition["codec"] == "jpeg" else jpeg2000_at_size)(item.image, budget)
+    if fit is None:
+        logger.info("%s of %s cannot fit %d bytes", condition["codec"], item.name, budget)
+        return None
+    setting, data = fit
+    row.update(total_kb=len(data) / KB, codec_setting=setting)
+    return decode_image(data)
+
+
+def run_trial(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[dict, np.ndarray | None]:
+    """One image under one condition: its CSV row and the received image (None if lost)."""
+    row: dict = {"image": item.name}
+    runner = _run_lami if condition.get("codec", "lami-go") == "lami-go" else _run_classic
+    received = runner(ctx, item, condition, row)
+    row["received"] = int(received is not None)
+    if received is not None:
+        row.update(ctx.metrics.measure(item.image, received))
+    return row, received
+
+
+def _read_csv(path: Path, fields: Sequence[str]) -> list[dict]:
+    """The rows of a CSV this harness wrote; ConfigError if its columns are not `fields`."""
+    if not path.is_file():
+        return []
+    with path.open(newline="") as file:
+        reader = csv.DictReader(file)
+        if reader.fieldnames is not None and list(reader.fieldnames) != list(fields):
+            raise ConfigError(f"{path} has other columns than this version writes; move it away "
+                              "or use another --out")
+        return list(reader)
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows({name: _fmt(row.get(name)) for name in fields} for row in rows)
+
+
+def _check_run(out: Path, manifest: dict) -> None:
+    """Refuse to mix results of different models, data, sizes, seeds or metrics in one folder."""
+    path = out / RUN_FILE
+    if path.is_file():
+        previous = json.loads(path.read_text())
+        differing = [key for key in manifest if key != "images" and previous.get(key) != manifest[key]]
+        if differing:
+            raise ConfigError(f"{out} holds results of another run ({', '.join(differing)} differ: "
+                              f"{ {key: previous.get(key) for key in differing} }); use another --out")
+    path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[EvalImage]) -> tuple[list[dict], int]:
+    """Run the rows of `experiment` not yet in its CSV; return every row of this run's images
+    and how many were run now."""
+    out = ctx.config.out
+    path = out / f"{experiment.name}.csv"
+    fields = (*CONDITION_FIELDS, *RESULT_FIELDS)
+    rows = _read_csv(path, fields)
+    done = {(*condition_key(row), row["image"]) for row in rows}
+    conditions = experiment.conditions(ctx.config.quick)
+    todo = [(condition, item) for condition in conditions for item in items
+            if (*condition_key(condition), item.name) not in done]
+    logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(conditions) * len(items))
+    if not path.is_file():
+        _write_csv(path, fields, [])
+    for condition, item in tqdm(todo, desc=experiment.name, unit="image"):
+        trial = (*condition_key(condition), item.name)
+        if trial not in ctx.done:
+            ctx.done[trial] = run_trial(ctx, item, condition)
+        row, received = ctx.done[trial]
+        row = {**{name: condition.get(name) for name in CONDITION_FIELDS}, **row}
+        if received is not None:
+            from lamigo.pipeline import save_image
+
+            save_image(received, out / "images" / experiment.name / condition_slug(experiment, condition) / f"{item.name}.png")
+        with path.open("a", newline="") as file:  # one row at a time: an interrupted run resumes here
+            csv.DictWriter(file, fieldnames=fields).writerow({name: _fmt(row.get(name)) for name in fields})
+        rows.append({name: _fmt(row.get(name)) for name in fields})
+    names = {item.name for item in items}
+    keys = {condition_key(condition) for condition in conditions}
+    return [row for row in rows if row["image"] in names and condition_key(row) in keys], len(todo)
+
+
+def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_scorer) -> list[dict]:
+    """Per-condition means, and FID over the received images (cached in the summary CSV)."""
+    from lamigo.pipeline import load_image
+
+    out = ctx.config.out
+    path = out / f"{experiment.name}_summary.csv"
+    cached = {condition_key(row): row for row in _read_csv(path, SUMMARY_FIELDS)}
+    summary = []
+    conditions = experiment.conditions(ctx.config.quick)
+    for condition in tqdm(conditions, desc=f"{experiment.name} summary", unit="condition",
+                          disable=fid_scorer is None):
+        key = condition_key(condition)
+        group = [row for row in rows if condition_key(row) == key]
+        received = [row for row in group if row["received"] == "1"]
+        entry = {name: condition.get(name) for name in CONDITION_FIELDS}
+        entry.update(images=len(group), received=len(received))
+        for name in MEAN_FIELDS:
+            values = [float(row[name]) for row in received if row.get(name)]
+            entry[name] = float(np.mean(values)) if values else None
+        if fid_scorer is not None and len(received) >= 1:
+            previous = cached.get(key, {})
+            if previous.get("fid") and previous.get("received") == str(len(received)) \
+                    and previous.get("images") == str(len(group)):
+                entry.update(fid=float(previous["fid"]), fid_samples=int(previous["fid_samples"]))
+            else:
+                folder = out / "images" / experiment.name / condition_slug(experiment, condition)
+                try:
+                    images = [load_image(folder / f"{row['image']}.png") for row in received]
+                    entry["fid"], entry["fid_samples"] = fid_scorer.score(images)
+                except ConfigError as err:
+                    logger.warning("%s %s: no FID: %s", experiment.name, key, err)
+        summary.append(entry)
+    _write_csv(path, SUMMARY_FIELDS, summary)
+    return summary
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What `run_evaluation` wrote: the report, and per experiment (rows run now, rows total)."""
+
+    report: Path
+    rows: dict[str, tuple[int, int]]
+
+
+def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | None) -> EvalResult:
+    """Run `config`'s experiments with `models`, resuming from what `config.out` holds."""
+    from lamigo.evaluation.report import write_plots, write_report
+
+    device = next(models.denoiser.parameters()).device
+    if config.bf16 and device.type != "cuda":
+        raise ConfigError(f"bf16 decoding needs CUDA; the models are on {device}")
+    config.out.mkdir(parents=True, exist_ok=True)
+    limit = QUICK_IMAGES if config.quick else None
+    if config.max_images is not None:
+        limit = min(limit or config.max_images, config.max_images)
+    items = load_eval_images(config.data, config.size, limit, models)
+    _check_run(config.out, {"model_set": models.name, "data": config.data, "bf16": config.bf16,
+                            "size": list(config.size), "seed": config.seed,
+                            "metrics": sorted(config.metrics), "fid_patch": config.fid_patch,
+                            "images": [item.name for item in items]})
+    metrics = QualityMetrics(config.metrics, device, config.lpips_weights)
+    fid_scorer = None
+    if "fid" in config.metrics:
+        from lamigo.evaluation.fid import FIDScorer, InceptionFeatures
+
+        patch = config.fid_patch if config.fid_patch and config.fid_patch < min(config.size) else None
+        fid_scorer = FIDScorer([item.image for item in items], InceptionFeatures().to(device), patch)
+    ctx = TrialContext(models, prior, config, metrics)
+    summaries, counts = {}, {}
+    for experiment in config.experiments:
+        rows, run_now = _run_experiment(ctx, experiment, items)
+        counts[experiment.name] = (run_now, len(rows))
+        summaries[experiment.name] = _summarise(ctx, experiment, rows, fid_scorer)
+        write_plots(config.out, experiment, summaries[experiment.name], items)
+    report = write_report(config, models.name, str(device), items, summaries, fid_scorer)
+    return EvalResult(report, counts)

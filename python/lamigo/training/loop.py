@@ -1,0 +1,198 @@
+"""The training loop both models share: data-parallel batches of random crops, AdamW with a
+warm-up and cosine learning rate, a tqdm bar, and periodic checkpoints it resumes from."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+from tqdm import tqdm
+
+from lamigo.errors import ConfigError
+from lamigo.training.checkpoint import (
+    LAST_CHECKPOINT,
+    TrainingCheckpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from lamigo.training.data import Photo, RandomCropDataset
+from lamigo.training.distributed import Distributed
+
+__all__ = ["TrainSettings", "TrainingTask", "TrainResult", "learning_rate", "train"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """How long and how a run trains. `batch_size` is per process."""
+
+    steps: int = 5000
+    batch_size: int = 16
+    lr: float = 1e-3
+    crop: int = 64
+    seed: int = 0
+    warmup_steps: int = 100
+    weight_decay: float = 0.01
+    checkpoint_every: int = 250
+    log_every: int = 50
+    # DataLoader processes making crops; 0 makes them in the training process.
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ConfigError("steps, batch size and learning rate must be positive")
+        if self.checkpoint_every < 1 or self.log_every < 1 or self.workers < 0:
+            raise ConfigError("checkpoint and log intervals must be positive, workers at least 0")
+
+
+class TrainingTask(Protocol):
+    """One model's objective: what `train` optimises."""
+
+    kind: str
+    model: nn.Module
+    # Crop sides must be multiples of this (the model's input size multiple in pixels).
+    crop_multiple: int
+
+    def config_dict(self) -> dict:
+        """The model's config, stored in checkpoints."""
+        ...
+
+    def initialize(self, batches: list[torch.Tensor]) -> None:
+        """Data-dependent initialisation before the first step of a fresh run."""
+        ...
+
+    def loss(self, model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Images [B,3,crop,crop] -> (scalar loss, metrics). `model` may be DDP-wrapped."""
+        ...
+
+    def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        """Maintenance after optimizer step `step` (e.g. codebook restarts) -> extra metrics."""
+        ...
+
+
+@dataclass
+class TrainResult:
+    """Where a run ended."""
+
+    checkpoint: Path
+    step: int
+    seconds: float
+    metrics: dict[str, float]
+
+
+def learning_rate(settings: TrainSettings, step: int) -> float:
+    """Linear warm-up, then a cosine decay to a tenth of `lr` at `steps`."""
+    if step < settings.warmup_steps:
+        return settings.lr * (step + 1) / settings.warmup_steps
+    progress = min(1.0, (step - settings.warmup_steps) / max(1, settings.steps - settings.warmup_steps))
+    return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def _batch_indices(dataset_length: int, settings: TrainSettings, dist: Distributed, start_step: int) -> list[int]:
+    sampler = DistributedSampler(
+        range(dataset_length), num_replicas=dist.world_size, rank=dist.rank,
+        shuffle=True, seed=settings.seed, drop_last=True,
+    )
+    return list(sampler)[start_step * settings.batch_size :]
+
+
+def train(
+    task: TrainingTask,
+    photos: list[Photo],
+    settings: TrainSettings,
+    out: str | Path,
+    dist: Distributed,
+    resume: bool = False,
+) -> TrainResult:
+    """Train `task.model` for `settings.steps` optimizer steps, checkpointing to `out`/last.pt.
+
+    With `resume`, continues from `out`/last.pt when it exists (weights, optimizer, step);
+    without it, refuses to overwrite one. Under torchrun (WORLD_SIZE > 1) each process trains
+    on its own share of the crops and DistributedDataParallel averages the gradients.
+    """
+    if settings.crop % task.crop_multiple:
+        raise ConfigError(f"the {task.kind} needs crops that are multiples of {task.crop_multiple} pixels, "
+                          f"got {settings.crop}")
+    out = Path(out)
+    checkpoint_path = out / LAST_CHECKPOINT
+    model = task.model.to(dist.device)
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.99))
+    dataset = RandomCropDataset(photos, settings.crop, settings.steps * settings.batch_size * dist.world_size, settings.seed)
+
+    step = 0
+    if checkpoint_path.is_file() and not resume:
+        raise ConfigError(f"{checkpoint_path} exists: pass --resume to continue it, or choose another --out")
+    if resume and checkpoint_path.is_file():
+        checkpoint = load_checkpoint(checkpoint_path, task.kind)
+        if checkpoint.config != task.config_dict():
+            raise ConfigError(f"{checkpoint_path} holds a {task.kind} of another size: {checkpoint.config}")
+        model.load_state_dict(checkpoint.model)
+        optimizer.load_state_dict(checkpoint.optimizer)
+        step = checkpoint.step
+        logger.info("resuming %s from step %d of %s", task.kind, step, checkpoint_path)
+    else:
+        if resume:
+            logger.info("no checkpoint at %s yet: starting a fresh run", checkpoint_path)
+        torch.manual_seed(settings.seed + dist.rank)
+        first = [torch.stack([dataset[i] for i in range(k, k + settings.batch_size)]).to(dist.device)
+                 for k in range(0, 8 * settings.batch_size, settings.batch_size)]
+        task.initialize(first)
+    torch.manual_seed(settings.seed * 1000 + step + dist.rank)
+
+    wrapped: nn.Module = model
+    if dist.enabled:
+        device_ids = [dist.device.index] if dist.device.type == "cuda" else None
+        wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+    def write_checkpoint(at_step: int) -> None:
+        if dist.is_main:
+            save_checkpoint(checkpoint_path, TrainingCheckpoint(
+                kind=task.kind, config=task.config_dict(), model=model.state_dict(),
+                optimizer=optimizer.state_dict(), step=at_step,
+                settings=dataclasses.asdict(settings) | {"world_size": dist.world_size},
+            ))
+        dist.barrier()
+
+    indices = _batch_indices(len(dataset), settings, dist, step)
+    loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, drop_last=True,
+                        num_workers=settings.workers, pin_memory=dist.device.type == "cuda")
+    progress = tqdm(total=settings.steps, initial=step, desc=f"training {task.kind}", unit="step",
+                    disable=not dist.is_main, dynamic_ncols=True)
+    metrics: dict[str, float] = {}
+    started = time.monotonic()
+    model.train()
+    for images in loader:
+        if step >= settings.steps:
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate(settings, step)
+        loss, metrics = task.loss(wrapped, images.to(dist.device, non_blocking=True))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        step += 1
+        metrics |= task.after_step(step, optimizer)
+        progress.update(1)
+        if step % settings.log_every == 0 or step == settings.steps:
+            progress.set_postfix({key: f"{value:.4g}" for key, value in metrics.items()})
+            if dist.is_main:
+                logger.info("%s step %d: %s", task.kind, step,
+                            ", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
+        if step % settings.checkpoint_every == 0:
+            write_checkpoint(step)
+    progress.close()
+    if step % settings.checkpoint_every:
+        write_checkpoint(step)
+    model.eval()
+    return TrainResult(checkpoint_path, step, time.monotonic() - started, metrics)

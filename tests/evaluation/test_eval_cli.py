@@ -1,0 +1,115 @@
+"""`lamigo eval --quick` end to end on two bundled photos with the tiny model set."""
+
+import csv
+
+import pytest
+import torch
+
+from lamigo.cli.main import main
+from lamigo.evaluation.experiments import EXPERIMENTS
+from lamigo.evaluation.report import load_paper_results, match_paper
+
+# 32x32 images (an 8x8 latent) and the cheap metrics keep the whole quick run well under a minute.
+QUICK = ["--quick", "--model-set", "tiny", "--size", "32x32", "--metrics", "psnr,ssim", "--device", "cpu"]
+
+
+def _rows(path):
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """The tiny models' small ops run far faster on one thread than on two shared cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("eval")
+    assert main(["eval", "photos:", "--out", str(out), *QUICK]) == 0
+    return out
+
+
+def test_quick_run_writes_csvs_plots_and_report(quick_run):
+    for name, experiment in EXPERIMENTS.items():
+        conditions = experiment.conditions(quick=True)
+        assert len(_rows(quick_run / f"{name}.csv")) == 2 * len(conditions)
+        summary = _rows(quick_run / f"{name}_summary.csv")
+        assert [row["images"] for row in summary] == ["2"] * len(conditions)
+        assert (quick_run / f"{name}.png").stat().st_size > 0
+    report = (quick_run / "report.md").read_text()
+    assert "model set: **tiny**" in report
+    assert "Cityscapes (Table III): FID 18.44" in report  # the paper's value beside ours
+    per = _rows(quick_run / "per.csv")
+    assert all(float(row["air_kb"]) > float(row["total_kb"]) for row in per if row["received"] == "1")
+    bandwidth = _rows(quick_run / "bandwidth.csv")
+    assert {row["codec"] for row in bandwidth} == {"lami-go", "jpeg", "jpeg2000"}
+    lami = [row for row in bandwidth if row["codec"] == "lami-go"]
+    assert all(float(row["header_kb"]) + float(row["mask_kb"]) + float(row["text_kb"])
+               + float(row["indices_kb"]) == pytest.approx(float(row["total_kb"])) for row in lami)
+
+
+def test_resume_runs_only_missing_rows_and_reproduces_them(quick_run, capsys):
+    path = quick_run / "ratio.csv"
+    rows = _rows(path)
+    removed = rows.pop()
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(removed))
+        writer.writeheader()
+        writer.writerows(rows)
+    assert main(["eval", "photos:", "--out", str(quick_run), "--experiments", "ratio", *QUICK]) == 0
+    assert f"ratio: 1 rows run, {len(rows)} already done" in capsys.readouterr().out
+    rerun = _rows(path)
+    assert rerun[:-1] == rows
+    assert {key: rerun[-1][key] for key in ("image", "ratio", "total_kb", "psnr", "ssim")} == \
+        {key: removed[key] for key in ("image", "ratio", "total_kb", "psnr", "ssim")}
+
+
+def test_another_seed_in_the_same_folder_is_refused(quick_run, capsys):
+    assert main(["eval", "photos:", "--out", str(quick_run), *QUICK, "--seed", "1"]) == 2
+    assert "seed" in capsys.readouterr().err
+
+
+def test_unknown_experiment_is_one_line_and_exit_2(tmp_path, capsys):
+    code = main(["eval", "photos:", "--out", str(tmp_path), "--experiments", "policies,nonsense", *QUICK])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "nonsense" in err and "policies" in err
+
+
+def test_lpips_without_weights_is_a_clear_error(tmp_path, capsys):
+    code = main(["eval", "photos:", "--out", str(tmp_path), *QUICK[:-4], "--metrics", "lpips"])
+    assert code == 2 and "--lpips-weights" in capsys.readouterr().err
+
+
+def test_paper_values_match_on_the_stated_fields_only():
+    paper = load_paper_results()
+    condition = {"policy": "prm", "ratio": 0.25, "tau": 28, "steps": 32, "codec": "lami-go"}
+    found = match_paper("policies", condition, paper)
+    assert {(row["dataset"], row["metric"]) for row in found} == {
+        (dataset, metric) for dataset in ("Cityscapes", "Flickr", "COCO-Stuff") for metric in ("fid", "lpips")}
+    assert match_paper("policies", {**condition, "tau": 4, "steps": 8}, paper) == []
+
+
+def test_image_folder_takes_captions_from_text_files_and_names_a_missing_one(tmp_path):
+    from lamigo.errors import ConfigError
+    from lamigo.evaluation.harness import load_eval_images
+    from lamigo.pipeline import load_image, save_image
+
+    save_image(load_image("photo:coffee"), tmp_path / "b.png")
+    save_image(load_image("photo:chelsea"), tmp_path / "a.jpg")
+    (tmp_path / "a.txt").write_text("a cat\n on a rug")
+    (tmp_path / "notes.md").write_text("not an image")
+    with pytest.raises(ConfigError, match="b.txt"):
+        load_eval_images(str(tmp_path), (32, 32))
+    (tmp_path / "b.txt").write_text("a cup of coffee")
+    items = load_eval_images(str(tmp_path), (32, 32))
+    assert [(item.name, item.caption, item.image.shape) for item in items] == [
+        ("a", "a cat on a rug", (32, 32, 3)), ("b", "a cup of coffee", (32, 32, 3))]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no images"):
+        load_eval_images(str(tmp_path / "empty"), (32, 32))
