@@ -18,8 +18,13 @@ demo: setup
 test: setup
 	$(PY) -m pytest
 
+# Benchmarks print tables; each compares with a peer measured in the same run.
 bench: setup
-	$(PY) -m pytest bench --benchmark-only --benchmark-columns=min,mean,ops
+	$(PY) bench/bench_coding.py
+	$(PY) bench/bench_link.py
+	$(PY) bench/gr_packet_rate.py
+	$(PY) bench/bench_service.py --quick
+	$(PY) bench/showtime.py --quick
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .benchmarks

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import lzma
 import statistics
-import time
+import timeit
 import zlib
 from pathlib import Path
 
@@ -46,14 +46,6 @@ def sklearn_photos() -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jpg"))
 
 
-def best_seconds(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
 
 def encode_photos(models, sources: list[str], size: tuple[int, int]):
     indices, distances = [], []
@@ -78,14 +70,14 @@ def index_table(indices: list[np.ndarray], codebook_size: int, masked: list[np.n
             coder = get_index_coder(name, codebook_size, prior)
             data = coder.encode(sent)
             assert np.array_equal(coder.decode(data, sent.size), sent)
-            enc = best_seconds(lambda: coder.encode(sent), repeat)
-            dec = best_seconds(lambda: coder.decode(data, sent.size), repeat)
+            enc = min(timeit.repeat(lambda: coder.encode(sent), number=1, repeat=repeat))
+            dec = min(timeit.repeat(lambda: coder.decode(data, sent.size), number=1, repeat=repeat))
             per_coder.setdefault(name, []).append((8 * len(data) / sent.size, sent.size / enc, sent.size / dec))
         for name, compress, decompress in (("zlib-9 (fixed bytes)", lambda b: zlib.compress(b, 9), zlib.decompress),
                                            ("lzma (fixed bytes)", lzma.compress, lzma.decompress)):
             data = compress(fixed_bytes)
-            enc = best_seconds(lambda: compress(fixed_bytes), repeat)
-            dec = best_seconds(lambda: decompress(data), repeat)
+            enc = min(timeit.repeat(lambda: compress(fixed_bytes), number=1, repeat=repeat))
+            dec = min(timeit.repeat(lambda: decompress(data), number=1, repeat=repeat))
             per_coder.setdefault(name, []).append((8 * len(data) / sent.size, sent.size / enc, sent.size / dec))
     fixed_mean = statistics.mean(r[0] for r in per_coder["fixed"])
     for name, results in per_coder.items():
@@ -123,7 +115,7 @@ def text_table(repeat: int) -> None:
         coder = get_text_coder(name)
         encoded = [coder.encode(c) for c in CAPTIONS]
         assert [coder.decode(d, len(c)) for d, c in zip(encoded, CAPTIONS)] == CAPTIONS
-        seconds = best_seconds(lambda: [coder.encode(c) for c in CAPTIONS], repeat)
+        seconds = min(timeit.repeat(lambda: [coder.encode(c) for c in CAPTIONS], number=1, repeat=repeat))
         print(f"{name:<8} {8 * sum(map(len, encoded)) / chars:>9.2f} {chars / seconds / 1e3:>12.1f}")
     raw = " ".join(CAPTIONS).encode()
     print(f"{'zlib-9':<8} {8 * len(zlib.compress(raw, 9)) / len(raw):>9.2f} {'(all captions at once)':>12}")

@@ -16,7 +16,7 @@ the same data.
 from __future__ import annotations
 
 import argparse
-import time
+import timeit
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -41,15 +41,6 @@ def build_message(latent: tuple[int, int], codebook_size: int, coder: str, seed:
     return GOMessage(geometry, policy, policy.select(latent), indices, CAPTION, coder, "huffman"), prior
 
 
-def best_seconds(fn, repeat: int) -> float:
-    """The fastest of `repeat` runs (the least disturbed by other work on the machine)."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
 
 def reassemble(wire: list[bytes], prior: IndexPrior) -> None:
     reassembler = Reassembler(prior)
@@ -71,9 +62,9 @@ def main() -> None:
     packed = pack_message(msg, prior)
     go_bytes = len(packed)
     rows = []
-    seconds = best_seconds(lambda: pack_message(msg, prior), args.repeat)
+    seconds = min(timeit.repeat(lambda: pack_message(msg, prior), number=1, repeat=args.repeat))
     rows.append(("pack_message (peer)", "-", 1, go_bytes, 0, 0, 0, seconds))
-    seconds = best_seconds(lambda: unpack_message(packed, prior), args.repeat)
+    seconds = min(timeit.repeat(lambda: unpack_message(packed, prior), number=1, repeat=args.repeat))
     rows.append(("unpack_message (peer)", "-", 1, go_bytes, 0, 0, 0, seconds))
     for payload in tqdm(PAYLOADS, desc="payload sizes", unit="size", leave=False):
         config = LinkConfig(max_payload=payload)
@@ -82,10 +73,10 @@ def main() -> None:
         link_bytes = sum(len(data) for data in wire)
         control = sum(len(p.payload) for p in packets if p.kind == PacketKind.CONTROL)
         headers = OVERHEAD * len(packets)
-        seconds = best_seconds(lambda: [p.to_bytes() for p in packetize(msg, 1, config, prior)], args.repeat)
+        seconds = min(timeit.repeat(lambda: [p.to_bytes() for p in packetize(msg, 1, config, prior)], number=1, repeat=args.repeat))
         rows.append(("packetize + to_bytes", payload, len(packets), link_bytes, link_bytes - go_bytes,
                      headers, control, seconds))
-        seconds = best_seconds(lambda: reassemble(wire, prior), args.repeat)
+        seconds = min(timeit.repeat(lambda: reassemble(wire, prior), number=1, repeat=args.repeat))
         rows.append(("parse + reassemble", payload, len(packets), link_bytes, link_bytes - go_bytes,
                      headers, control, seconds))
 

@@ -26,6 +26,48 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
 
 
+def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> None:
+    """The masking policy, caption and image size options of every command that transmits."""
+    from lamigo.masking import PDM_PATTERNS, POLICIES
+
+    parser.add_argument("--policy", choices=sorted(POLICIES), default="prm",
+                        help="masking policy: prm pseudo-random, pdm pre-determined pattern, "
+                        "ebm lowest codeword distance (mask sent), none (default: %(default)s)")
+    parser.add_argument("--ratio", type=float, default=0.25,
+                        help="fraction of tokens masked by prm and ebm (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: %(default)s)")
+    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default="2x2",
+                        help="pdm pattern from the pre-shared set; 2x2 is the paper's eq. 15 (default: %(default)s)")
+    parser.add_argument("--threshold", type=float, default=None, metavar="ETA",
+                        help="ebm: mask every token whose distance is below ETA instead of --ratio")
+    parser.add_argument("--order", choices=["lowest", "highest"], default="lowest",
+                        help="ebm: mask the lowest (paper) or highest distances (default: %(default)s)")
+    parser.add_argument("--caption", default=None,
+                        help="caption text sent with the indices; overrides any captioner")
+    parser.add_argument("--captioner", default=None, metavar="DIR",
+                        help="BLIP or BLIP-2 transformers folder that captions the image when "
+                        "--caption is not given (default: WEIGHTS/captioner of the model set, "
+                        "when present)")
+    parser.add_argument("--size", default="256x256", metavar="HxW",
+                        help="image size sent, multiples of 32; the image is scaled and centre-cropped "
+                        "(default: %(default)s)")
+
+
+def policy_from_args(args: argparse.Namespace):
+    """The masking policy `add_transmitter_options` selected."""
+    from lamigo.masking import make_policy
+
+    if args.policy == "prm":
+        return make_policy("prm", ratio=args.ratio, seed=args.seed)
+    if args.policy == "pdm":
+        return make_policy("pdm", pattern=args.pattern)
+    if args.policy == "ebm":
+        if args.threshold is not None:
+            return make_policy("ebm", ratio=None, threshold=args.threshold, order=args.order)
+        return make_policy("ebm", ratio=args.ratio, order=args.order)
+    return make_policy(args.policy)
+
+
 def load_models(args: argparse.Namespace, captioner: bool = True):
     """The model set, and its index prior, that `add_model_options` selected.
 

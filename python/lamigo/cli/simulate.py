@@ -7,12 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from lamigo.cli.common import add_model_options, load_models
-from lamigo.cli.encode import policy_from_args
+from lamigo.cli.common import add_model_options, add_transmitter_options, load_models, policy_from_args
 from lamigo.errors import ConfigError
 from lamigo.link import NOISE_SETUPS, Channel, NoiseSetup, noise_setup
 from lamigo.link.packetizer import DEFAULT_PAYLOAD
-from lamigo.masking import PDM_PATTERNS, POLICIES
 
 logger = logging.getLogger(__name__)
 
@@ -40,27 +38,12 @@ def register(subparsers) -> None:
                         help=f"packet error rate of setups 1 and 3 (default: {DEFAULT_PER})")
     parser.add_argument("--ber", type=float, default=None, metavar="B",
                         help=f"bit error rate of setups 2 and 4 (default: {DEFAULT_BER})")
-    parser.add_argument("--seed", type=int, default=0,
-                        help="seed of the channel, the prm mask and the sampler (default: %(default)s)")
     parser.add_argument("--steps", type=int, default=8, metavar="T", help="denoising steps T (default: %(default)s)")
     parser.add_argument("--renoise", type=int, default=4, metavar="TAU",
                         help="re-noising steps tau, at most T (default: %(default)s)")
     parser.add_argument("--cfg", type=float, default=8.0,
                         help="classifier-free guidance scale; 1 turns it off (default: %(default)s)")
-    parser.add_argument("--policy", choices=sorted(POLICIES), default="prm",
-                        help="masking policy; the paper's noise experiments use prm (default: %(default)s)")
-    parser.add_argument("--ratio", type=float, default=0.25,
-                        help="fraction of tokens masked by prm and ebm (default: %(default)s)")
-    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default="2x2",
-                        help="pdm pattern from the pre-shared set (default: %(default)s)")
-    parser.add_argument("--caption", default=None,
-                        help="caption text sent with the indices; overrides any captioner")
-    parser.add_argument("--captioner", default=None, metavar="DIR",
-                        help="BLIP or BLIP-2 transformers folder that captions the image when "
-                        "--caption is not given (default: WEIGHTS/captioner of the model set, "
-                        "when present)")
-    parser.add_argument("--size", default="256x256", metavar="HxW",
-                        help="image size sent, multiples of 32 (default: %(default)s)")
+    add_transmitter_options(parser, seed_help="seed of the channel, the prm mask and the sampler")
     parser.add_argument("--payload", type=int, default=DEFAULT_PAYLOAD, metavar="BYTES",
                         help="payload bytes per packet, link header and CRC not included "
                         "(default: %(default)s, the paper's WiFi assumption)")
@@ -68,7 +51,7 @@ def register(subparsers) -> None:
                         help="times each Reed-Solomon coded control chunk is sent (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_model_options(parser)
-    parser.set_defaults(func=run, threshold=None, order="lowest")
+    parser.set_defaults(func=run)
 
 
 def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> tuple[Channel, float]:
