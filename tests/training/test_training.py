@@ -88,10 +88,12 @@ def test_train_resume_export_and_load(tmp_path, capsys):
     assert load_checkpoint(denoiser_dir, "denoiser").step == 2
 
     assert main(["train", "export", "--vqgan", str(vqgan_dir), "--denoiser", str(denoiser_dir),
-                 "--out", str(model_dir), "--data", *PHOTOS, "--prior-size", "64x64"]) == 0
+                 "--out", str(model_dir), "--data", *PHOTOS, "--prior-size", "64x64", "--half"]) == 0
     models = load_model_set(model_dir)
-    state = load_checkpoint(vqgan_dir).model
-    assert torch.equal(models.vqgan.vquantizer.codebook.weight, state["vquantizer.codebook.weight"])
+    # Stored as float16, loaded as float32.
+    codebook = load_checkpoint(vqgan_dir).model["vquantizer.codebook.weight"]
+    assert models.vqgan.vquantizer.codebook.weight.dtype == torch.float32
+    assert torch.equal(models.vqgan.vquantizer.codebook.weight, codebook.half().float())
     assert IndexPrior.load(model_dir / "index_prior.safetensors").codebook_size == models.vqgan.codebook_size
 
     report = evaluate_model_set(models, ["photo:coffee"], size=(64, 64), ratios=[0.5])

@@ -85,6 +85,9 @@ def register(subparsers) -> None:
     _add_data_options(export)
     export.add_argument("--prior-size", default="256x256", metavar="HxW",
                         help="size the photos are fitted to when counting codewords (default: %(default)s)")
+    export.add_argument("--half", action="store_true",
+                        help="store the weights as float16: half the size; loading casts them "
+                        "back to float32")
     export.set_defaults(func=run_export)
 
     evaluate = steps.add_parser("evaluate", help="measure a model set on held-out photos",
@@ -172,7 +175,8 @@ def run_export(args: argparse.Namespace) -> int:
     from lamigo.training.export import export_model_set
 
     photos = _photos(args, min_side=32)
-    summary = export_model_set(args.vqgan, args.denoiser, args.out, photos, parse_size(args.prior_size))
+    summary = export_model_set(args.vqgan, args.denoiser, args.out, photos, parse_size(args.prior_size),
+                               half=args.half)
     print(summary)
     return 0
 

@@ -68,9 +68,13 @@ def export_model_set(
     out: str | Path,
     prior_photos: list[Photo],
     prior_size: tuple[int, int] = (256, 256),
+    half: bool = False,
 ) -> str:
-    """Write the model set (configs, both models' weights in float32, byte conditions) and
-    index_prior.safetensors from the codeword counts over `prior_photos` -> a one-line summary."""
+    """Write the model set (configs, both models' weights, byte conditions) and
+    index_prior.safetensors from the codeword counts over `prior_photos` -> a one-line summary.
+
+    With `half` the weights are stored as float16 (half the bytes); `load_model_set` casts them
+    back to float32, and the prior is counted with those rounded weights."""
     from lamigo.errors import WeightsError
 
     vqgan = vqgan_from_checkpoint(vqgan_checkpoint)
@@ -80,8 +84,10 @@ def export_model_set(
             f"the VQGAN has {vqgan.codebook_size} codewords but the denoiser {denoiser.codebook_size}: "
             f"train the denoiser on this VQGAN"
         )
+    if half:
+        vqgan, denoiser = vqgan.half(), denoiser.half()
     folder = save_model_set(out, vqgan, denoiser, {"kind": "bytes", "seed": CONDITIONS_SEED})
-    counts = count_codewords(vqgan, prior_photos, prior_size)
+    counts = count_codewords(vqgan.float(), prior_photos, prior_size)
     prior = IndexPrior.from_counts(counts)
     prior.save(folder / INDEX_PRIOR_FILE)
     for path in folder.iterdir():
