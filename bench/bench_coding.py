@@ -46,7 +46,6 @@ def sklearn_photos() -> list[str]:
     return sorted(str(p) for p in folder.glob("*.jpg"))
 
 
-
 def encode_photos(models, sources: list[str], size: tuple[int, int]):
     indices, distances = [], []
     with torch.inference_mode():

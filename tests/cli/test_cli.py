@@ -60,6 +60,27 @@ def test_encode_inspect_decode_round_trip(tiny_message, tmp_path, capsys):
     assert record["steps"] == 4
 
 
+@pytest.mark.parametrize("options, policy", [
+    (["--policy", "prm", "--ratio", "0.35", "--seed", "9", "--coder", "fixed"], "prm(ratio=0.352, seed=9)"),
+    (["--policy", "pdm", "--pattern", "2x2", "--coder", "range", "--text-coder", "range"], "pdm(pattern=2x2)"),
+    (["--policy", "ebm", "--threshold", "0.5", "--coder", "huffman", "--text-coder", "utf8"], "ebm(ratio="),
+])
+def test_inspect_shows_the_parts_of_every_policy_and_coder(options, policy, tmp_path, capsys):
+    path = tmp_path / "m.lgo"
+    assert main(["encode", "photo:chelsea", "-o", str(path), "--size", "64x64", "--caption", "a cat",
+                 *options, *TINY]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(path), *TINY]) == 0
+    out = capsys.readouterr().out
+    assert f"GO message v1, {path.stat().st_size} bytes" in out
+    assert "image 64x64, latent 16x16" in out and "caption" in out and "'a cat'" in out
+    for part in ("header", "mask", "text", "indices", "total", "bits per index", "fixed-length"):
+        assert part in out
+    assert policy in out
+    coder = options[options.index("--coder") + 1]
+    assert f"indices ({coder})" in out
+
+
 def _one_line_error(capsys) -> str:
     err = capsys.readouterr().err
     assert "Traceback" not in err
@@ -92,6 +113,7 @@ def test_truncated_message_from_the_shell(tiny_message, tmp_path):
     ["encode", "photo:no-such-photo", "-o", "x.lgo"],
     ["encode", "photo:coffee", "-o", "x.lgo", "--size", "100x64"],
     ["encode", "photo:coffee", "-o", "x.lgo", "--ratio", "1.5"],
+    ["encode", "photo:coffee", "-o", "x.lgo", "--caption", "caf\udcff"],  # an undecodable argv byte
     ["inspect", "no/such/message.lgo"],
 ])
 def test_bad_input_is_exit_2_with_one_line(argv, tmp_path, monkeypatch, capsys):
@@ -116,3 +138,16 @@ def test_prior_command_writes_a_prior_the_coders_accept(tmp_path, capsys):
     prior = IndexPrior.load(out)
     assert prior.counts.sum() == 2 * 16 * 16 + prior.codebook_size  # counts + Laplace smoothing
     assert "fingerprint" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv", [
+    ["encode", "photo:coffee", "-o", "x.lgo", "--policy", "no-such-policy"],
+    ["decode"],
+    ["no-such-command"],
+])
+def test_bad_option_is_exit_2_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "--help" in err

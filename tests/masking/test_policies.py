@@ -36,6 +36,7 @@ def test_pdm_2x2_is_equation_15():
     a, b = np.indices((6, 8))
     np.testing.assert_array_equal(mask, (a % 2 == 0) & (b % 2 == 0))
     assert mask.mean() == 0.25
+    np.testing.assert_array_equal(make_policy("pdm", pattern="2x2-inverse").select((6, 8)), ~mask)
 
 
 def test_ebm_masks_n_lowest_distances():

@@ -16,6 +16,7 @@ from lamigo.message import (
     pack_message,
     unpack_message,
 )
+from lamigo.message.format import MAX_CAPTION_CHARS, crc32
 
 POLICIES = [
     ("none", {}),
@@ -136,6 +137,15 @@ def test_inconsistent_messages_are_refused_at_construction():
         Geometry(0, 64, 16, 16, 8192)
 
 
+@pytest.mark.parametrize("text_coder", sorted(TEXT_CODERS))
+def test_caption_that_cannot_travel_is_refused_before_packing(text_coder):
+    # e.g. an undecodable command-line byte, which Python's argv turns into a lone surrogate
+    with pytest.raises(ConfigError, match="caption is not valid Unicode"):
+        make_message(text_coder=text_coder, caption="caf\udcff")
+    with pytest.raises(ConfigError, match="caption longer than"):
+        make_message(text_coder=text_coder, caption="a" * (MAX_CAPTION_CHARS + 1))
+
+
 @settings(max_examples=300, deadline=None)
 @given(data=st.binary(max_size=300))
 def test_random_bytes_raise_only_message_error(data):
@@ -156,23 +166,42 @@ def test_mutated_messages_raise_only_message_error(base, data):
     if data.draw(st.booleans()):
         mutated = mutated[: data.draw(st.integers(0, len(mutated)))]
     try:
-        msg = unpack_message(bytes(mutated))
+        unpack_message(bytes(mutated))
     except MessageError:
         return
-    assert bytes(mutated) == base or msg.mask.shape == msg.geometry.latent_shape
+    assert bytes(mutated) == base  # the CRC-32 catches every real change
 
 
 @settings(max_examples=150, deadline=None)
 @given(base=st.sampled_from(VALID), data=st.data())
 def test_mutations_behind_a_valid_crc_raise_only_message_error(base, data):
     # A corrupted body with a recomputed CRC reaches every parser below the checksum.
-    from lamigo.message.format import crc32
-
     body = bytearray(base[:-4])
     for _ in range(data.draw(st.integers(1, 4))):
         position = data.draw(st.integers(3, len(body) - 1))
         body[position] = data.draw(st.integers(0, 255))
     try:
-        unpack_message(bytes(body) + crc32(bytes(body)).to_bytes(4, "big"))
+        msg = unpack_message(bytes(body) + crc32(bytes(body)).to_bytes(4, "big"))
     except MessageError:
-        pass
+        return
+    assert_same(unpack_message(pack_message(msg)), msg)  # what parses is a consistent message
+
+
+@settings(max_examples=150, deadline=None)
+@given(base=st.sampled_from(VALID), data=st.data())
+def test_mutated_control_parts_raise_only_message_error(base, data):
+    # The link layer reads the control part on its own, with no CRC of the message around it.
+    control = bytearray(encode_control(unpack_message(base)))
+    for _ in range(data.draw(st.integers(1, 3))):
+        control[data.draw(st.integers(0, len(control) - 1))] = data.draw(st.integers(0, 255))
+    control = control[: data.draw(st.integers(0, len(control)))]
+    try:
+        parsed = decode_control(bytes(control))
+    except MessageError:
+        return
+    # what parses rebuilds the same control part when sent again
+    msg = GOMessage(parsed.geometry, parsed.policy, parsed.mask, np.zeros(parsed.geometry.latent_shape),
+                    "", parsed.index_coder, parsed.text_coder)
+    again = decode_control(encode_control(msg))
+    assert (again.geometry, again.policy.name) == (parsed.geometry, parsed.policy.name)
+    np.testing.assert_array_equal(again.mask, parsed.mask)

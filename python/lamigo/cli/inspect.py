@@ -27,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     data = read_input(args.message)
     control = peek_control(data)
     # Only coders built on the pre-shared index prior need the model set to be read.
-    prior = load_models(args)[1] if index_coder_class(control.index_coder).uses_prior else None
+    uses_prior = index_coder_class(control.index_coder).uses_prior
+    prior = load_models(args, captioner=False)[1] if uses_prior else None
     msg, report = bandwidth_report(data, prior)
     g = msg.geometry
     record = {

@@ -15,8 +15,16 @@ from lamigo.errors import LamigoError
 SUBCOMMANDS = ["encode", "decode", "inspect", "prior", "models", "simulate", "train", "serve", "eval"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors on one line with exit status 2, like every other user error (subparsers
+    inherit the class)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="lamigo",
         description="LaMI-GO goal-oriented image communication: encode images into GO messages, "
         "carry them over simulated or real radio links, and regenerate them with the LaMI decoder.",

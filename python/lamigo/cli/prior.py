@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
     size = parse_size(args.size)
     images = expand_images(args.images)
-    models, _ = load_models(args)
+    models, _ = load_models(args, captioner=False)
     device = next(models.vqgan.parameters()).device
     codebook_size = models.vqgan.codebook_size
     counts = np.zeros(codebook_size, dtype=np.int64)

@@ -116,12 +116,13 @@ class PseudoRandomMasking(MaskingPolicy):
 
 
 # The pre-shared PDM pattern set: tiles repeated over the latent grid (1 = masked).
-# Pattern 0 is the paper's eq. 15: mask (a, b) when a and b are both even.
+# Pattern 0 is the paper's eq. 15: mask (a, b) when a and b are both even; "2x2-inverse" is its
+# complement (3/4 masked).
 PDM_PATTERNS: dict[str, np.ndarray] = {
     "2x2": np.array([[1, 0], [0, 0]], dtype=bool),
     "checkerboard": np.array([[1, 0], [0, 1]], dtype=bool),
     "rows": np.array([[1], [0]], dtype=bool),
-    "2x2-inverse": np.array([[1, 1], [1, 0]], dtype=bool),
+    "2x2-inverse": np.array([[0, 1], [1, 1]], dtype=bool),
     "3x3": np.array([[1, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=bool),
     "4x4": np.array([[1, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]], dtype=bool),
 }

@@ -89,6 +89,12 @@ class GOMessage:
         if sent.size and (sent.min() < 0 or sent.max() >= self.geometry.codebook_size):
             raise ConfigError(f"sent indices must lie in [0, {self.geometry.codebook_size})")
         self.indices = np.where(self.mask, -1, self.indices)
+        if len(self.caption) > MAX_CAPTION_CHARS:
+            raise ConfigError(f"caption longer than {MAX_CAPTION_CHARS} characters")
+        try:
+            self.caption.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise ConfigError(f"caption is not valid Unicode text: {err}") from None
 
     @property
     def transmitted(self) -> np.ndarray:
@@ -218,8 +224,6 @@ def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
 
 def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
     g = msg.geometry
-    if len(msg.caption) > MAX_CAPTION_CHARS:
-        raise ConfigError(f"caption longer than {MAX_CAPTION_CHARS} characters")
     out = Writer()
     mask_bytes = write_control(msg, out, prior)
     text = get_text_coder(msg.text_coder).encode(msg.caption)
