@@ -38,6 +38,7 @@ def test_lami_and_plain_sampling_write_different_images(
 
     assert (lami["plain"], plain["plain"]) == (False, True)
     assert lami["tokens"] == 8 * 16 and lami["tokens_regenerated"] == 8 * 16 // 4  # PDM 2x2
+    assert plain["tokens_regenerated"] == plain["tokens"] == 8 * 16
     images = [np.asarray(Image.open(tmp_path / name)) for name in ("lami.png", "plain.png")]
     assert images[0].shape == images[1].shape == (32, 64, 3)
     assert not np.array_equal(images[0], images[1])

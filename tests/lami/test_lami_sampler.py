@@ -87,6 +87,33 @@ def test_guidance_mixes_both_halves_of_one_forward() -> None:
     assert bool((towards_uncond[mask] == 9).all())
 
 
+class TwoTokenDenoiser(nn.Module):
+    """Predicts token 1 with probability 3/4 and token 2 with 1/4 at every position."""
+
+    codebook_size = K
+
+    def forward(self, indices: torch.Tensor, r: torch.Tensor, cond: dict) -> torch.Tensor:
+        logits = torch.full((indices.shape[0], K, *indices.shape[1:]), -1e9)
+        logits[:, 1], logits[:, 2] = np.log(0.75), np.log(0.25)
+        return logits
+
+
+@pytest.mark.parametrize(
+    ("steps", "temperature", "share_of_token_1"),
+    # softmax(logits / temperature) at the last step: 3/4 at 1, 0.75**2 / (0.75**2 + 0.25**2) at 1/2.
+    [(1, (1.0, 1.0), 0.75), (1, (0.5, 0.5), 0.9), (2, (1.0, 0.5), 0.9)],
+)
+def test_tokens_are_drawn_from_the_tempered_softmax(
+    steps: int, temperature: tuple[float, float], share_of_token_1: float
+) -> None:
+    shape = (1, 64, 64)
+    out = lami_sample(TwoTokenDenoiser(), torch.zeros(shape, dtype=torch.long),
+                      torch.ones(shape, dtype=torch.bool), token_cond(0, 1), None, steps=steps,
+                      renoise=0, cfg=1.0, temperature=temperature)
+    assert set(out.unique().tolist()) == {1, 2}  # sampled, not the most likely token everywhere
+    assert float((out == 1).float().mean()) == pytest.approx(share_of_token_1, abs=0.03)
+
+
 def test_schedule_and_renoising_follow_paella() -> None:
     """t_i = linspace(1, 0, T+1)[i]; after step i < tau a fraction t_{i+1} of the regenerated
     tokens goes back to the initial noise; after the last re-noised step nothing does."""

@@ -19,6 +19,7 @@ from lamigo.models.registry import (
     load_model_set,
     save_model_set,
 )
+from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +126,18 @@ def test_a_weights_folder_selects_paella_v3(tmp_path: Path, monkeypatch: pytest.
     assert default_model_set_name(tmp_path) == "paella-v3"
     monkeypatch.setenv(WEIGHTS_ENV, str(tmp_path))
     assert default_model_set_name() == "paella-v3"
+
+
+def test_a_diffusers_vqgan_loads_from_a_torch_file(tmp_path: Path) -> None:
+    # `lamigo models check` accepts the diffusers codebook name in vqgan_f4.pt; loading must too.
+    with torch.device("meta"):
+        vqgan = VQGAN(VQGANConfig.full())
+    state = vqgan.to_empty(device="cpu").state_dict()
+    state["vquantizer.embedding.weight"] = state.pop("vquantizer.codebook.weight")
+    torch.save(state, tmp_path / "vqgan_f4.pt")
+    (tmp_path / "paella_v3.pt").write_bytes(b"")
+    (tmp_path / "byt5-xl").mkdir()
+    (tmp_path / "byt5-xl" / "config.json").write_text("{}")
+    # The VQGAN loads; the empty denoiser file is what stops the set.
+    with pytest.raises(WeightsError, match=r"cannot read .*paella_v3\.pt"):
+        load_model_set("paella-v3", weights=tmp_path)

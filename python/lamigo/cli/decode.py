@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         "model_set": models.name,
         "caption": msg.caption,
         "tokens": int(msg.mask.size),
-        "tokens_regenerated": int(msg.mask.sum()),
+        # The ablation regenerates every token, received or not.
+        "tokens_regenerated": int(msg.mask.size if args.plain else msg.mask.sum()),
         "steps": args.steps,
         "renoise": args.renoise,
         "cfg": args.cfg,

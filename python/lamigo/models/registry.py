@@ -133,9 +133,8 @@ def _first_existing(folder: Path, candidates: tuple[str, ...]) -> Path | None:
 
 
 def _load_vqgan_checkpoint(path: Path, config: VQGANConfig) -> VQGAN:
-    state_dict = read_state_dict(path)
-    if path.suffix == ".safetensors" and "vquantizer.embedding.weight" in state_dict:
-        state_dict = from_diffusers_state_dict(state_dict)
+    # A diffusers PaellaVQModel layout loads from any file type, as `check_weights_dir` accepts it.
+    state_dict = from_diffusers_state_dict(read_state_dict(path))
     with torch.device("meta"):
         vqgan = VQGAN(config)
     return load_state_dict_checked(vqgan, state_dict, path)
@@ -355,9 +354,7 @@ def _check_checkpoint(component: str, path: Path | None, expected: dict, hint: s
         found = read_shapes(path)
     except WeightsError as err:
         return ComponentCheck(component, path, "mismatch", str(err))
-    if "vquantizer.embedding.weight" in found:
-        found = from_diffusers_state_dict(found)
-    diff = compare_state_dict(expected, found)
+    diff = compare_state_dict(expected, from_diffusers_state_dict(found))
     status = "ok" if diff.ok else "mismatch"
     detail = f"{len(found)} tensors, {diff.describe()}"
     return ComponentCheck(component, path, status, detail)
