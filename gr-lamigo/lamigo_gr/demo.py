@@ -224,7 +224,7 @@ def summary(report: dict[str, Any], out: str) -> str:
         f"quality   PSNR {report['psnr_db']:.2f} dB"
         + (f"; JPEG of the same size (q{jpeg['quality']}, {jpeg['bytes']} B): {jpeg['psnr_db']:.2f} dB" if jpeg else ""),
         f"wrote {out}/: original.png received.png side_by_side.png "
-        f"(original | received{' | JPEG' if jpeg else ''}) report.json",
+        f"(original | received{' | JPEG' if jpeg else ''}) report.json service.log",
     ]
     return "\n".join(lines)
 

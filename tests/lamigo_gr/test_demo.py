@@ -19,7 +19,7 @@ def test_demo_writes_the_received_image_and_report(tmp_path, capsys):
     assert report["message_bytes"] < report["bytes_on_air"] < report["png_bytes"]
     assert report["caption"] == "a cup of coffee on a saucer on a wooden table"
     printed = capsys.readouterr().out
-    assert f"wrote {out}/" in printed and "PSNR" in printed
+    assert f"wrote {out}/" in printed and "service.log" in printed and "PSNR" in printed
 
 
 def test_demo_bad_image_is_one_line(tmp_path, capsys):

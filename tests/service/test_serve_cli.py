@@ -1,4 +1,4 @@
-"""`lamigo serve` as a user runs it: a subprocess on ipc addresses, stopped by SIGTERM."""
+"""`lamigo serve` as a user runs it: a subprocess on ipc addresses, stopped by SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ import time
 import pytest
 
 from lamigo.cli.main import main
+from lamigo.errors import ConfigError
 from lamigo.service import connect_results, connect_sender, receive_result, send_message
 from lamigo.service.wire import message_frames
 
 from .conftest import SUBSCRIPTION_SECONDS
 
 
-def test_sigterm_stops_the_service_cleanly(make_message, context, addresses, tmp_path):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addresses, tmp_path):
     messages_address, results_address = addresses
     process = subprocess.Popen(
         [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages_address, "--publish",
@@ -35,7 +37,7 @@ def test_sigterm_stops_the_service_cleanly(make_message, context, addresses, tmp
         send_message(sender, message_frames(make_message(), message_id=3), timeout=5)
         record, _ = receive_result(results, timeout=60)
         assert record["message_id"] == 3
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
     finally:
         if process.poll() is None:
@@ -45,6 +47,20 @@ def test_sigterm_stops_the_service_cleanly(make_message, context, addresses, tmp
     stats = json.loads(stdout)
     assert (stats["received"], stats["malformed"], stats["decoded"]) == (2, 1, 1)
     assert (tmp_path / "out" / "3.png").is_file() and (tmp_path / "out" / "3.json").is_file()
+
+
+def test_the_service_loads_no_captioner(monkeypatch, capsys):
+    """A receiver never captions: a model set's captioner (BLIP, gigabytes) must stay on disk."""
+    asked = []
+
+    def load_models(args, captioner=True):
+        asked.append(captioner)
+        raise ConfigError("models not loaded in this test")
+
+    monkeypatch.setattr("lamigo.cli.serve.load_models", load_models)
+    assert main(["serve", "--model-set", "tiny", "--device", "cpu"]) == 2
+    assert asked == [False]
+    assert "models not loaded in this test" in capsys.readouterr().err
 
 
 def test_make_curve_keys_refuses_to_overwrite(tmp_path, capsys):

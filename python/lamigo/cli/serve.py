@@ -138,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    models, prior = load_models(args)
+    models, prior = load_models(args, captioner=False)  # receivers never caption
     decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise, cfg=args.cfg, bf16=args.bf16,
                           compile=args.compile)
     service = DecoderService(decoder, config, prior=prior, model_set=models.name)

@@ -40,11 +40,6 @@ def jpeg_at_size(image: np.ndarray, max_bytes: int) -> tuple[int, bytes] | None:
     return best
 
 
-def decode_jpeg(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
-
-
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     """Structural similarity of uint8 RGB images (scikit-image, channels averaged)."""
     from skimage.metrics import structural_similarity
