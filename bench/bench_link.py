@@ -41,7 +41,6 @@ def build_message(latent: tuple[int, int], codebook_size: int, coder: str, seed:
     return GOMessage(geometry, policy, policy.select(latent), indices, CAPTION, coder, "huffman"), prior
 
 
-
 def reassemble(wire: list[bytes], prior: IndexPrior) -> None:
     reassembler = Reassembler(prior)
     (message,) = [m for data in wire for m in reassembler.push(data)]

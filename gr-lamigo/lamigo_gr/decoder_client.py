@@ -37,6 +37,13 @@ def _lost_tokens(lost_map: object, shape: tuple[int, int]) -> np.ndarray | None:
     return bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
 
 
+def _message_id(value: object) -> int:
+    """`value` as a message id; MessageError when it is not a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MessageError(f"message_id {value!r} is not a non-negative integer")
+    return value
+
+
 def _connect(context: zmq.Context, kind: int, address: str) -> zmq.Socket:
     socket = context.socket(kind)
     socket.setsockopt(zmq.LINGER, 1000)  # never hang at exit on messages nobody takes
@@ -124,9 +131,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             meta, data = split_pdu(msg)
             message = unpack_message(data, self.prior)
             lost = _lost_tokens(meta.get("lost_map"), message.geometry.latent_shape)
-            message_id = meta.get("message_id", self.messages_sent)
-            if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 0:
-                raise MessageError(f"message_id {message_id!r} is not a non-negative integer")
+            message_id = _message_id(meta.get("message_id", self.messages_sent))
             info = {key: value for key, value in meta.items() if key not in _NOT_FORWARDED
                     and isinstance(value, (bool, int, float, str))}
             frames = message_frames(message, lost, message_id=message_id, prior=self.prior, **info)
@@ -155,6 +160,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             frames = self._sub.recv_multipart()
             try:
                 record, png = parse_result(frames)
+                _message_id(record["message_id"])  # names the saved file and the pending entry
             except LamigoError as err:
                 self.results_rejected += 1
                 logger.warning("dropped result: %s", err)

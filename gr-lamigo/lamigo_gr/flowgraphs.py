@@ -173,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="save the decoded images in FOLDER/noise_V/message_N.png (with --results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from gnuradio import gr
+
+    # Debian's GNU Radio logs at debug level: every failed radio CRC would print between the rows.
+    gr.logging().set_default_level(gr.log_levels.warn)
     try:
         voltages = [float(v) for v in args.noise_voltages.split(",")]
     except ValueError:

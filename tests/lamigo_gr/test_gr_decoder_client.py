@@ -74,15 +74,19 @@ class TestDecoderClient(gr_unittest.TestCase):
         tb.start()
         record = {"message_id": 12, "steps": 8, "height": 64, "width": 64, "decode_seconds": 0.5}
         deadline = time.monotonic() + 5
-        while client.results_received == 0 and time.monotonic() < deadline:  # until subscribed
+        bad_results = [[b"{}", b"bad result"], result_frames(record | {"message_id": "12"}, _png(0)),
+                       result_frames(record | {"message_id": [12]}, _png(0))]
+        # Until subscribed, and then a whole round of bad results has come before a good one.
+        while client.results_received < 2 and time.monotonic() < deadline:
+            for frames in bad_results:  # each is dropped; the receiver keeps going
+                publisher.send_multipart(frames)
             publisher.send_multipart(result_frames(record, _png(200)))
-            publisher.send_multipart([b"{}", b"bad result"])
             time.sleep(0.05)
         tb.stop()
         tb.wait()
         publisher.close()
-        self.assertGreaterEqual(client.results_received, 1)
-        self.assertGreaterEqual(client.results_rejected, 1)
+        self.assertGreaterEqual(client.results_received, 2)
+        self.assertGreaterEqual(client.results_rejected, len(bad_results))
         saved = self.tmp_path / "decoded" / "message_00012.png"
         self.assertEqual(np.asarray(Image.open(saved))[0, 0].tolist(), [200, 200, 200])
         meta, png = split_pdu(debug.get_message(0))

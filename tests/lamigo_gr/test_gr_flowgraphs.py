@@ -1,5 +1,9 @@
-"""The flowgraphs: each loads in GRC with no unknown block and compiles with grcc; the loopback
-carries images over GNU Radio's framing, GFSK and a noisy channel to a decoder service socket."""
+"""The flowgraphs: each loads in GRC with no unknown block, compiles with grcc and explains its
+options with --help; the loopback carries images over GNU Radio's framing, GFSK and a noisy
+channel to a decoder service socket."""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -32,13 +36,27 @@ def test_every_flowgraph_is_covered():
 
 
 @pytest.mark.parametrize("name", FLOWGRAPHS)
-def test_flowgraph_loads_and_compiles(name, build_dir):
+def test_flowgraph_loads_compiles_and_explains_its_options(name, build_dir):
     assert check_flowgraph(name) == []
-    script = compile_flowgraph(name, build_dir).read_text()
+    script = compile_flowgraph(name, build_dir)
+    code = script.read_text()
     for block in OUR_BLOCKS[name]:
-        assert f"lamigo_gr.{block}(" in script
-    assert RADIO_BLOCKS[name] in script
-    assert "digital.protocol_formatter_async" in script or "digital.correlate_access_code_bb_ts" in script
+        assert f"lamigo_gr.{block}(" in code
+    assert RADIO_BLOCKS[name] in code
+    assert "digital.protocol_formatter_async" in code or "digital.correlate_access_code_bb_ts" in code
+    graph = yaml.safe_load((FLOWGRAPHS_DIR / f"{name}.grc").read_text())
+    options = [f"--{block['name'].replace('_', '-')}" for block in graph["blocks"] if block["id"] == "parameter"]
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert options and all(option in done.stdout for option in options)
+
+
+def test_the_per_sweep_explains_its_options():
+    done = subprocess.run([sys.executable, "-m", "lamigo_gr.flowgraphs", "--help"], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "packet error rate versus SNR" in " ".join(done.stdout.split())
+    assert "--noise-voltages" in done.stdout
 
 
 @pytest.mark.parametrize("key, value, problem", [
