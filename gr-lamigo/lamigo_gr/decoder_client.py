@@ -92,6 +92,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0  #: input that was not a valid GO message PDU
         self.results_received = 0
         self.results_rejected = 0
+        self.save_failed = 0  #: decoded images that could not be written to the output folder
         self.saved: list[Path] = []
         self._pending: set[int] = set()
         self._pending_changed = threading.Condition()
@@ -172,10 +173,15 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.results_received += 1
         if self.output_folder is not None:
             path = self.output_folder / f"message_{message_id:05d}.png"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
-            self.saved.append(path)
-            logger.info("message %d decoded: saved %s", message_id, path)
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(png)
+            except OSError as err:  # a full disk or a bad folder loses the file, not the receiver
+                self.save_failed += 1
+                logger.error("message %d decoded but not saved: %s", message_id, err)
+            else:
+                self.saved.append(path)
+                logger.info("message %d decoded: saved %s", message_id, path)
         meta = {key: value for key, value in record.items() if isinstance(value, (bool, int, float, str))}
         self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
         with self._pending_changed:

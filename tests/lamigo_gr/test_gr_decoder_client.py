@@ -93,6 +93,30 @@ class TestDecoderClient(gr_unittest.TestCase):
         self.assertEqual((meta["message_id"], meta["steps"]), (12, 8))
         self.assertEqual(png, _png(200))
 
+    def test_an_unwritable_folder_loses_the_file_not_the_receiver(self):
+        publisher = zmq.Context.instance().socket(zmq.PUB)
+        publisher.setsockopt(zmq.LINGER, 0)
+        results = f"tcp://127.0.0.1:{publisher.bind_to_random_port('tcp://127.0.0.1')}"
+        not_a_folder = self.tmp_path / "a-file"
+        not_a_folder.write_bytes(b"")
+        tb = gr.top_block()
+        client = decoder_client(address=self.address, results_address=results,
+                                output_folder=str(not_a_folder / "decoded"), wait_results=5)
+        debug = blocks.message_debug()
+        tb.msg_connect(client, "decoded", debug, "store")
+        tb.start()
+        deadline = time.monotonic() + 5
+        while client.results_received < 2 and time.monotonic() < deadline:  # until subscribed
+            publisher.send_multipart(result_frames({"message_id": 3, "steps": 8}, _png(90)))
+            time.sleep(0.05)
+        tb.stop()
+        tb.wait()
+        publisher.close()
+        self.assertGreaterEqual(client.results_received, 2)
+        self.assertEqual(client.save_failed, client.results_received)
+        self.assertEqual(client.saved, [])
+        self.assertEqual(split_pdu(debug.get_message(0))[1], _png(90))
+
 
 def test_a_bad_address_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot connect"):
