@@ -33,7 +33,6 @@ from lamigo.errors import ConfigError, LamigoError
 
 logger = logging.getLogger("lamigo_gr.demo")
 
-DEFAULT_CAPTION = "a cup of coffee on a saucer on a wooden table"
 SERVICE_TIMEOUT = 600.0  # seconds the service may take to decode, on a slow CPU included
 
 
@@ -52,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--image", default="photo:coffee",
                         help="image file or photo:NAME, a bundled photo (default: %(default)s)")
-    parser.add_argument("--caption", default=DEFAULT_CAPTION, help="caption sent with the image (default: %(default)r)")
+    parser.add_argument("--caption", default=None,
+                        help="caption sent with the image (default: a bundled photo's own caption; "
+                        "needed for any other image)")
     parser.add_argument("--size", default="256x256", metavar="HxW",
                         help="size the image is scaled and cropped to, multiples of 32 (default: %(default)s)")
     parser.add_argument("--noise-voltage", type=float, default=0.5, metavar="V",
@@ -129,17 +130,20 @@ def _what_was_sent(image: np.ndarray, caption: str, model_set: str, size: tuple[
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from lamigo.evaluation.quality import jpeg_at_size, png_bytes, psnr
     from lamigo.models.registry import default_model_set_name
-    from lamigo.pipeline import fit_image, load_image, parse_size, save_image
+    from lamigo.pipeline import bundled_caption, fit_image, load_image, parse_size, save_image
     from lamigo_gr.flowgraphs import run_loopback
 
+    size = parse_size(args.size)
+    original = fit_image(load_image(args.image), size)
+    caption = args.caption if args.caption is not None else bundled_caption(args.image)
+    if caption is None:
+        raise ConfigError(f"give the caption of {args.image} with --caption TEXT")
     out = Path(args.out)
     service_folder = out / "service"
     service_folder.mkdir(parents=True, exist_ok=True)
     for stale in service_folder.glob("*"):
         stale.unlink()
-    size = parse_size(args.size)
     model_set = args.model_set or default_model_set_name()
-    original = fit_image(load_image(args.image), size)
     save_image(original, out / "original.png")
 
     listen_port = _free_port()
@@ -150,7 +154,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _wait_until_listening(service, listen_port, service_log)
         logger.info("running flowgraphs/loopback_sim.grc at noise voltage %.3f", args.noise_voltage)
         started = time.perf_counter()
-        link = run_loopback(images=args.image, count=1, size=args.size, caption=args.caption,
+        link = run_loopback(images=args.image, count=1, size=args.size, caption=caption,
                             model_set=model_set, service=listen, noise_voltage=args.noise_voltage,
                             noise_seed=args.noise_seed)
         logger.info("link: %d of %d packets arrived", link.packets_received, link.packets_sent)
@@ -171,7 +175,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     record = json.loads((service_folder / "0.json").read_text())
     received = load_image(service_folder / "0.png")
     save_image(received, out / "received.png")
-    sent = _what_was_sent(original, args.caption, model_set, size)
+    sent = _what_was_sent(original, caption, model_set, size)
     jpeg = jpeg_at_size(original, sent["message_bytes"])
     panels = [original, received]
     jpeg_record = None

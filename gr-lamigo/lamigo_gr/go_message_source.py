@@ -14,7 +14,7 @@ from gnuradio import gr
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.masking import make_policy
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import PHOTO_SCHEME, Transmitter, load_image, parse_size
+from lamigo.pipeline import PHOTO_SCHEME, Transmitter, caption_to_send, load_image, parse_size
 from lamigo_gr.pdu import make_pdu
 from lamigo_gr.prior import index_prior
 
@@ -65,7 +65,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         size: image size sent, "HxW" in multiples of 32.
         policy, ratio, seed, pattern: masking policy (prm, pdm, ebm, none) and its parameters.
         coder, text_coder: index and caption coders.
-        caption: caption sent with every image; empty = the model set's captioner.
+        caption: caption sent with every image; empty = the model set's captioner, or a bundled
+            photo's own caption where the set has none.
         model_set, weights: the models (tiny, default, paella-v3 or a folder) and their folder.
         first_id: message id of the first message.
         finish: signal done after the last message.
@@ -104,7 +105,10 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                          "ebm": {"ratio": ratio}}.get(policy, {})
         models = load_model_set(model_set, device="cpu", weights=weights or None)
         if self.caption is None and models.captioner is None:
-            raise ConfigError(f"model set {model_set} has no captioner: give a caption")
+            uncaptioned = [source for source in self.sources if caption_to_send(source, None, models) is None]
+            if uncaptioned:
+                raise ConfigError(f"model set {model_set} has no captioner: give a caption "
+                                  f"(for {uncaptioned[0]}, ...)")
         self.transmitter = Transmitter(
             models, make_policy(policy, **policy_params), coder, text_coder, parse_size(size),
             index_prior(model_set, weights or None),
@@ -157,7 +161,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _send(self, source: str) -> bool:
         """Encode and emit one image; False when it could not be read or encoded."""
         try:
-            msg = self.transmitter.encode(load_image(source), self.caption)
+            caption = caption_to_send(source, self.caption, self.transmitter.models)
+            msg = self.transmitter.encode(load_image(source), caption)
             data = self.transmitter.pack(msg)
         except LamigoError as err:  # one bad image must not end the transmission
             self.images_failed += 1

@@ -22,8 +22,17 @@ from lamigo.models.registry import DEFAULT_SET_FOLDER, ModelSet, resolve_weights
 logger = logging.getLogger(__name__)
 
 PHOTO_SCHEME = "photo:"
-# Real photographs that ship inside scikit-image's wheel (public domain or CC0, see its README).
-BUNDLED_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "motorcycle_left", "hubble_deep_field")
+# Real photographs that ship inside scikit-image's wheel (public domain or CC0, see its README),
+# with captions written by hand. coffee and chelsea come first: the default model set never
+# trained on them.
+BUNDLED_PHOTOS = {
+    "coffee": "a cup of coffee on a saucer on a wooden table",
+    "chelsea": "a tabby cat lying down and looking at the camera",
+    "astronaut": "an astronaut in a white spacesuit in front of an american flag",
+    "rocket": "a white rocket on a launch pad under a blue sky",
+    "motorcycle_left": "a red and black motorcycle parked in a room, seen from the side",
+    "hubble_deep_field": "many small galaxies of many colours on the black background of space",
+}
 INDEX_PRIOR_FILE = "index_prior.safetensors"
 SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
 
@@ -35,6 +44,20 @@ def bundled_photo_path(name: str) -> Path:
         raise ConfigError(f"unknown bundled photo {name!r}; choose one of {', '.join(BUNDLED_PHOTOS)}")
     folder = Path(skimage.__file__).parent / "data"
     return next(folder / f"{name}{ext}" for ext in (".png", ".jpg") if (folder / f"{name}{ext}").exists())
+
+
+def bundled_caption(source: str | Path) -> str | None:
+    """The hand-written caption of a bundled `photo:NAME`; None for any other image."""
+    source = str(source)
+    return BUNDLED_PHOTOS.get(source[len(PHOTO_SCHEME):]) if source.startswith(PHOTO_SCHEME) else None
+
+
+def caption_to_send(source: str | Path, caption: str | None, models: ModelSet) -> str | None:
+    """`caption` when given; None where the set's captioner will make it; else a bundled photo's
+    own caption (None for any other image)."""
+    if caption is not None or models.captioner is not None:
+        return caption
+    return bundled_caption(source)
 
 
 def load_image(source: str | Path) -> np.ndarray:

@@ -26,3 +26,15 @@ def test_demo_bad_image_is_one_line(tmp_path, capsys):
     assert main(["--image", "photo:nothing", "--model-set", "tiny", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown bundled photo" in err[0]
+
+
+def test_demo_of_an_own_image_needs_its_caption(tmp_path, capsys):
+    from PIL import Image
+
+    own = tmp_path / "own.png"
+    Image.new("RGB", (64, 64)).save(own)
+    out = tmp_path / "out"
+    assert main(["--image", str(own), "--model-set", "tiny", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--caption TEXT" in err[0]
+    assert not out.exists()

@@ -7,6 +7,7 @@ from PIL import Image
 
 from lamigo.errors import ConfigError
 from lamigo.message import unpack_message
+from lamigo.pipeline import BUNDLED_PHOTOS, caption_to_send, load_image
 from lamigo_gr import go_message_source
 from lamigo_gr.go_message_source import resolve_images
 from lamigo_gr.pdu import split_pdu
@@ -75,12 +76,22 @@ def test_resolve_images_rejects_what_matches_nothing(spec):
         resolve_images(spec)
 
 
-def test_bad_parameters_are_config_errors():
+def test_bad_parameters_are_config_errors(tmp_path):
     with pytest.raises(ConfigError, match="multiples of 32"):
         _source(size="60x60")
     with pytest.raises(ConfigError, match="count"):
         _source(count=-1)
     with pytest.raises(ConfigError, match="policy"):
         _source(policy="bogus")
-    with pytest.raises(ConfigError, match="no captioner"):
-        _source(caption="")
+    own_photo = tmp_path / "own.png"
+    Image.new("RGB", (64, 64)).save(own_photo)
+    with pytest.raises(ConfigError, match="no captioner: give a caption \\(for .*own.png"):
+        _source(images=f"photo:coffee;{own_photo}", caption="")
+
+
+def test_bundled_photos_without_a_captioner_send_their_own_captions():
+    source = _source(images="photo:coffee;photo:rocket", caption="")
+    captions = [unpack_message(source.transmitter.pack(source.transmitter.encode(
+        load_image(name), caption_to_send(name, source.caption, source.transmitter.models)))).caption
+        for name in ("photo:coffee", "photo:rocket")]
+    assert captions == [BUNDLED_PHOTOS["coffee"], BUNDLED_PHOTOS["rocket"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ from lamigo.message import unpack_message
 from lamigo.models.captioner import Captioner
 from lamigo.models.registry import build_tiny_model_set, load_model_set, save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
-from lamigo.pipeline import fit_image, load_image, to_tensor
+from lamigo.pipeline import BUNDLED_PHOTOS, bundled_photo_path, fit_image, load_image, to_tensor
 
 TINY = ["--model-set", "tiny", "--device", "cpu"]
 
@@ -138,9 +139,17 @@ def test_encode_captions_with_a_blip_folder(tmp_path: Path, hf_folders: dict[str
 def test_encode_without_any_caption_says_what_to_provide(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    image = tmp_path / "my-photo.png"  # not a bundled photo: it has no caption of its own
+    shutil.copy(bundled_photo_path("coffee"), image)
     path = tmp_path / "coffee.lgo"
-    assert main(["encode", "photo:coffee", "-o", str(path), "--size", "32x32", *TINY]) == 2
+    assert main(["encode", str(image), "-o", str(path), "--size", "32x32", *TINY]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert "--caption TEXT" in err and "--captioner DIR" in err
     assert not path.exists()
+
+
+def test_a_bundled_photo_without_a_captioner_sends_its_own_caption(tmp_path: Path) -> None:
+    path = tmp_path / "coffee.lgo"
+    assert main(["encode", "photo:coffee", "-o", str(path), "--size", "32x32", *TINY]) == 0
+    assert unpack_message(path.read_bytes(), None).caption == BUNDLED_PHOTOS["coffee"]

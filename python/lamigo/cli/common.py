@@ -47,7 +47,7 @@ def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> 
     parser.add_argument("--captioner", default=None, metavar="DIR",
                         help="BLIP or BLIP-2 transformers folder that captions the image when "
                         "--caption is not given (default: WEIGHTS/captioner of the model set, "
-                        "when present)")
+                        "when present; a bundled photo:NAME without either sends its own caption)")
     parser.add_argument("--size", default="256x256", metavar="HxW",
                         help="image size sent, multiples of 32; the image is scaled and centre-cropped "
                         "(default: %(default)s)")
@@ -81,6 +81,21 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     name = args.model_set or default_model_set_name(args.weights)
     models = load_model_set(name, device=device, weights=args.weights, captioner=captioner)
     return models, load_index_prior(models, args.weights)
+
+
+def load_transmitter_models(args: argparse.Namespace, source: str):
+    """The model set and prior of a command that transmits `source`, and the caption to send.
+
+    The caption is --caption; else the --captioner's or the set's captioner makes it (None here);
+    else a bundled photo's own. The set's captioner is loaded only when nothing else gives it."""
+    from lamigo.pipeline import caption_to_send
+
+    models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
+    if args.caption is None and args.captioner is not None:
+        from lamigo.models.captioner import Captioner
+
+        models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
+    return models, prior, caption_to_send(source, args.caption, models)
 
 
 def read_input(path: str) -> bytes:

@@ -7,7 +7,7 @@ import argparse
 from lamigo.cli.common import (
     add_model_options,
     add_transmitter_options,
-    load_models,
+    load_transmitter_models,
     policy_from_args,
     print_json,
     write_output,
@@ -43,14 +43,9 @@ def run(args: argparse.Namespace) -> int:
     policy = policy_from_args(args)
     size = parse_size(args.size)
     image = load_image(args.image)
-    # The set's own captioner is loaded only when nothing else gives the caption.
-    models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
-    if args.caption is None and args.captioner is not None:
-        from lamigo.models.captioner import Captioner
-
-        models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
+    models, prior, caption = load_transmitter_models(args, args.image)
     transmitter = Transmitter(models, policy, args.coder, args.text_coder, size, prior)
-    data = transmitter.pack(transmitter.encode(image, args.caption))
+    data = transmitter.pack(transmitter.encode(image, caption))
     write_output(args.output, data)
     msg, report = bandwidth_report(data, prior)
     if args.json:

@@ -7,7 +7,7 @@ import json
 import logging
 from pathlib import Path
 
-from lamigo.cli.common import add_model_options, add_transmitter_options, load_models, policy_from_args
+from lamigo.cli.common import add_model_options, add_transmitter_options, load_transmitter_models, policy_from_args
 from lamigo.errors import ConfigError
 from lamigo.link import NOISE_SETUPS, Channel, NoiseSetup, noise_setup
 from lamigo.link.packetizer import DEFAULT_PAYLOAD
@@ -79,17 +79,12 @@ def run(args: argparse.Namespace) -> int:
     if args.steps < 1 or not 0 <= args.renoise <= args.steps:
         raise ConfigError(f"need --steps >= 1 and --renoise in [0, --steps], got {args.steps} and {args.renoise}")
     original = fit_image(load_image(args.image), size)
-    # The set's own captioner is loaded only when nothing else gives the caption.
-    models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
-    if args.caption is None and args.captioner is not None:
-        from lamigo.models.captioner import Captioner
-
-        models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
+    models, prior, caption = load_transmitter_models(args, args.image)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
 
     transmitter = Transmitter(models, policy, setup.index_coder, setup.text_coder, size, prior)
-    sent = transmitter.encode(original, args.caption)
+    sent = transmitter.encode(original, caption)
     go_message_bytes = len(transmitter.pack(sent))
     on_air = [packet.to_bytes() for packet in packetize(sent, 0, link_config, prior)]
     arrived = channel(on_air)

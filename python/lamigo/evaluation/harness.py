@@ -48,16 +48,6 @@ __all__ = [
 ]
 
 PHOTOS_DATA = "photos:"
-# Captions of the bundled photos, written by hand; scikit-image's coffee and chelsea come first
-# because the default model set never trained on them.
-BUNDLED_CAPTIONS = {
-    "coffee": "a cup of coffee on a saucer on a wooden table",
-    "chelsea": "a tabby cat lying down and looking at the camera",
-    "astronaut": "an astronaut in a white spacesuit in front of an american flag",
-    "rocket": "a white rocket on a launch pad under a blue sky",
-    "motorcycle_left": "a red and black motorcycle parked in a room, seen from the side",
-    "hubble_deep_field": "many small galaxies of many colours on the black background of space",
-}
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 QUICK_IMAGES = 2
 
@@ -140,11 +130,11 @@ def load_eval_images(
     """The evaluation images, fitted to `size`, with captions: for a folder, from `NAME.txt`
     beside each image, else from the model set's captioner; for "photos:", written by hand."""
     from lamigo.models.captioner import resolve_captions
-    from lamigo.pipeline import fit_image, load_image, to_tensor
+    from lamigo.pipeline import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 
     if data == PHOTOS_DATA:
-        names = list(BUNDLED_CAPTIONS)[:limit]
-        return [EvalImage(name, fit_image(load_image(f"photo:{name}"), size), BUNDLED_CAPTIONS[name])
+        names = list(BUNDLED_PHOTOS)[:limit]
+        return [EvalImage(name, fit_image(load_image(f"photo:{name}"), size), BUNDLED_PHOTOS[name])
                 for name in names]
     items = []
     for path in _image_paths(Path(data).expanduser())[:limit]:
