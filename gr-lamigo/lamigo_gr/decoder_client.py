@@ -8,42 +8,17 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pmt
 import zmq
 from gnuradio import gr
 
-from lamigo.errors import ConfigError, LamigoError, MessageError
-from lamigo.message import unpack_message
-from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, message_frames, parse_result
+from lamigo.errors import ConfigError, LamigoError
+from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, checked_message_id, parse_result, pdu_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.pdu import make_pdu, split_pdu
 from lamigo_gr.prior import index_prior
 
 logger = logging.getLogger(__name__)
-#: metadata the wire format sets itself, or that travels in its own frame
-_NOT_FORWARDED = {"wire", "kind", "message_id", "tokens", "tokens_lost", "lost_map"}
-
-
-def _lost_tokens(lost_map: object, shape: tuple[int, int]) -> np.ndarray | None:
-    """The [h', w'] lost-token map from the depacketizer's `lost_map` metadata (None: none)."""
-    if lost_map is None:
-        return None
-    if not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8:
-        raise MessageError("lost_map metadata must be a u8vector")
-    bits = np.unpackbits(lost_map)
-    if bits.size < shape[0] * shape[1]:
-        raise MessageError(f"lost_map has {bits.size} bits for {shape[0]}x{shape[1]} tokens")
-    return bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
-
-
-def _message_id(value: object) -> int:
-    """`value` as a message id; MessageError when it is not a non-negative integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MessageError(f"message_id {value!r} is not a non-negative integer")
-    return value
-
-
 def _connect(context: zmq.Context, kind: int, address: str) -> zmq.Socket:
     socket = context.socket(kind)
     socket.setsockopt(zmq.LINGER, 1000)  # never hang at exit on messages nobody takes
@@ -130,12 +105,8 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
             meta, data = split_pdu(msg)
-            message = unpack_message(data, self.prior)
-            lost = _lost_tokens(meta.get("lost_map"), message.geometry.latent_shape)
-            message_id = _message_id(meta.get("message_id", self.messages_sent))
-            info = {key: value for key, value in meta.items() if key not in _NOT_FORWARDED
-                    and isinstance(value, (bool, int, float, str))}
-            frames = message_frames(message, lost, message_id=message_id, prior=self.prior, **info)
+            frames = pdu_frames(meta, data, self.prior, default_id=self.messages_sent)
+            message_id = meta.get("message_id", self.messages_sent)  # checked by pdu_frames
         except LamigoError as err:
             self.rejected += 1
             logger.warning("dropped input PDU: %s", err)
@@ -161,7 +132,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             frames = self._sub.recv_multipart()
             try:
                 record, png = parse_result(frames)
-                _message_id(record["message_id"])  # names the saved file and the pending entry
+                checked_message_id(record["message_id"])  # names the saved file and the pending entry
             except LamigoError as err:
                 self.results_rejected += 1
                 logger.warning("dropped result: %s", err)

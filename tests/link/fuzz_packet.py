@@ -1,6 +1,6 @@
-"""Coverage-guided fuzzing of the packet parser and the reassembler with atheris, run by hand
-(pytest does not collect it; the hypothesis tests in test_link_packet.py and
-test_link_reassembler.py cover the same ground on every test run):
+"""Coverage-guided fuzzing of the packet parser and the reassembler with atheris. Every test
+run makes a short run of it (test_link_fuzz_atheris.py), beside the hypothesis tests in
+test_link_packet.py and test_link_reassembler.py; longer runs by hand:
 
     .venv/bin/python tests/link/fuzz_packet.py -atheris_runs=200000
     .venv/bin/python tests/link/fuzz_packet.py corpus/ -max_total_time=600   # keep a corpus

@@ -8,6 +8,9 @@ A message to the service is one multipart ZMQ message of three frames:
        placeholder index 0 at every token lost on the link
     2  the lost-token bitmap: `np.packbits` of the [h', w'] bool map (True = lost), row-major
 
+`pdu_frames` builds these frames from a PDU's metadata and payload as the GNU Radio blocks pass
+them (`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics).
+
 A result the service publishes is two frames: a UTF-8 JSON record {"wire": 1, "kind": "decoded",
 "message_id", "tokens_masked_policy", "tokens_masked_lost", "steps", "renoise", "decode_seconds",
 "model_set", "height", "width", ...} and the regenerated image as PNG bytes.
@@ -46,8 +49,10 @@ __all__ = [
     "WIRE_VERSION",
     "OversizedError",
     "WireMessage",
+    "checked_message_id",
     "message_frames",
     "parse_frames",
+    "pdu_frames",
     "parse_result",
     "received_frames",
     "result_frames",
@@ -64,6 +69,8 @@ DEFAULT_MAX_TOKENS = 256 * 256  #: latent tokens; a 1024x1024 image with the f=4
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: header fields the wire format sets itself; the rest is the sender's link information
 RESERVED_HEADER_KEYS = ("wire", "kind", "message_id", "tokens", "tokens_lost")
+#: PDU metadata that is not forwarded into the header: set by the wire format, or its own frame
+_PDU_ONLY_KEYS = (*RESERVED_HEADER_KEYS, "lost_map")
 
 
 class OversizedError(MessageError):
@@ -135,6 +142,37 @@ def message_frames(
     return [_dump_json(header), pack_message(msg, prior), np.packbits(lost.ravel()).tobytes()]
 
 
+def checked_message_id(value: Any) -> int:
+    """`value` as a message id; MessageError when it is not a non-negative integer."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise MessageError(f"message_id {value!r} is not a non-negative integer")
+    return value
+
+
+def pdu_frames(
+    meta: dict[str, Any], data: bytes, prior: IndexPrior | None = None, default_id: int = 0
+) -> list[bytes]:
+    """Frames for a PDU of the GO Depacketizer or GO Message Source: `data` a GO message,
+    `meta` its `message_id` (else `default_id`), optional `lost_map` (np.packbits of the lost
+    tokens, a uint8 array) and link statistics (plain values, forwarded into the header).
+    Raises MessageError on anything malformed."""
+    message = unpack_message(data, prior)
+    shape = message.geometry.latent_shape
+    lost = None
+    lost_map = meta.get("lost_map")
+    if lost_map is not None:
+        if not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8:
+            raise MessageError("lost_map metadata must be a u8vector")
+        bits = np.unpackbits(lost_map.ravel())
+        if bits.size < shape[0] * shape[1]:
+            raise MessageError(f"lost_map has {bits.size} bits for {shape[0]}x{shape[1]} tokens")
+        lost = bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
+    message_id = checked_message_id(meta.get("message_id", default_id))
+    info = {key: value for key, value in meta.items()
+            if key not in _PDU_ONLY_KEYS and isinstance(value, (bool, int, float, str))}
+    return message_frames(message, lost, message_id=message_id, prior=prior, **info)
+
+
 def parse_frames(
     frames: Sequence[bytes],
     prior: IndexPrior | None = None,
@@ -149,9 +187,7 @@ def parse_frames(
     header_bytes, message_bytes, lost_bytes = (bytes(frame) for frame in frames)
     header = _load_json(header_bytes, "header")
     _check_kind(header, MESSAGE_KIND)
-    message_id = header.get("message_id")
-    if isinstance(message_id, bool) or not isinstance(message_id, int) or message_id < 0:
-        raise MessageError(f"header message_id must be a non-negative integer, got {message_id!r}")
+    message_id = checked_message_id(header.get("message_id"))
     if len(message_bytes) > max_message_bytes:
         raise OversizedError(f"message {message_id} is {len(message_bytes)} bytes, over the limit of {max_message_bytes}")
     try:
