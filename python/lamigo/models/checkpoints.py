@@ -84,7 +84,9 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     except WeightsError:
         raise
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
-        raise WeightsError(f"cannot read {path}: {err}") from err
+        kind = "safetensors" if path.suffix == ".safetensors" else "torch checkpoint"
+        raise WeightsError(f"cannot read {path} as a {kind} ({type(err).__name__}: {err}): "
+                           "damaged, cut short, or not a checkpoint") from err
     raise WeightsError(
         f"{path}: unknown weights format; use .safetensors or a torch state dict (.pt, .pth)"
     )
