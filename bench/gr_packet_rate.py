@@ -1,7 +1,7 @@
 """Packets per second through the gr-lamigo packetizer and depacketizer blocks in a running
 GNU Radio flowgraph. The peer, measured in the same run on the same packets, is GNU Radio's own
 C++ framing: digital.crc_append + digital.protocol_formatter_async. Target (issue 6): our blocks
-are not the bottleneck of a 1 Msym/s link, about 850 packets/s of 105-byte payloads in GFSK at one
+are not the bottleneck of a 1 Msym/s link, about 890 packets/s of 105-byte payloads in GFSK at one
 bit per symbol with the access code, length header and CRC-32.
 
     .venv/bin/python bench/gr_packet_rate.py            # 20 messages of 256x256 x 10 rounds, tiny models

@@ -58,7 +58,7 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         try:
             meta, data = split_pdu(msg)
             message_id = meta.get("message_id", self._next_id)
-            if not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF:
+            if isinstance(message_id, bool) or not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF:
                 raise MessageError(f"message_id {message_id!r} is not a 16-bit unsigned integer")
             packets = packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
         except LamigoError as err:

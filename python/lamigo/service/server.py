@@ -275,7 +275,7 @@ class DecoderService:
                 if self.config.max_messages is not None:
                     stats = self.stats
                     if stats.decoded + stats.failed >= self.config.max_messages:
-                        logger.info("decoded %d messages: stopping", self.config.max_messages)
+                        logger.info("decoded %d message(s), the --max-messages limit: stopping", self.config.max_messages)
                         self.stop()
         finally:
             self.stop()
