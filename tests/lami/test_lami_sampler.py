@@ -146,6 +146,33 @@ def test_same_seed_same_output_on_cpu() -> None:
     assert torch.equal(runs[2][~mask], indices[~mask])
 
 
+class NeighbourDenoiser(nn.Module):
+    """Spreads each position's probability over the codewords near its current index: per
+    message, position by position, so no message's logits depend on the rest of the batch."""
+
+    codebook_size = K
+
+    def forward(self, indices: torch.Tensor, r: torch.Tensor, cond: dict) -> torch.Tensor:
+        codewords = torch.arange(K, dtype=torch.float32).view(1, K, 1, 1)
+        return -((codewords - indices.unsqueeze(1).float()) ** 2) / 40.0 + cond["token"].view(-1, 1, 1, 1)
+
+
+def test_a_message_decodes_the_same_alone_and_inside_a_batch() -> None:
+    indices, mask = received_and_mask(ratio=0.4)
+    mask[1] = False  # a message with nothing to regenerate rides along
+    indices[1] = indices[1].clamp(min=0)
+    indices = torch.cat([indices, indices[:1]])  # message 0 twice, in different places
+    mask = torch.cat([mask, mask[:1]])
+    settings = dict(steps=4, renoise=2, cfg=3.0, seed=5)
+    cond, uncond = token_cond(0, 3), token_cond(1, 3)
+    batched = lami_sample(NeighbourDenoiser(), indices, mask, cond, uncond, **settings)
+    for b in range(3):
+        alone = lami_sample(NeighbourDenoiser(), indices[b:b + 1], mask[b:b + 1], token_cond(0, 1),
+                            token_cond(1, 1), **settings)
+        assert torch.equal(batched[b:b + 1], alone)
+    assert not torch.equal(batched[0][mask[0]], indices[0][mask[0]])  # it did sample
+
+
 def test_plain_sampling_ignores_the_received_indices() -> None:
     indices, mask = received_and_mask()
     other_indices, _ = received_and_mask(seed=1)

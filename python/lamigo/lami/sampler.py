@@ -129,7 +129,9 @@ def lami_sample(
         cfg: guidance scale, logits = cfg * cond + (1 - cfg) * uncond; 1 disables guidance and
             halves the denoiser's work.
         temperature: sampling temperature at the first and last step, linear in between.
-        seed: seeds a torch.Generator on the tensors' device (deterministic on CPU).
+        seed: seeds one torch.Generator per message on the tensors' device, so a message
+            draws the same random numbers alone or inside any batch (deterministic on CPU; its
+            result still moves a little where the batch pads its caption's conditions).
         plain: the paper's "without LaMI" ablation (Fig. 13): Paella sampling from pure noise
             with the same conditions, received indices ignored.
         progress: show a tqdm bar over the steps.
@@ -150,12 +152,12 @@ def lami_sample(
 
     device = indices.device
     batch = indices.shape[0]
-    generator = torch.Generator(device=device).manual_seed(seed)
+    generators = [torch.Generator(device=device).manual_seed(seed) for _ in range(batch)]
     # Step 1 (eq. 12-13, i = 1): masked positions start from random codewords. The same noise
     # map is the source Gamma re-noises from, as in Paella.
-    initial_noise = torch.randint(
-        0, codebook_size, indices.shape, generator=generator, device=device
-    )
+    initial_noise = torch.stack([
+        torch.randint(0, codebook_size, indices.shape[1:], generator=g, device=device) for g in generators
+    ])
     current = torch.where(mask, initial_noise, indices)
 
     t_schedule = torch.linspace(1.0, 0.0, steps + 1).tolist()
@@ -175,6 +177,9 @@ def lami_sample(
     # every step free of host-device synchronisation (boolean indexing would sync each time)
     # and copies only the masked positions' logits.
     batch_index, row_index, column_index = mask.nonzero(as_tuple=True)
+    # nonzero lists message 0's tokens first, then message 1's, ...: each message samples its own
+    # rows with its own generator (one host sync here, none in the loop).
+    tokens_per_message = mask.sum(dim=(1, 2)).tolist()
     for i in tqdm(range(steps), desc="LaMI", unit="step", disable=not progress):
         r = torch.full((model_batch,), t_schedule[i], device=device)
         model_input = torch.cat([current, current]) if guided else current
@@ -188,13 +193,16 @@ def lami_sample(
         # The full logits are the largest tensor of a step; free them before the next forward.
         del logits
         probs = torch.softmax(masked_logits.div_(temperatures[i]), dim=-1)
-        sampled = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        sampled = torch.cat([
+            torch.multinomial(rows, 1, generator=g).squeeze(1) if len(rows) else rows.new_empty(0, dtype=torch.long)
+            for rows, g in zip(probs.split(tokens_per_message), generators)
+        ])
         # Eq. 12: received positions keep their indices, masked ones take the prediction.
         current = current.index_put((batch_index, row_index, column_index), sampled)
         if i < renoise:
             # Gamma: each token goes back to its initial noise with probability t_{i+1}; at
             # received positions eq. 12 would put the received index straight back.
-            renoised = torch.rand(indices.shape, generator=generator, device=device)
+            renoised = torch.stack([torch.rand(indices.shape[1:], generator=g, device=device) for g in generators])
             renoised = (renoised < t_schedule[i + 1]) & mask
             current = torch.where(renoised, initial_noise, current)
     return current
