@@ -14,7 +14,7 @@ from gnuradio import gr
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.masking import make_policy
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import PHOTO_SCHEME, Transmitter, caption_to_send, load_image, parse_size
+from lamigo.pipeline import PHOTO_SCHEME, Transmitter, bundled_caption, caption_to_send, load_image, parse_size
 from lamigo_gr.pdu import make_pdu
 from lamigo_gr.prior import index_prior
 
@@ -105,7 +105,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                          "ebm": {"ratio": ratio}}.get(policy, {})
         models = load_model_set(model_set, device="cpu", weights=weights or None)
         if self.caption is None and models.captioner is None:
-            uncaptioned = [source for source in self.sources if caption_to_send(source, None, models) is None]
+            uncaptioned = [source for source in self.sources if bundled_caption(source) is None]
             if uncaptioned:
                 raise ConfigError(f"model set {model_set} has no captioner: give a caption "
                                   f"(for {uncaptioned[0]}, ...)")
