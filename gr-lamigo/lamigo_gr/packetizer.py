@@ -10,6 +10,7 @@ from gnuradio import gr
 from lamigo.errors import LamigoError, MessageError
 from lamigo.link import LinkConfig, packetize
 from lamigo.message import unpack_message
+from lamigo.service.wire import checked_message_id
 from lamigo_gr.pdu import make_pdu, split_pdu
 from lamigo_gr.prior import index_prior
 
@@ -57,9 +58,9 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
             meta, data = split_pdu(msg)
-            message_id = meta.get("message_id", self._next_id)
-            if isinstance(message_id, bool) or not isinstance(message_id, int) or not 0 <= message_id <= 0xFFFF:
-                raise MessageError(f"message_id {message_id!r} is not a 16-bit unsigned integer")
+            message_id = checked_message_id(meta.get("message_id", self._next_id))
+            if message_id > 0xFFFF:
+                raise MessageError(f"message_id {message_id} is not a 16-bit unsigned integer")
             packets = packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
         except LamigoError as err:
             self.rejected += 1

@@ -43,6 +43,7 @@ class TestPacketizer(gr_unittest.TestCase):
     def test_bad_input_is_counted_and_the_block_keeps_going(self):
         data = self.go_message_bytes
         bad = [pmt.intern("not a pdu"), make_pdu(b"\x00garbage"), make_pdu(data, {"message_id": 70000}),
+               make_pdu(data, {"message_id": True}), make_pdu(data, {"message_id": -1}),
                pmt.cons(pmt.PMT_NIL, pmt.init_f32vector(2, [1.0, 2.0]))]
         block, out = self.run_packetizer([*bad, make_pdu(data)])
         self.assertEqual(block.rejected, len(bad))
