@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from lamigo.models.registry import (
     build_tiny_model_set,
     default_model_set_name,
     load_model_set,
+    paella_vqgan_path,
     save_model_set,
 )
 from lamigo.models.vqgan import VQGAN, VQGANConfig
@@ -88,7 +90,7 @@ def test_missing_files_are_named(
     with pytest.raises(
         WeightsError,
         match=r"expected vqgan_f4\.pt or vqgan/diffusion_pytorch_model\.safetensors, "
-        r"byt5-xl/config\.json \(`lamigo models check",
+        r"byt5-xl/config\.json, clip-vit-h-14/config\.json \(`lamigo models check",
     ):
         load_model_set("paella-v3", weights=tmp_path)
     monkeypatch.delenv(WEIGHTS_ENV, raising=False)
@@ -128,16 +130,50 @@ def test_a_weights_folder_selects_paella_v3(tmp_path: Path, monkeypatch: pytest.
     assert default_model_set_name() == "paella-v3"
 
 
-def test_a_diffusers_vqgan_loads_from_a_torch_file(tmp_path: Path) -> None:
-    # `lamigo models check` accepts the diffusers codebook name in vqgan_f4.pt; loading must too.
+def full_vqgan_state(diffusers_names: bool) -> dict[str, torch.Tensor]:
     with torch.device("meta"):
         vqgan = VQGAN(VQGANConfig.full())
     state = vqgan.to_empty(device="cpu").state_dict()
-    state["vquantizer.embedding.weight"] = state.pop("vquantizer.codebook.weight")
-    torch.save(state, tmp_path / "vqgan_f4.pt")
-    (tmp_path / "paella_v3.pt").write_bytes(b"")
-    (tmp_path / "byt5-xl").mkdir()
-    (tmp_path / "byt5-xl" / "config.json").write_text("{}")
-    # The VQGAN loads; the empty denoiser file is what stops the set.
+    if diffusers_names:
+        state["vquantizer.embedding.weight"] = state.pop("vquantizer.codebook.weight")
+    return state
+
+
+def paella_folder_without_denoiser(folder: Path, clip: bool) -> Path:
+    """A Paella-layout folder whose empty paella_v3.pt is what stops loading, after the VQGAN."""
+    (folder / "paella_v3.pt").write_bytes(b"")
+    for sub in ("byt5-xl", "clip-vit-h-14") if clip else ("byt5-xl",):
+        (folder / sub).mkdir()
+        (folder / sub / "config.json").write_text("{}")
+    return folder
+
+
+def test_a_diffusers_vqgan_loads_from_a_torch_file(tmp_path: Path) -> None:
+    # `lamigo models check` accepts the diffusers codebook name in vqgan_f4.pt; loading must too.
+    torch.save(full_vqgan_state(diffusers_names=True), tmp_path / "vqgan_f4.pt")
+    paella_folder_without_denoiser(tmp_path, clip=True)
     with pytest.raises(WeightsError, match=r"cannot read .*paella_v3\.pt"):
         load_model_set("paella-v3", weights=tmp_path)
+
+
+def test_paella_v3_needs_clip_unless_allowed(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    torch.save(full_vqgan_state(diffusers_names=False), tmp_path / "vqgan_f4.pt")
+    paella_folder_without_denoiser(tmp_path, clip=False)
+    with pytest.raises(WeightsError, match=r"expected clip-vit-h-14/config\.json .*--allow-missing-clip"):
+        load_model_set("paella-v3", weights=tmp_path)
+    with caplog.at_level(logging.WARNING), pytest.raises(WeightsError, match=r"paella_v3\.pt"):
+        load_model_set("paella-v3", weights=tmp_path, allow_missing_clip=True)
+    assert "never trained on (--allow-missing-clip)" in caplog.text
+
+
+def test_vqgan_f4_wins_over_the_diffusers_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    diffusers = tmp_path / "vqgan" / "diffusion_pytorch_model.safetensors"
+    diffusers.parent.mkdir()
+    safetensors.torch.save_file(full_vqgan_state(diffusers_names=True), diffusers)
+    paella_folder_without_denoiser(tmp_path, clip=True)
+    assert paella_vqgan_path(tmp_path) == diffusers
+    with caplog.at_level(logging.WARNING), pytest.raises(WeightsError, match=r"paella_v3\.pt"):
+        load_model_set("paella-v3", weights=tmp_path)
+    assert "Wuerstchen's vqgan_f4_v1_500k.pt" in caplog.text
+    torch.save(full_vqgan_state(diffusers_names=False), tmp_path / "vqgan_f4.pt")
+    assert paella_vqgan_path(tmp_path) == tmp_path / "vqgan_f4.pt"

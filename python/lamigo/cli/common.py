@@ -24,6 +24,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(also read from $LAMIGO_WEIGHTS)",
     )
     group.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    group.add_argument(
+        "--allow-missing-clip", action="store_true",
+        help="run paella-v3 without its clip-vit-h-14/ folder (ByT5 alone, a combination Paella v3 "
+        "was never trained on; logged as a warning)",
+    )
 
 
 def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> None:
@@ -79,7 +84,8 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)
-    models = load_model_set(name, device=device, weights=args.weights, captioner=captioner)
+    models = load_model_set(name, device=device, weights=args.weights, captioner=captioner,
+                            allow_missing_clip=args.allow_missing_clip)
     return models, load_index_prior(models, args.weights)
 
 

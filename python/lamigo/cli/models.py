@@ -11,10 +11,10 @@ from lamigo.models.registry import (
     MODEL_SET_FILE,
     MODEL_SET_NAMES,
     WEIGHTS_ENV,
-    check_weights_dir,
     default_model_set_name,
     resolve_weights_dir,
 )
+from lamigo.models.weights_check import check_weights_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,8 +41,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="compare a weights folder's files with the architecture; exit 1 on a mismatch",
         description="Check a weights folder without loading it: which files were found, and "
         "which tensor names or shapes differ from what the architecture expects. Paella layout: "
-        "vqgan_f4.pt (or vqgan/diffusion_pytorch_model.safetensors), paella_v3.pt, byt5-xl/, "
-        "optional clip-vit-h-14/ and captioner/. LaMI-GO layout (a folder with model_set.json, "
+        "vqgan_f4.pt (or vqgan/diffusion_pytorch_model.safetensors, diffusers' conversion of another "
+        "checkpoint, marked CAUTION), paella_v3.pt, byt5-xl/, clip-vit-h-14/ (Paella v3 was always "
+        "trained with it), optional captioner/. LaMI-GO layout (a folder with model_set.json, "
         "e.g. written by training): vqgan.safetensors, denoiser.safetensors. Exit status 0 when "
         "every required component matches, 1 otherwise.",
     )

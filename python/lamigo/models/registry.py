@@ -11,12 +11,14 @@ condition builder and, at the transmitter, an optional captioner. Three names ex
 
 Any other argument is taken as a folder, in either of the two layouts below.
 
-Paella layout (`PAELLA_LAYOUT`)::
+Paella layout::
 
-    vqgan_f4.pt                    (or vqgan/diffusion_pytorch_model.safetensors, diffusers)
+    vqgan_f4.pt                    (or vqgan/diffusion_pytorch_model.safetensors, diffusers;
+                                   vqgan_f4.pt wins when both are there)
     paella_v3.pt
     byt5-xl/                       transformers folder of google/byt5-xl (T5 encoder)
-    clip-vit-h-14/                 optional: CLIPTextModelWithProjection, laion ViT-H/14
+    clip-vit-h-14/                 CLIPTextModelWithProjection, laion ViT-H/14 (required unless
+                                   allow_missing_clip)
     captioner/                     optional: BLIP or BLIP-2 captioner
 
 LaMI-GO layout (what `save_model_set` writes)::
@@ -25,6 +27,8 @@ LaMI-GO layout (what `save_model_set` writes)::
     vqgan.safetensors
     denoiser.safetensors
     captioner/                     optional
+
+`lamigo.models.weights_check` checks a folder of either layout without loading it.
 """
 
 from __future__ import annotations
@@ -41,13 +45,7 @@ import torch
 
 from lamigo.errors import ConfigError, WeightsError
 from lamigo.models.captioner import Captioner
-from lamigo.models.checkpoints import (
-    compare_state_dict,
-    load_state_dict_checked,
-    model_shapes,
-    read_shapes,
-    read_state_dict,
-)
+from lamigo.models.checkpoints import load_state_dict_checked, read_state_dict
 from lamigo.models.conditions import (
     ByteConditionBuilder,
     ConditionBuilder,
@@ -58,7 +56,6 @@ from lamigo.models.vqgan import VQGAN, VQGANConfig, from_diffusers_state_dict
 
 __all__ = [
     "ModelSet",
-    "ComponentCheck",
     "MODEL_SET_NAMES",
     "WEIGHTS_ENV",
     "DEFAULT_SET_FOLDER",
@@ -67,7 +64,10 @@ __all__ = [
     "build_tiny_model_set",
     "load_model_set",
     "save_model_set",
-    "check_weights_dir",
+    "read_model_set_config",
+    "paella_vqgan_path",
+    "load_vqgan_checkpoint",
+    "load_denoiser_checkpoint",
 ]
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,15 @@ VQGAN_FILE = "vqgan.safetensors"
 DENOISER_FILE = "denoiser.safetensors"
 CAPTIONER_FOLDER = "captioner"
 
-PAELLA_VQGAN_FILES = ("vqgan_f4.pt", "vqgan/diffusion_pytorch_model.safetensors")
+PAELLA_VQGAN_FILE = "vqgan_f4.pt"
+DIFFUSERS_VQGAN_FILE = "vqgan/diffusion_pytorch_model.safetensors"
+PAELLA_VQGAN_FILES = (PAELLA_VQGAN_FILE, DIFFUSERS_VQGAN_FILE)
+# Issue 12: the two files have the same layout but nothing shows they hold the same weights.
+DIFFUSERS_VQGAN_NOTE = (
+    "the diffusers PaellaVQModel was converted from Wuerstchen's vqgan_f4_v1_500k.pt and may not "
+    "hold the weights paella_v3.pt was trained with (its indices could name other codewords); "
+    f"prefer Paella's {PAELLA_VQGAN_FILE}"
+)
 PAELLA_DENOISER_FILE = "paella_v3.pt"
 PAELLA_BYT5_FOLDER = "byt5-xl"
 PAELLA_CLIP_FOLDER = "clip-vit-h-14"
@@ -128,11 +136,15 @@ def build_tiny_model_set(device: str | torch.device = "cpu", seed: int = TINY_SE
     return ModelSet("tiny", vqgan.to(device).eval(), denoiser.to(device).eval(), conditions)
 
 
-def _first_existing(folder: Path, candidates: tuple[str, ...]) -> Path | None:
-    return next((folder / name for name in candidates if (folder / name).exists()), None)
+def paella_vqgan_path(folder: Path) -> Path | None:
+    """The VQGAN checkpoint of a Paella-layout folder: vqgan_f4.pt when present (even beside the
+    diffusers file), else the diffusers file, else None."""
+    return next((folder / name for name in PAELLA_VQGAN_FILES if (folder / name).is_file()), None)
 
 
-def _load_vqgan_checkpoint(path: Path, config: VQGANConfig) -> VQGAN:
+def load_vqgan_checkpoint(path: Path, config: VQGANConfig) -> VQGAN:
+    """A VQGAN of `config` with the weights of `path` (safetensors, a torch state dict or
+    {'state_dict': ...}, Paella's or diffusers' key names); WeightsError when they do not fit."""
     # A diffusers PaellaVQModel layout loads from any file type, as `check_weights_dir` accepts it.
     state_dict = from_diffusers_state_dict(read_state_dict(path))
     with torch.device("meta"):
@@ -140,7 +152,8 @@ def _load_vqgan_checkpoint(path: Path, config: VQGANConfig) -> VQGAN:
     return load_state_dict_checked(vqgan, state_dict, path)
 
 
-def _load_denoiser_checkpoint(path: Path, config: PaellaConfig) -> Denoiser:
+def load_denoiser_checkpoint(path: Path, config: PaellaConfig) -> Denoiser:
+    """A denoiser of `config` with the weights of `path`; WeightsError when they do not fit."""
     with torch.device("meta"):
         denoiser = Denoiser(config)
     return load_state_dict_checked(denoiser, read_state_dict(path), path)
@@ -168,28 +181,39 @@ def _check_condition_widths(conditions: TransformersConditionBuilder, config: Pa
 
 
 def _load_paella_folder(
-    folder: Path, captioner: bool, device: str | torch.device, dtype: torch.dtype
+    folder: Path, captioner: bool, device: str | torch.device, dtype: torch.dtype,
+    allow_missing_clip: bool,
 ) -> ModelSet:
-    vqgan_path = _first_existing(folder, PAELLA_VQGAN_FILES)
+    vqgan_path = paella_vqgan_path(folder)
+    clip_folder = folder / PAELLA_CLIP_FOLDER
     # Everything required is looked for first, before gigabytes of weights are read.
-    missing = [
-        name for name in (PAELLA_DENOISER_FILE, f"{PAELLA_BYT5_FOLDER}/config.json")
-        if not (folder / name).is_file()
-    ]
+    required = [PAELLA_DENOISER_FILE, f"{PAELLA_BYT5_FOLDER}/config.json"]
+    if not allow_missing_clip:
+        required.append(f"{PAELLA_CLIP_FOLDER}/config.json")
+    missing = [name for name in required if not (folder / name).is_file()]
     if vqgan_path is None:
         missing.insert(0, " or ".join(PAELLA_VQGAN_FILES))
     if missing:
+        clip_hint = (
+            "; Paella v3 was never trained without its CLIP text embedding (--allow-missing-clip "
+            "runs it anyway)"
+            if f"{PAELLA_CLIP_FOLDER}/config.json" in missing else ""
+        )
         raise WeightsError(
             f"incomplete Paella weights folder {folder}: expected {', '.join(missing)} "
-            f"(`lamigo models check {folder}` lists every component)"
+            f"(`lamigo models check {folder}` lists every component){clip_hint}"
         )
-    vqgan = _load_vqgan_checkpoint(vqgan_path, VQGANConfig.full())
+    if not (clip_folder / "config.json").is_file():
+        logger.warning("paella-v3 without %s/: the denoiser gets ByT5 alone, a combination it was "
+                       "never trained on (--allow-missing-clip)", PAELLA_CLIP_FOLDER)
+    if vqgan_path.name != PAELLA_VQGAN_FILE:
+        logger.warning("using %s: %s", vqgan_path, DIFFUSERS_VQGAN_NOTE)
+    vqgan = load_vqgan_checkpoint(vqgan_path, VQGANConfig.full())
     denoiser_config = PaellaConfig.full()
-    denoiser = _load_denoiser_checkpoint(folder / PAELLA_DENOISER_FILE, denoiser_config)
-    clip_folder = folder / PAELLA_CLIP_FOLDER
+    denoiser = load_denoiser_checkpoint(folder / PAELLA_DENOISER_FILE, denoiser_config)
     conditions = TransformersConditionBuilder(
         folder / PAELLA_BYT5_FOLDER,
-        clip_folder if clip_folder.is_dir() else None,
+        clip_folder if (clip_folder / "config.json").is_file() else None,
         device=device,
         dtype=dtype,
     )
@@ -203,7 +227,7 @@ def _load_paella_folder(
     )
 
 
-def _read_lamigo_config(folder: Path) -> tuple[VQGANConfig, PaellaConfig, dict]:
+def read_model_set_config(folder: Path) -> tuple[VQGANConfig, PaellaConfig, dict]:
     path = folder / MODEL_SET_FILE
     try:
         spec = json.loads(path.read_text())
@@ -246,9 +270,9 @@ def _build_conditions(
 def _load_lamigo_folder(
     folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype
 ) -> ModelSet:
-    vqgan_config, denoiser_config, conditions_spec = _read_lamigo_config(folder)
-    vqgan = _load_vqgan_checkpoint(folder / VQGAN_FILE, vqgan_config)
-    denoiser = _load_denoiser_checkpoint(folder / DENOISER_FILE, denoiser_config)
+    vqgan_config, denoiser_config, conditions_spec = read_model_set_config(folder)
+    vqgan = load_vqgan_checkpoint(folder / VQGAN_FILE, vqgan_config)
+    denoiser = load_denoiser_checkpoint(folder / DENOISER_FILE, denoiser_config)
     return ModelSet(
         name,
         vqgan.to(device).eval(),
@@ -259,13 +283,14 @@ def _load_lamigo_folder(
 
 
 def _load_folder(
-    folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype
+    folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype,
+    allow_missing_clip: bool,
 ) -> ModelSet:
     if not folder.is_dir():
         raise WeightsError(f"weights folder not found: {folder}")
     if (folder / MODEL_SET_FILE).is_file():
         return _load_lamigo_folder(folder, name, captioner, device, dtype)
-    return _load_paella_folder(folder, captioner, device, dtype)
+    return _load_paella_folder(folder, captioner, device, dtype, allow_missing_clip)
 
 
 def load_model_set(
@@ -274,13 +299,16 @@ def load_model_set(
     weights: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
     captioner: bool = True,
+    allow_missing_clip: bool = False,
 ) -> ModelSet:
     """Load a model set by name ("tiny", "default", "paella-v3") or from a folder.
 
     `weights` (else $LAMIGO_WEIGHTS) is the folder of the "paella-v3" set. `dtype` applies to
     the denoiser and the text models; the VQGAN stays in float32. `captioner=False` skips the
-    folder's captioner, which only a transmitter uses. Raises WeightsError naming the file
-    expected when one is missing, ConfigError for an unknown name.
+    folder's captioner, which only a transmitter uses. A Paella-layout folder needs its
+    clip-vit-h-14/ (Paella v3 was always trained with CLIP) unless `allow_missing_clip`, which
+    logs a warning. Raises WeightsError naming the file expected when one is missing,
+    ConfigError for an unknown name.
     """
     if name_or_dir == "tiny":
         return build_tiny_model_set(device)
@@ -297,16 +325,16 @@ def load_model_set(
             raise WeightsError(
                 f"the paella-v3 model set needs the public Paella weights: pass --weights DIR "
                 f"or set {WEIGHTS_ENV}; DIR holds {PAELLA_VQGAN_FILES[0]}, "
-                f"{PAELLA_DENOISER_FILE} and {PAELLA_BYT5_FOLDER}/"
+                f"{PAELLA_DENOISER_FILE}, {PAELLA_BYT5_FOLDER}/ and {PAELLA_CLIP_FOLDER}/"
             )
-        return _load_folder(folder, "paella-v3", captioner, device, dtype)
+        return _load_folder(folder, "paella-v3", captioner, device, dtype, allow_missing_clip)
     folder = Path(name_or_dir).expanduser()
     if not folder.exists():
         raise ConfigError(
             f"unknown model set {str(name_or_dir)!r}: use one of {', '.join(MODEL_SET_NAMES)} "
             f"or a weights folder"
         )
-    return _load_folder(folder, folder.name, captioner, device, dtype)
+    return _load_folder(folder, folder.name, captioner, device, dtype, allow_missing_clip)
 
 
 def save_model_set(
@@ -329,145 +357,3 @@ def save_model_set(
         state_dict = {key: value.contiguous() for key, value in module.state_dict().items()}
         safetensors.torch.save_file(state_dict, folder / name)
     return folder
-
-
-@dataclass
-class ComponentCheck:
-    """The verdict on one component of a weights folder."""
-
-    component: str
-    path: Path | None
-    # "ok", "missing", "mismatch" or "absent" (an optional component not provided)
-    status: str
-    detail: str
-
-    @property
-    def failed(self) -> bool:
-        """True for a required component that is missing or does not fit."""
-        return self.status in ("missing", "mismatch")
-
-
-def _check_checkpoint(component: str, path: Path | None, expected: dict, hint: str) -> ComponentCheck:
-    if path is None or not path.is_file():
-        return ComponentCheck(component, path, "missing", f"expected {hint}")
-    try:
-        found = read_shapes(path)
-    except WeightsError as err:
-        return ComponentCheck(component, path, "mismatch", str(err))
-    diff = compare_state_dict(expected, from_diffusers_state_dict(found))
-    status = "ok" if diff.ok else "mismatch"
-    detail = f"{len(found)} tensors, {diff.describe()}"
-    return ComponentCheck(component, path, status, detail)
-
-
-def _check_transformers_folder(
-    component: str,
-    folder: Path,
-    required: bool,
-    expected: dict[str, object],
-    hint: str,
-) -> ComponentCheck:
-    config_path = folder / "config.json"
-    if not folder.is_dir():
-        return ComponentCheck(
-            component, folder, "missing" if required else "absent", f"expected {hint}"
-        )
-    if not config_path.is_file():
-        return ComponentCheck(component, folder, "mismatch", "no config.json (not a transformers folder)")
-    weight_files = sorted(
-        path.name for pattern in ("*.safetensors", "pytorch_model*.bin") for path in folder.glob(pattern)
-    )
-    if not weight_files:
-        return ComponentCheck(component, folder, "mismatch", "config.json but no weight files")
-    try:
-        config = json.loads(config_path.read_text())
-    except ValueError as err:
-        return ComponentCheck(component, folder, "mismatch", f"unreadable config.json: {err}")
-    differences = []
-    for key, wanted in expected.items():
-        value = config.get(key)
-        allowed = wanted if isinstance(wanted, tuple) else (wanted,)
-        if value not in allowed:
-            differences.append(f"{key} is {value!r}, expected {' or '.join(map(repr, allowed))}")
-    if differences:
-        return ComponentCheck(component, folder, "mismatch", "; ".join(differences))
-    return ComponentCheck(component, folder, "ok", f"{config.get('model_type')}, {', '.join(weight_files)}")
-
-
-def _meta_shapes(module_type: type, config: object) -> dict[str, tuple[int, ...]]:
-    with torch.device("meta"):
-        return model_shapes(module_type(config))
-
-
-def check_weights_dir(folder: str | Path) -> list[ComponentCheck]:
-    """Check every component of a weights folder (either layout) against the architecture.
-
-    Checkpoints are compared key by key and shape by shape (without loading their values);
-    transformers folders by their config.json and the presence of weight files.
-    """
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
-        raise WeightsError(f"weights folder not found: {folder}")
-    captioner_check = _check_transformers_folder(
-        "captioner",
-        folder / CAPTIONER_FOLDER,
-        required=False,
-        expected={"model_type": ("blip", "blip-2")},
-        hint="a BLIP or BLIP-2 transformers folder (optional; --caption replaces it)",
-    )
-    if (folder / MODEL_SET_FILE).is_file():
-        try:
-            vqgan_config, denoiser_config, conditions_spec = _read_lamigo_config(folder)
-        except WeightsError as err:
-            return [ComponentCheck("model set", folder / MODEL_SET_FILE, "mismatch", str(err))]
-        checks = [
-            _check_checkpoint("vqgan", folder / VQGAN_FILE, _meta_shapes(VQGAN, vqgan_config), VQGAN_FILE),
-            _check_checkpoint(
-                "denoiser", folder / DENOISER_FILE, _meta_shapes(Denoiser, denoiser_config), DENOISER_FILE
-            ),
-        ]
-        if conditions_spec.get("kind") == "transformers":
-            checks.append(
-                _check_transformers_folder(
-                    "byt5", folder / conditions_spec["byt5"], True,
-                    {"d_model": denoiser_config.byt5_dim}, "a T5 encoder transformers folder",
-                )
-            )
-            if conditions_spec.get("clip"):
-                checks.append(
-                    _check_transformers_folder(
-                        "clip", folder / conditions_spec["clip"], True,
-                        {"projection_dim": denoiser_config.clip_dim},
-                        "a CLIPTextModelWithProjection transformers folder",
-                    )
-                )
-        return [*checks, captioner_check]
-
-    config = PaellaConfig.full()
-    vqgan_path = _first_existing(folder, PAELLA_VQGAN_FILES)
-    return [
-        _check_checkpoint(
-            "vqgan",
-            vqgan_path or folder / PAELLA_VQGAN_FILES[0],
-            _meta_shapes(VQGAN, VQGANConfig.full()),
-            " or ".join(PAELLA_VQGAN_FILES),
-        ),
-        _check_checkpoint(
-            "denoiser", folder / PAELLA_DENOISER_FILE, _meta_shapes(Denoiser, config), PAELLA_DENOISER_FILE
-        ),
-        _check_transformers_folder(
-            "byt5",
-            folder / PAELLA_BYT5_FOLDER,
-            required=True,
-            expected={"d_model": config.byt5_dim},
-            hint="google/byt5-xl in transformers format",
-        ),
-        _check_transformers_folder(
-            "clip",
-            folder / PAELLA_CLIP_FOLDER,
-            required=False,
-            expected={"projection_dim": config.clip_dim},
-            hint="CLIP ViT-H/14 text model in transformers format (optional)",
-        ),
-        captioner_check,
-    ]
