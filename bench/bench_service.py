@@ -22,8 +22,9 @@ from tqdm.auto import tqdm
 
 from lamigo.lami import LaMIDecoder
 from lamigo.masking import make_policy
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import Transmitter, load_image, load_index_prior, parse_size
+from lamigo.pipeline import Transmitter, load_image, parse_size
 from lamigo.service import (
     DecoderService,
     ServiceConfig,
@@ -106,7 +107,7 @@ def main() -> None:
     batches = [int(part) for part in args.batch_sizes.split(",")]
 
     models = load_model_set(args.model_set, device=args.device)
-    prior = load_index_prior(models)
+    prior = model_set_index_prior(args.model_set)
     transmitter = Transmitter(models, make_policy("prm", ratio=0.3, seed=0), size=size, index_prior=prior)
     message = transmitter.encode(load_image("photo:coffee"), caption="a cup of coffee on a saucer")
     frames = message_frames(message, message_id=1, prior=prior)

@@ -13,10 +13,10 @@ import zmq
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, checked_message_id, parse_result, pdu_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.pdu import make_pdu, split_pdu
-from lamigo_gr.prior import index_prior
 
 logger = logging.getLogger(__name__)
 def _connect(context: zmq.Context, kind: int, address: str) -> zmq.Socket:
@@ -59,7 +59,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         weights: str = "",
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_decoder_client", in_sig=None, out_sig=None)
-        self.prior = index_prior(model_set, weights or None)
+        self.prior = model_set_index_prior(model_set, weights or None)
         self.output_folder = Path(output_folder).expanduser() if output_folder else None
         self.wait_results = wait_results
         self.messages_sent = 0

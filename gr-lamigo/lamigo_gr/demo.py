@@ -113,11 +113,12 @@ def _what_was_sent(image: np.ndarray, caption: str, model_set: str, size: tuple[
     from lamigo.link import LinkConfig, packetize
     from lamigo.masking import make_policy
     from lamigo.message import bandwidth_report
+    from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import load_model_set
-    from lamigo.pipeline import Transmitter, load_index_prior
+    from lamigo.pipeline import Transmitter
 
     models = load_model_set(model_set, device="cpu", captioner=False)
-    prior = load_index_prior(models)
+    prior = model_set_index_prior(model_set)
     transmitter = Transmitter(models, make_policy("prm", ratio=0.25, seed=0), "huffman", "huffman", size, prior)
     msg = transmitter.encode(image, caption)
     data = transmitter.pack(msg)

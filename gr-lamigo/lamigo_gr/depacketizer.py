@@ -12,10 +12,10 @@ from gnuradio import gr
 
 from lamigo.errors import LamigoError
 from lamigo.link import Reassembler, ReceivedMessage
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.service.wire import received_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.pdu import make_pdu, split_pdu
-from lamigo_gr.prior import index_prior
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self, timeout: float = 2.0, max_in_flight: int = 16, model_set: str = "tiny", weights: str = ""
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_depacketizer", in_sig=None, out_sig=None)
-        self.prior = index_prior(model_set, weights or None)
+        self.prior = model_set_index_prior(model_set, weights or None)
         self.reassembler = Reassembler(self.prior, timeout=timeout, max_in_flight=max_in_flight)
         self.pdus_rejected = 0  #: inputs that were not PDUs (bad packets count in `stats`)
         self.messages_out = 0

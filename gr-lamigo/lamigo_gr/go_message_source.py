@@ -13,10 +13,10 @@ from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.masking import make_policy
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
 from lamigo.pipeline import PHOTO_SCHEME, Transmitter, bundled_caption, caption_to_send, load_image, parse_size
 from lamigo_gr.pdu import make_pdu
-from lamigo_gr.prior import index_prior
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                                   f"(for {uncaptioned[0]}, ...)")
         self.transmitter = Transmitter(
             models, make_policy(policy, **policy_params), coder, text_coder, parse_size(size),
-            index_prior(model_set, weights or None),
+            model_set_index_prior(model_set, weights or None),
         )
         self.messages_sent = 0
         self.images_failed = 0

@@ -10,9 +10,9 @@ from gnuradio import gr
 from lamigo.errors import LamigoError, MessageError
 from lamigo.link import LinkConfig, packetize
 from lamigo.message import unpack_message
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.service.wire import checked_message_id
 from lamigo_gr.pdu import make_pdu, split_pdu
-from lamigo_gr.prior import index_prior
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_packetizer", in_sig=None, out_sig=None)
         self.config = LinkConfig(max_payload, interleaver, interleaver_seed, payload_crc, control_copies)
-        self.prior = index_prior(model_set, weights or None)
+        self.prior = model_set_index_prior(model_set, weights or None)
         self.messages_in = 0
         self.packets_out = 0
         self.rejected = 0

@@ -17,7 +17,7 @@ from lamigo.errors import ConfigError
 from lamigo.masking import MaskingPolicy
 from lamigo.message import Geometry, GOMessage, pack_message
 from lamigo.models.captioner import resolve_captions
-from lamigo.models.registry import DEFAULT_SET_FOLDER, ModelSet, resolve_weights_dir
+from lamigo.models.registry import ModelSet
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,6 @@ BUNDLED_PHOTOS = {
     "motorcycle_left": "a red and black motorcycle parked in a room, seen from the side",
     "hubble_deep_field": "many small galaxies of many colours on the black background of space",
 }
-INDEX_PRIOR_FILE = "index_prior.safetensors"
 SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
 
 
@@ -109,22 +108,6 @@ def save_image(image: np.ndarray, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
-
-
-def load_index_prior(models: ModelSet, weights: str | Path | None = None) -> IndexPrior | None:
-    """The pre-shared index statistics of a model set: `index_prior.safetensors` beside its
-    weights. None (a uniform prior) where the set has none, e.g. the untrained tiny set."""
-    folder = {"tiny": None, "default": DEFAULT_SET_FOLDER}.get(models.name, resolve_weights_dir(weights))
-    if folder is None or not (folder / INDEX_PRIOR_FILE).is_file():
-        if models.name != "tiny":
-            logger.warning("no %s for model set %s: Huffman and range coding will not compress",
-                           INDEX_PRIOR_FILE, models.name)
-        return None
-    prior = IndexPrior.load(folder / INDEX_PRIOR_FILE)
-    if prior.codebook_size != models.vqgan.codebook_size:
-        raise ConfigError(f"{folder / INDEX_PRIOR_FILE} has {prior.codebook_size} entries, the "
-                          f"codebook {models.vqgan.codebook_size}")
-    return prior
 
 
 @dataclass

@@ -79,14 +79,14 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     `captioner=False` leaves out the set's captioner (receivers do not caption)."""
     import torch
 
+    from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import default_model_set_name, load_model_set
-    from lamigo.pipeline import load_index_prior
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)
     models = load_model_set(name, device=device, weights=args.weights, captioner=captioner,
                             allow_missing_clip=args.allow_missing_clip)
-    return models, load_index_prior(models, args.weights)
+    return models, model_set_index_prior(name, args.weights)
 
 
 def load_transmitter_models(args: argparse.Namespace, source: str):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lamigo.cli.common import add_model_options, load_models, print_json, read_input
+from lamigo.cli.common import add_model_options, print_json, read_input
 
 
 def register(subparsers) -> None:
@@ -23,12 +23,13 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from lamigo.coding.index import index_coder_class
     from lamigo.message import VERSION, bandwidth_report, peek_control
+    from lamigo.models.index_prior import model_set_index_prior
 
     data = read_input(args.message)
     control = peek_control(data)
-    # Only coders built on the pre-shared index prior need the model set to be read.
+    # Only coders built on the pre-shared index prior need the model set's prior to be read.
     uses_prior = index_coder_class(control.index_coder).uses_prior
-    prior = load_models(args, captioner=False)[1] if uses_prior else None
+    prior = model_set_index_prior(args.model_set, args.weights) if uses_prior else None
     msg, report = bandwidth_report(data, prior)
     g = msg.geometry
     record = {

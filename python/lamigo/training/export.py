@@ -10,10 +10,10 @@ import torch
 from tqdm import tqdm
 
 from lamigo.coding.prior import IndexPrior
+from lamigo.models.index_prior import INDEX_PRIOR_FILE
 from lamigo.models.paella import Denoiser, PaellaConfig
 from lamigo.models.registry import save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
-from lamigo.pipeline import INDEX_PRIOR_FILE
 from lamigo.training.checkpoint import load_checkpoint
 from lamigo.training.data import Photo
 from lamigo.training.denoiser_task import CONDITIONS_SEED
