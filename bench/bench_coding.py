@@ -25,9 +25,9 @@ from tqdm.auto import tqdm
 from lamigo.coding import get_index_coder, get_text_coder
 from lamigo.coding.mask import encode_mask
 from lamigo.coding.prior import IndexPrior
+from lamigo.images import BUNDLED_PHOTOS, PHOTO_SCHEME, fit_image, load_image, parse_size, to_tensor
 from lamigo.masking import make_policy
 from lamigo.models.registry import default_model_set_name, load_model_set
-from lamigo.pipeline import BUNDLED_PHOTOS, PHOTO_SCHEME, fit_image, load_image, parse_size, to_tensor
 
 CAPTIONS = [
     "a cup of coffee on a saucer on a wooden table",

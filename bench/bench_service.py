@@ -20,11 +20,12 @@ import torch
 import zmq
 from tqdm.auto import tqdm
 
+from lamigo.images import load_image, parse_size
 from lamigo.lami import LaMIDecoder
+from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import Transmitter, load_image, parse_size
 from lamigo.service import (
     DecoderService,
     ServiceConfig,

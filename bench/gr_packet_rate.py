@@ -17,11 +17,12 @@ import pmt
 from gnuradio import blocks, digital, gr
 from tqdm.auto import tqdm
 
+from lamigo.images import BUNDLED_PHOTOS, load_image
+from lamigo.lami.transmitter import Transmitter
 from lamigo.link import LinkConfig, packetize
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import BUNDLED_PHOTOS, Transmitter, load_image
 from lamigo_gr import depacketizer, packetizer
 from lamigo_gr.pdu import make_pdu
 

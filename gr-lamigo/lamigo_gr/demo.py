@@ -115,7 +115,7 @@ def _what_was_sent(image: np.ndarray, caption: str, model_set: str, size: tuple[
     from lamigo.message import bandwidth_report
     from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import load_model_set
-    from lamigo.pipeline import Transmitter
+    from lamigo.lami.transmitter import Transmitter
 
     models = load_model_set(model_set, device="cpu", captioner=False)
     prior = model_set_index_prior(model_set)
@@ -131,7 +131,7 @@ def _what_was_sent(image: np.ndarray, caption: str, model_set: str, size: tuple[
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from lamigo.evaluation.quality import jpeg_at_size, png_bytes, psnr
     from lamigo.models.registry import default_model_set_name
-    from lamigo.pipeline import bundled_caption, fit_image, load_image, parse_size, save_image
+    from lamigo.images import bundled_caption, fit_image, load_image, parse_size, save_image
     from lamigo_gr.flowgraphs import run_loopback
 
     size = parse_size(args.size)

@@ -12,15 +12,14 @@ import pmt
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
+from lamigo.images import IMAGE_SUFFIXES, PHOTO_SCHEME, bundled_caption, image_files, load_image, parse_size
+from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.masking import make_policy
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import PHOTO_SCHEME, Transmitter, bundled_caption, caption_to_send, load_image, parse_size
 from lamigo_gr.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 def resolve_images(spec: str | Sequence[str]) -> list[str]:
@@ -36,7 +35,7 @@ def resolve_images(spec: str | Sequence[str]) -> list[str]:
         if item.startswith(PHOTO_SCHEME) or path.is_file():
             sources.append(item if item.startswith(PHOTO_SCHEME) else str(path))
         elif path.is_dir():
-            found = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = [str(p) for p in image_files(path)]
             if not found:
                 raise ConfigError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
             sources += found

@@ -98,7 +98,7 @@ def test_paper_values_match_on_the_stated_fields_only():
 def test_image_folder_takes_captions_from_text_files_and_names_a_missing_one(tmp_path):
     from lamigo.errors import ConfigError
     from lamigo.evaluation.harness import load_eval_images
-    from lamigo.pipeline import load_image, save_image
+    from lamigo.images import load_image, save_image
 
     save_image(load_image("photo:coffee"), tmp_path / "b.png")
     save_image(load_image("photo:chelsea"), tmp_path / "a.jpg")

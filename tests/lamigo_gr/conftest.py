@@ -3,9 +3,10 @@
 import pytest
 import zmq
 
+from lamigo.images import load_image
+from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.models.registry import load_model_set
-from lamigo.pipeline import Transmitter, load_image
 
 CAPTION = "a cup of coffee on a saucer"
 

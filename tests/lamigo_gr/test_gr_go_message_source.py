@@ -6,8 +6,9 @@ from gnuradio import blocks, gr, gr_unittest
 from PIL import Image
 
 from lamigo.errors import ConfigError
+from lamigo.images import BUNDLED_PHOTOS, load_image
+from lamigo.lami.transmitter import caption_to_send
 from lamigo.message import unpack_message
-from lamigo.pipeline import BUNDLED_PHOTOS, caption_to_send, load_image
 from lamigo_gr import go_message_source
 from lamigo_gr.go_message_source import resolve_images
 from lamigo_gr.pdu import split_pdu

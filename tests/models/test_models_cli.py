@@ -12,12 +12,12 @@ import safetensors.torch
 import torch
 
 from lamigo.cli.main import main
+from lamigo.images import BUNDLED_PHOTOS, bundled_photo_path, fit_image, load_image, to_tensor
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
 from lamigo.models.captioner import Captioner
 from lamigo.models.registry import build_tiny_model_set, load_model_set, save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
-from lamigo.pipeline import BUNDLED_PHOTOS, bundled_photo_path, fit_image, load_image, to_tensor
 
 TINY = ["--model-set", "tiny", "--device", "cpu"]
 

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import zmq
 
+from lamigo.images import fit_image, load_image
 from lamigo.lami import LaMIDecoder
+from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import GOMessage
 from lamigo.models.registry import ModelSet, load_model_set
-from lamigo.pipeline import Transmitter, fit_image, load_image
 from lamigo.service import DecoderService, ServiceConfig
 
 SIZE = (64, 64)

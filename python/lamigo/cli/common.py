@@ -94,7 +94,7 @@ def load_transmitter_models(args: argparse.Namespace, source: str):
 
     The caption is --caption; else the --captioner's or the set's captioner makes it (None here);
     else a bundled photo's own. The set's captioner is loaded only when nothing else gives it."""
-    from lamigo.pipeline import caption_to_send
+    from lamigo.lami.transmitter import caption_to_send
 
     models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
     if args.caption is None and args.captioner is not None:

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.lami import LaMIDecoder
     from lamigo.lami.sampler import check_settings
     from lamigo.message import unpack_message
-    from lamigo.pipeline import save_image, to_uint8
+    from lamigo.images import save_image, to_uint8
 
     data = read_input(args.message)
     temperature = tuple(args.temperature)

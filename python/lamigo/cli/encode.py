@@ -38,7 +38,8 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamigo.message import bandwidth_report
-    from lamigo.pipeline import Transmitter, load_image, parse_size
+    from lamigo.images import load_image, parse_size
+    from lamigo.lami.transmitter import Transmitter
 
     policy = policy_from_args(args)
     size = parse_size(args.size)

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.errors import ConfigError
     from lamigo.evaluation.experiments import select_experiments
     from lamigo.evaluation.harness import EvalConfig, run_evaluation
-    from lamigo.pipeline import parse_size
+    from lamigo.images import parse_size
 
     metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
     if args.lpips_weights is not None and "lpips" not in metrics:

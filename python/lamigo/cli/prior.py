@@ -10,7 +10,6 @@ from pathlib import Path
 from lamigo.cli.common import add_model_options, load_models
 
 logger = logging.getLogger(__name__)
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 
 def register(subparsers) -> None:
@@ -32,7 +31,7 @@ def register(subparsers) -> None:
 
 def expand_images(sources: list[str]) -> list[str]:
     from lamigo.errors import ConfigError
-    from lamigo.pipeline import PHOTO_SCHEME
+    from lamigo.images import PHOTO_SCHEME, image_files
 
     found: list[str] = []
     for source in sources:
@@ -40,7 +39,7 @@ def expand_images(sources: list[str]) -> list[str]:
         if source.startswith(PHOTO_SCHEME) or path.is_file():
             found.append(source)
         elif path.is_dir():
-            found += sorted(str(p) for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+            found += [str(p) for p in image_files(path, recursive=True)]
         else:
             raise ConfigError(f"no such image or folder: {source}")
     if not found:
@@ -54,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lamigo.coding.prior import IndexPrior
-    from lamigo.pipeline import fit_image, load_image, parse_size, to_tensor
+    from lamigo.images import fit_image, load_image, parse_size, to_tensor
 
     size = parse_size(args.size)
     images = expand_images(args.images)

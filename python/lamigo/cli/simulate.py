@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.evaluation.quality import psnr
     from lamigo.lami import LaMIDecoder
     from lamigo.link import Reassembler, packetize
-    from lamigo.pipeline import Transmitter, fit_image, load_image, parse_size, save_image, to_uint8
+    from lamigo.images import fit_image, load_image, parse_size, save_image, to_uint8
+    from lamigo.lami.transmitter import Transmitter
 
     setup = noise_setup(args.setup)
     channel, rate = channel_from_args(args, setup)

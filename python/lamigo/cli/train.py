@@ -171,7 +171,7 @@ def run_denoiser(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from lamigo.pipeline import parse_size
+    from lamigo.images import parse_size
     from lamigo.training.export import export_model_set
 
     photos = _photos(args, min_side=32)
@@ -186,7 +186,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     from lamigo.cli.common import print_json
     from lamigo.models.registry import load_model_set
-    from lamigo.pipeline import parse_size
+    from lamigo.images import parse_size
     from lamigo.training.evaluate import evaluate_model_set
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

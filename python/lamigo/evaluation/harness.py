@@ -26,6 +26,7 @@ from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
 from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
+from lamigo.images import IMAGE_SUFFIXES, image_files
 from lamigo.masking import MaskingPolicy, make_policy
 from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
@@ -48,7 +49,6 @@ __all__ = [
 ]
 
 PHOTOS_DATA = "photos:"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 QUICK_IMAGES = 2
 
 METRICS = ("psnr", "ssim", "st-lpips", "lpips", "fid")
@@ -118,7 +118,7 @@ class EvalConfig:
 def _image_paths(folder: Path) -> list[Path]:
     if not folder.is_dir():
         raise ConfigError(f"data folder {folder} not found (give a folder of images, or {PHOTOS_DATA})")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    paths = image_files(folder)
     if not paths:
         raise ConfigError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
     return paths
@@ -130,7 +130,7 @@ def load_eval_images(
     """The evaluation images, fitted to `size`, with captions: for a folder, from `NAME.txt`
     beside each image, else from the model set's captioner; for "photos:", written by hand."""
     from lamigo.models.captioner import resolve_captions
-    from lamigo.pipeline import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
+    from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 
     if data == PHOTOS_DATA:
         names = list(BUNDLED_PHOTOS)[:limit]
@@ -232,7 +232,7 @@ def _policy(condition: dict, seed: int) -> MaskingPolicy:
 def _transmit(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[GOMessage, BandwidthReport]:
     """The packed GO message of `item` under `condition`, parsed back with its byte report."""
     from lamigo.link import NOISE_SETUPS
-    from lamigo.pipeline import Transmitter
+    from lamigo.lami.transmitter import Transmitter
 
     setup = NOISE_SETUPS[condition["setup"]] if condition.get("setup") else None
     coders = (setup.index_coder, setup.text_coder) if setup else ("huffman", "huffman")
@@ -263,7 +263,7 @@ def _over_the_link(ctx: TrialContext, item: EvalImage, condition: dict, message:
 
 def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) -> np.ndarray | None:
     from lamigo.lami import LaMIDecoder
-    from lamigo.pipeline import to_uint8
+    from lamigo.images import to_uint8
 
     message, report = _transmit(ctx, item, condition)
     row.update(total_kb=report.total_bytes / KB, header_kb=report.header_bytes / KB,
@@ -360,7 +360,7 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
         row, received = ctx.done[trial]
         row = {**{name: condition.get(name) for name in CONDITION_FIELDS}, **row}
         if received is not None:
-            from lamigo.pipeline import save_image
+            from lamigo.images import save_image
 
             save_image(received, out / "images" / experiment.name / condition_slug(experiment, condition) / f"{item.name}.png")
         with path.open("a", newline="") as file:  # one row at a time: an interrupted run resumes here
@@ -373,7 +373,7 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
 
 def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_scorer) -> list[dict]:
     """Per-condition means, and FID over the received images (cached in the summary CSV)."""
-    from lamigo.pipeline import load_image
+    from lamigo.images import load_image
 
     out = ctx.config.out
     path = out / f"{experiment.name}_summary.csv"

@@ -116,7 +116,7 @@ def write_plots(out: Path, experiment: Experiment, summary: Sequence[dict], item
 
 def _write_samples(out: Path, experiment: Experiment, summary: Sequence[dict], items: Sequence, plt) -> Path:
     from lamigo.evaluation.harness import condition_slug
-    from lamigo.pipeline import load_image
+    from lamigo.images import load_image
 
     shown = items[:3]
     columns = 1 + len(summary)

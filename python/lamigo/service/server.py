@@ -43,9 +43,9 @@ from PIL import Image
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, MessageError
+from lamigo.images import SIZE_MULTIPLE, to_uint8
 from lamigo.lami import DecodeResult, LaMIDecoder
 from lamigo.message import Geometry
-from lamigo.pipeline import SIZE_MULTIPLE, to_uint8
 from lamigo.service.curve import CurveKeys, start_authenticator
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,

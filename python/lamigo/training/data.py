@@ -18,10 +18,10 @@ from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
 from lamigo.errors import ConfigError
+from lamigo.images import image_files
 
 __all__ = [
     "HELD_OUT_STEMS",
-    "IMAGE_SUFFIXES",
     "default_data_sources",
     "find_images",
     "load_photos",
@@ -31,7 +31,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 # The demo's and the evaluation's photos: never trained on, whatever folder they sit in.
 HELD_OUT_STEMS = frozenset({"coffee", "chelsea"})
 # Debian packages' image folders (apt-get install mate-backgrounds opencv-doc).
@@ -67,7 +66,7 @@ def find_images(sources: Iterable[str | Path]) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            found += image_files(path, recursive=True)
         else:
             raise ConfigError(f"no such image or folder: {source}")
     return [path for path in found if path.stem.lower() not in HELD_OUT_STEMS]

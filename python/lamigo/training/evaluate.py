@@ -46,7 +46,7 @@ def evaluate_model_set(
 ) -> dict:
     """PSNR (dB) of encode -> decode per image, the share of the codebook the images use, and
     the token accuracy per noise ratio (averaged over the images)."""
-    from lamigo.pipeline import fit_image, load_image, save_image, to_tensor, to_uint8
+    from lamigo.images import fit_image, load_image, save_image, to_tensor, to_uint8
 
     device = next(models.vqgan.parameters()).device
     report: dict = {"model_set": models.name, "size": f"{size[0]}x{size[1]}", "images": {}}

@@ -53,7 +53,7 @@ def denoiser_from_checkpoint(path: str | Path) -> Denoiser:
 @torch.inference_mode()
 def count_codewords(vqgan: VQGAN, photos: list[Photo], size: tuple[int, int]) -> np.ndarray:
     """How often each codeword occurs in the photos fitted to `size` -> int64 [K]."""
-    from lamigo.pipeline import fit_image, to_tensor
+    from lamigo.images import fit_image, to_tensor
 
     counts = np.zeros(vqgan.codebook_size, dtype=np.int64)
     for photo in tqdm(photos, desc="counting codewords", unit="photo"):

@@ -1,25 +1,15 @@
-"""The two ends of a link in library form: images in and out, and the transmitter's
-Algorithm 1 (encode, mask, caption, entropy code). The receiver's Algorithm 2 is
-`lamigo.lami.LaMIDecoder`; the CLI, the GNU Radio blocks and the service all use these."""
+"""Images in and out: reading a file or a bundled `photo:NAME`, listing a folder's images,
+fitting an image to the size sent, and tensor conversions. One place for what an image file is."""
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError
-from lamigo.masking import MaskingPolicy
-from lamigo.message import Geometry, GOMessage, pack_message
-from lamigo.models.captioner import resolve_captions
-from lamigo.models.registry import ModelSet
-
-logger = logging.getLogger(__name__)
 
 PHOTO_SCHEME = "photo:"
 # Real photographs that ship inside scikit-image's wheel (public domain or CC0, see its README),
@@ -33,6 +23,7 @@ BUNDLED_PHOTOS = {
     "motorcycle_left": "a red and black motorcycle parked in a room, seen from the side",
     "hubble_deep_field": "many small galaxies of many colours on the black background of space",
 }
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
 
 
@@ -51,12 +42,10 @@ def bundled_caption(source: str | Path) -> str | None:
     return BUNDLED_PHOTOS.get(source[len(PHOTO_SCHEME):]) if source.startswith(PHOTO_SCHEME) else None
 
 
-def caption_to_send(source: str | Path, caption: str | None, models: ModelSet) -> str | None:
-    """`caption` when given; None where the set's captioner will make it; else a bundled photo's
-    own caption (None for any other image)."""
-    if caption is not None or models.captioner is not None:
-        return caption
-    return bundled_caption(source)
+def image_files(folder: Path, recursive: bool = False) -> list[Path]:
+    """The image files (by `IMAGE_SUFFIXES`) in `folder`, or below it with `recursive`, sorted."""
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(path for path in candidates if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
 
 
 def load_image(source: str | Path) -> np.ndarray:
@@ -108,33 +97,3 @@ def save_image(image: np.ndarray, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
-
-
-@dataclass
-class Transmitter:
-    """Algorithm 1: image -> indices and distances (VQGAN, eq. 9 and 16) -> mask (policy) ->
-    caption -> GO message."""
-
-    models: ModelSet
-    policy: MaskingPolicy
-    index_coder: str = "huffman"
-    text_coder: str = "huffman"
-    size: tuple[int, int] = (256, 256)
-    index_prior: IndexPrior | None = None
-
-    @torch.inference_mode()
-    def encode(self, image: np.ndarray, caption: str | None = None) -> GOMessage:
-        fitted = fit_image(image, self.size)
-        device = next(self.models.vqgan.parameters()).device
-        pixels = to_tensor(fitted, device)
-        indices, distances = self.models.vqgan.encode(pixels)
-        indices, distances = indices[0].cpu().numpy(), distances[0].float().cpu().numpy()
-        mask = self.policy.select(indices.shape, distances)
-        (text,) = resolve_captions(pixels, caption, self.models.captioner)
-        geometry = Geometry(*self.size, *indices.shape, self.models.vqgan.codebook_size)
-        logger.info("encoded %s -> %dx%d tokens, %d masked by %s, caption %r", fitted.shape[:2],
-                    *indices.shape, int(mask.sum()), self.policy.describe(), text)
-        return GOMessage(geometry, self.policy, mask, indices, text, self.index_coder, self.text_coder)
-
-    def pack(self, msg: GOMessage) -> bytes:
-        return pack_message(msg, self.index_prior)

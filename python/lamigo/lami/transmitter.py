@@ -1,0 +1,58 @@
+"""The transmitter, Algorithm 1: image -> VQGAN indices and distances -> mask -> caption ->
+GO message. The receiver's Algorithm 2 is `lamigo.lami.decoder.LaMIDecoder`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lamigo.coding.prior import IndexPrior
+from lamigo.images import bundled_caption, fit_image, to_tensor
+from lamigo.masking import MaskingPolicy
+from lamigo.message import Geometry, GOMessage, pack_message
+from lamigo.models.captioner import resolve_captions
+from lamigo.models.registry import ModelSet
+
+logger = logging.getLogger(__name__)
+
+
+def caption_to_send(source: str | Path, caption: str | None, models: ModelSet) -> str | None:
+    """`caption` when given; None where the set's captioner will make it; else a bundled photo's
+    own caption (None for any other image)."""
+    if caption is not None or models.captioner is not None:
+        return caption
+    return bundled_caption(source)
+
+
+@dataclass
+class Transmitter:
+    """Algorithm 1: image -> indices and distances (VQGAN, eq. 9 and 16) -> mask (policy) ->
+    caption -> GO message."""
+
+    models: ModelSet
+    policy: MaskingPolicy
+    index_coder: str = "huffman"
+    text_coder: str = "huffman"
+    size: tuple[int, int] = (256, 256)
+    index_prior: IndexPrior | None = None
+
+    @torch.inference_mode()
+    def encode(self, image: np.ndarray, caption: str | None = None) -> GOMessage:
+        fitted = fit_image(image, self.size)
+        device = next(self.models.vqgan.parameters()).device
+        pixels = to_tensor(fitted, device)
+        indices, distances = self.models.vqgan.encode(pixels)
+        indices, distances = indices[0].cpu().numpy(), distances[0].float().cpu().numpy()
+        mask = self.policy.select(indices.shape, distances)
+        (text,) = resolve_captions(pixels, caption, self.models.captioner)
+        geometry = Geometry(*self.size, *indices.shape, self.models.vqgan.codebook_size)
+        logger.info("encoded %s -> %dx%d tokens, %d masked by %s, caption %r", fitted.shape[:2],
+                    *indices.shape, int(mask.sum()), self.policy.describe(), text)
+        return GOMessage(geometry, self.policy, mask, indices, text, self.index_coder, self.text_coder)
+
+    def pack(self, msg: GOMessage) -> bytes:
+        return pack_message(msg, self.index_prior)
