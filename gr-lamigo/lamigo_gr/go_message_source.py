@@ -14,7 +14,7 @@ from gnuradio import gr
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import IMAGE_SUFFIXES, PHOTO_SCHEME, bundled_caption, image_files, load_image, parse_size
 from lamigo.lami.transmitter import Transmitter, caption_to_send
-from lamigo.masking import make_policy
+from lamigo.masking import policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
 from lamigo_gr.pdu import make_pdu
@@ -100,8 +100,6 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.caption = caption or None
         self.first_id = first_id
         self.finish = finish
-        policy_params = {"prm": {"ratio": ratio, "seed": seed}, "pdm": {"pattern": pattern},
-                         "ebm": {"ratio": ratio}}.get(policy, {})
         models = load_model_set(model_set, device="cpu", weights=weights or None)
         if self.caption is None and models.captioner is None:
             uncaptioned = [source for source in self.sources if bundled_caption(source) is None]
@@ -109,7 +107,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 raise ConfigError(f"model set {model_set} has no captioner: give a caption "
                                   f"(for {uncaptioned[0]}, ...)")
         self.transmitter = Transmitter(
-            models, make_policy(policy, **policy_params), coder, text_coder, parse_size(size),
+            models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, parse_size(size),
             model_set_index_prior(model_set, weights or None),
         )
         self.messages_sent = 0

@@ -101,6 +101,24 @@ def test_decodes_batches_publishes_and_survives_garbage(
     assert png_to_image((tmp_path / "out" / "11.png").read_bytes()).shape == (*SIZE, 3)
 
 
+def test_a_nan_in_a_header_is_malformed_not_fatal(start_service, make_message, context, addresses):
+    """Regression: NaN passed json.loads and then failed publishing outside the decode guard,
+    which ended the service."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    frames = message_frames(make_message(), message_id=1, source="x")
+    send_message(sender, [frames[0].replace(b'"x"', b"NaN"), *frames[1:]], timeout=5)
+    send_message(sender, message_frames(make_message(), message_id=2), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 2
+    assert (stats.malformed, stats.decoded, stats.failed) == (1, 1, 0)
+
+
 class GatedDecoder:
     """The real decoder, held at each batch until the test opens the gate (to build a backlog)."""
 

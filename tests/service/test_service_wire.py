@@ -176,3 +176,11 @@ def test_fuzz_headers(frames, prior, header):
         parse_frames([json.dumps(header).encode(), *frames[1:]], prior)
     except MessageError:
         pass
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_header_numbers_must_be_finite(frames, prior, number):
+    """json reads these, but no JSON writer may write them back (the result record would fail)."""
+    header = frames[0].decode().replace('"source":"test"', f'"source":{number}')
+    with pytest.raises(MessageError, match="not a (JSON|finite) number"):
+        parse_frames([header.encode(), *frames[1:]], prior)

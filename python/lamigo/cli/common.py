@@ -33,19 +33,19 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> None:
     """The masking policy, caption and image size options of every command that transmits."""
-    from lamigo.masking import PDM_PATTERNS, POLICIES
+    from lamigo.masking import DEFAULT_ORDER, DEFAULT_PATTERN, DEFAULT_RATIO, PDM_PATTERNS, POLICIES
 
     parser.add_argument("--policy", choices=sorted(POLICIES), default="prm",
                         help="masking policy: prm pseudo-random, pdm pre-determined pattern, "
                         "ebm lowest codeword distance (mask sent), none (default: %(default)s)")
-    parser.add_argument("--ratio", type=float, default=0.25,
+    parser.add_argument("--ratio", type=float, default=DEFAULT_RATIO,
                         help="fraction of tokens masked by prm and ebm (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: %(default)s)")
-    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default="2x2",
+    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default=DEFAULT_PATTERN,
                         help="pdm pattern from the pre-shared set; 2x2 is the paper's eq. 15 (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None, metavar="ETA",
                         help="ebm: mask every token whose distance is below ETA instead of --ratio")
-    parser.add_argument("--order", choices=["lowest", "highest"], default="lowest",
+    parser.add_argument("--order", choices=["lowest", "highest"], default=DEFAULT_ORDER,
                         help="ebm: mask the lowest (paper) or highest distances (default: %(default)s)")
     parser.add_argument("--caption", default=None,
                         help="caption text sent with the indices; overrides any captioner")
@@ -60,17 +60,9 @@ def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> 
 
 def policy_from_args(args: argparse.Namespace):
     """The masking policy `add_transmitter_options` selected."""
-    from lamigo.masking import make_policy
+    from lamigo.masking import policy_from_options
 
-    if args.policy == "prm":
-        return make_policy("prm", ratio=args.ratio, seed=args.seed)
-    if args.policy == "pdm":
-        return make_policy("pdm", pattern=args.pattern)
-    if args.policy == "ebm":
-        if args.threshold is not None:
-            return make_policy("ebm", ratio=None, threshold=args.threshold, order=args.order)
-        return make_policy("ebm", ratio=args.ratio, order=args.order)
-    return make_policy(args.policy)
+    return policy_from_options(args.policy, args.ratio, args.seed, args.pattern, args.threshold, args.order)
 
 
 def load_models(args: argparse.Namespace, captioner: bool = True):

@@ -21,14 +21,14 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lamigo.coding.index import index_coder_class
+    from lamigo.coding import INDEX_CODERS
     from lamigo.message import VERSION, bandwidth_report, peek_control
     from lamigo.models.index_prior import model_set_index_prior
 
     data = read_input(args.message)
     control = peek_control(data)
     # Only coders built on the pre-shared index prior need the model set's prior to be read.
-    uses_prior = index_coder_class(control.index_coder).uses_prior
+    uses_prior = INDEX_CODERS.lookup(control.index_coder).uses_prior
     prior = model_set_index_prior(args.model_set, args.weights) if uses_prior else None
     msg, report = bandwidth_report(data, prior)
     g = msg.geometry

@@ -14,8 +14,13 @@ from bitarray import bitarray
 from bitarray.util import canonical_decode, canonical_huffman
 
 from lamigo.coding.prior import IndexPrior
+from lamigo.coding.registry import WireRegistry
 from lamigo.coding.wire import CODER_DATA_ERRORS
 from lamigo.errors import ConfigError, MessageError
+
+
+# The message's control block names the index coder in 4 bits.
+INDEX_CODERS: WireRegistry[type["IndexCoder"]] = WireRegistry("index coder", max_wire_id=0x0F)
 
 
 class IndexCoder(ABC):
@@ -52,6 +57,7 @@ class IndexCoder(ABC):
         """Decode exactly `count` indices; raise MessageError if `data` cannot hold them."""
 
 
+@INDEX_CODERS.register
 class FixedLengthCoder(IndexCoder):
     """ceil(log2 K) bits per index, MSB first: a bit flip changes one index and nothing else
     (the paper's bit-error setups)."""
@@ -87,6 +93,7 @@ class FixedLengthCoder(IndexCoder):
         return symbols
 
 
+@INDEX_CODERS.register
 class HuffmanCoder(IndexCoder):
     """Canonical Huffman code built from the pre-shared prior (bitarray.util.canonical_huffman)."""
 
@@ -123,6 +130,7 @@ class HuffmanCoder(IndexCoder):
         return symbols
 
 
+@INDEX_CODERS.register
 class RangeCoder(IndexCoder):
     """Adaptive range coding (constriction): the model starts from the pre-shared prior and adds
     the counts of what was coded so far, refreshed every BLOCK indices."""
@@ -167,23 +175,12 @@ class RangeCoder(IndexCoder):
         return np.concatenate(blocks).astype(np.int64) if blocks else np.zeros(0, dtype=np.int64)
 
 
-INDEX_CODERS: dict[str, type[IndexCoder]] = {
-    cls.name: cls for cls in (FixedLengthCoder, HuffmanCoder, RangeCoder)
-}
-INDEX_CODERS_BY_WIRE_ID = {cls.wire_id: cls for cls in INDEX_CODERS.values()}
-
 _cache: dict[tuple[str, int, bytes], IndexCoder] = {}
-
-
-def index_coder_class(name: str) -> type[IndexCoder]:
-    if name not in INDEX_CODERS:
-        raise ConfigError(f"unknown index coder {name!r}; choose one of {sorted(INDEX_CODERS)}")
-    return INDEX_CODERS[name]
 
 
 def get_index_coder(name: str, codebook_size: int, prior: IndexPrior | None = None) -> IndexCoder:
     """The named coder for this codebook and prior (cached: building a Huffman code costs ms)."""
-    coder_class = index_coder_class(name)
+    coder_class = INDEX_CODERS.lookup(name)
     key = (name, codebook_size, prior.digest if prior is not None else b"")
     if key not in _cache:
         _cache[key] = coder_class(codebook_size, prior)

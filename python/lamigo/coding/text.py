@@ -15,8 +15,9 @@ import numpy as np
 from bitarray import bitarray
 from bitarray.util import canonical_decode, canonical_huffman
 
+from lamigo.coding.registry import WireRegistry
 from lamigo.coding.wire import CODER_DATA_ERRORS
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import MessageError
 
 N_PRINTABLE = 95  # chr(32) .. chr(126)
 N_SYMBOLS = N_PRINTABLE + 256
@@ -89,6 +90,10 @@ def symbols_to_text(symbols: Iterator[int], n_chars: int) -> str:
     return "".join(chars)
 
 
+# The message's control block names the caption coder in 4 bits.
+TEXT_CODERS: WireRegistry[type["TextCoder"]] = WireRegistry("text coder", max_wire_id=0x0F)
+
+
 class TextCoder(ABC):
     name: ClassVar[str]
     wire_id: ClassVar[int]
@@ -100,6 +105,7 @@ class TextCoder(ABC):
     def decode(self, data: bytes, n_chars: int) -> str: ...
 
 
+@TEXT_CODERS.register
 class Utf8TextCoder(TextCoder):
     """Plain UTF-8 bytes: a baseline for the bandwidth report, not a default."""
 
@@ -119,6 +125,7 @@ class Utf8TextCoder(TextCoder):
         return text
 
 
+@TEXT_CODERS.register
 class HuffmanTextCoder(TextCoder):
     name = "huffman"
     wire_id = 1
@@ -139,6 +146,7 @@ class HuffmanTextCoder(TextCoder):
         return symbols_to_text(canonical_decode(bits, self._length_counts, self._symbols), n_chars)
 
 
+@TEXT_CODERS.register
 class RangeTextCoder(TextCoder):
     name = "range"
     wire_id = 2
@@ -167,16 +175,10 @@ class RangeTextCoder(TextCoder):
         return symbols_to_text(symbols(), n_chars)
 
 
-TEXT_CODERS: dict[str, type[TextCoder]] = {
-    cls.name: cls for cls in (Utf8TextCoder, HuffmanTextCoder, RangeTextCoder)
-}
-TEXT_CODERS_BY_WIRE_ID = {cls.wire_id: cls for cls in TEXT_CODERS.values()}
 _instances: dict[str, TextCoder] = {}
 
 
 def get_text_coder(name: str) -> TextCoder:
-    if name not in TEXT_CODERS:
-        raise ConfigError(f"unknown text coder {name!r}; choose one of {sorted(TEXT_CODERS)}")
     if name not in _instances:
-        _instances[name] = TEXT_CODERS[name]()
+        _instances[name] = TEXT_CODERS.lookup(name)()
     return _instances[name]

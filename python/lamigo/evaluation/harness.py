@@ -27,7 +27,7 @@ from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
 from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
 from lamigo.images import IMAGE_SUFFIXES, image_files
-from lamigo.masking import MaskingPolicy, make_policy
+from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
 from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
 
@@ -216,17 +216,10 @@ class TrialContext:
 
 
 def _policy(condition: dict, seed: int) -> MaskingPolicy:
-
-    name, ratio = condition["policy"], condition["ratio"]
-    if name == "prm":
-        return make_policy("prm", ratio=ratio, seed=seed)
-    if name == "ebm":
-        return make_policy("ebm", ratio=ratio, order=condition.get("order", "lowest"))
-    if name == "pdm":
-        if ratio != 0.25:
-            raise ConfigError("PDM's pre-shared 2x2 pattern masks a ratio of 0.25 only")
-        return make_policy("pdm", pattern="2x2")
-    return make_policy(name)
+    if condition["policy"] == "pdm" and condition["ratio"] != 0.25:
+        raise ConfigError("PDM's pre-shared 2x2 pattern masks a ratio of 0.25 only")
+    return policy_from_options(condition["policy"], condition["ratio"], seed,
+                               order=condition.get("order") or DEFAULT_ORDER)
 
 
 def _transmit(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[GOMessage, BandwidthReport]:

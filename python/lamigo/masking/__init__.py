@@ -1,6 +1,9 @@
 """Masking policies: which latent tokens the transmitter drops (section IV-D)."""
 
 from lamigo.masking.policies import (
+    DEFAULT_ORDER,
+    DEFAULT_PATTERN,
+    DEFAULT_RATIO,
     PDM_PATTERNS,
     POLICIES,
     EntropyBasedMasking,
@@ -9,9 +12,13 @@ from lamigo.masking.policies import (
     PredeterminedMasking,
     PseudoRandomMasking,
     make_policy,
+    policy_from_options,
 )
 
 __all__ = [
+    "DEFAULT_ORDER",
+    "DEFAULT_PATTERN",
+    "DEFAULT_RATIO",
     "PDM_PATTERNS",
     "POLICIES",
     "EntropyBasedMasking",
@@ -20,4 +27,5 @@ __all__ = [
     "PredeterminedMasking",
     "PseudoRandomMasking",
     "make_policy",
+    "policy_from_options",
 ]

@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 import crcmod.predefined
 import numpy as np
 
-from lamigo.coding.index import INDEX_CODERS_BY_WIRE_ID, get_index_coder, index_coder_class
+from lamigo.coding.index import INDEX_CODERS, get_index_coder
 from lamigo.coding.prior import IndexPrior
-from lamigo.coding.text import TEXT_CODERS_BY_WIRE_ID, get_text_coder
+from lamigo.coding.text import TEXT_CODERS, get_text_coder
 from lamigo.coding.wire import Reader, Writer
 from lamigo.errors import ConfigError, MessageError
-from lamigo.masking.policies import POLICIES_BY_WIRE_ID, MaskingPolicy
+from lamigo.masking.policies import POLICIES, MaskingPolicy
 
 MAGIC = b"LG"
 VERSION = 1
@@ -117,7 +117,7 @@ class Control:
 
 def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None) -> IndexPrior | None:
     """The prior the index coder codes with (None for coders that need none)."""
-    if not index_coder_class(index_coder).uses_prior:
+    if not INDEX_CODERS.lookup(index_coder).uses_prior:
         return None
     return prior or IndexPrior.uniform(codebook_size)
 
@@ -127,7 +127,7 @@ def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None) -> int:
     text_wire_id = get_text_coder(msg.text_coder).wire_id
     out.raw(MAGIC)
     out.u8(VERSION)
-    out.u8(index_coder_class(msg.index_coder).wire_id << 4 | text_wire_id)
+    out.u8(INDEX_CODERS.lookup(msg.index_coder).wire_id << 4 | text_wire_id)
     out.u8(msg.policy.wire_id)
     g = msg.geometry
     for value in (g.height, g.width, g.latent_height, g.latent_width, g.codebook_size):
@@ -147,12 +147,12 @@ def read_control(inp: Reader) -> Control:
     if version != VERSION:
         raise MessageError(f"unsupported GO message version {version} (this receiver reads {VERSION})")
     coders = inp.u8("coder ids")
-    index_cls = INDEX_CODERS_BY_WIRE_ID.get(coders >> 4)
-    text_cls = TEXT_CODERS_BY_WIRE_ID.get(coders & 0x0F)
+    index_cls = INDEX_CODERS.by_wire_id(coders >> 4)
+    text_cls = TEXT_CODERS.by_wire_id(coders & 0x0F)
     if index_cls is None or text_cls is None:
         raise MessageError(f"unknown coder ids: index {coders >> 4}, text {coders & 0x0F}")
     policy_id = inp.u8("policy id")
-    policy_cls = POLICIES_BY_WIRE_ID.get(policy_id)
+    policy_cls = POLICIES.by_wire_id(policy_id)
     if policy_cls is None:
         raise MessageError(f"unknown masking policy id {policy_id}")
     sizes = [inp.varint(name) for name in ("height", "width", "latent height", "latent width", "codebook size")]

@@ -388,14 +388,21 @@ class DecoderService:
                 self._stats.failed += len(batch)
             return
         seconds = time.monotonic() - started
+        published = 0
         for item, image in zip(batch, images):
-            record = self._record(item, result, image, seconds, started, len(batch))
-            png = _png_bytes(image)
-            self._publish(record, png)
+            try:
+                record = self._record(item, result, image, seconds, started, len(batch))
+                png = _png_bytes(image)
+                self._publish(record, png)
+            except Exception:  # one message's record cannot end the service or lose the others
+                logger.exception("result of message %d not published", item.wire.message_id)
+                continue
+            published += 1
             if self.config.out_dir is not None:
                 self._write_files(record, png)
         with self._condition:
-            self._stats.decoded += len(batch)
+            self._stats.decoded += published
+            self._stats.failed += len(batch) - published
             self._stats.batches += 1
             self._stats.decode_seconds += seconds
 

@@ -254,11 +254,23 @@ def _load_json(data: bytes, what: str) -> dict[str, Any]:
     if len(data) > MAX_HEADER_BYTES:
         raise MessageError(f"{what} is {len(data)} bytes, over the limit of {MAX_HEADER_BYTES}")
     try:
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise MessageError(f"{what} is not UTF-8 JSON: {err}") from None
     if not isinstance(value, dict):
         raise MessageError(f"{what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    # json accepts NaN and Infinity, which no JSON writer (ours included) may write back out
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999 reads as inf
+        raise ValueError(f"{text} is not a finite number")
     return value
 
 
