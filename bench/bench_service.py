@@ -21,7 +21,7 @@ import zmq
 from tqdm.auto import tqdm
 
 from lamigo.images import load_image, parse_size
-from lamigo.lami import LaMIDecoder
+from lamigo.lami import LaMIDecoder, add_decoder_options, decoder_settings
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.models.index_prior import model_set_index_prior
@@ -98,11 +98,11 @@ def main() -> None:
     parser.add_argument("--batch-sizes", default="1,8", help="comma-separated (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=3,
                         help="runs of each measurement; the best counts, as others share the CPU (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=8, help="denoising steps T (default: %(default)s)")
-    parser.add_argument("--renoise", type=int, default=4, help="re-noising steps tau (default: %(default)s)")
     parser.add_argument("--model-set", default="tiny", help="model set (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
+    add_decoder_options(parser)
     args = parser.parse_args()
+    settings = decoder_settings(args)
     count, size = (16, (64, 64)) if args.quick else (args.messages, parse_size(args.size))
     repeats = 2 if args.quick else args.repeats
     batches = [int(part) for part in args.batch_sizes.split(",")]
@@ -112,7 +112,7 @@ def main() -> None:
     transmitter = Transmitter(models, make_policy("prm", ratio=0.3, seed=0), size=size, index_prior=prior)
     message = transmitter.encode(load_image("photo:coffee"), caption="a cup of coffee on a saucer")
     frames = message_frames(message, message_id=1, prior=prior)
-    decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise)
+    decoder = LaMIDecoder(models, settings)
     for batch in batches:  # warm up every batch shape once
         in_thread(lambda: direct_rate(decoder, message, batch, batch))
 
@@ -128,8 +128,8 @@ def main() -> None:
             rows.append((batch, direct, served))
 
     print(f"\n{models.name} model set on {args.device} ({platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads), {size[0]}x{size[1]} images, tau/T = {args.renoise}/"
-          f"{args.steps}, {count} messages per run, best of {repeats} runs\n")
+          f"{torch.get_num_threads()} threads), {size[0]}x{size[1]} images, tau/T = {settings.renoise}/"
+          f"{settings.steps}, {count} messages per run, best of {repeats} runs\n")
     header = ["batch", "direct msg/s", "service msg/s", "service / direct"]
     print(" | ".join(f"{cell:>16}" for cell in header))
     print("-|-".join("-" * 16 for _ in header))

@@ -26,7 +26,7 @@ import torch
 from tqdm.auto import tqdm
 
 from lamigo.errors import LamigoError
-from lamigo.lami import LaMIDecoder, ShowtimeTimings
+from lamigo.lami import DecoderSettings, LaMIDecoder, ShowtimeTimings, add_decoder_options, decoder_settings
 from lamigo.models.paella import Denoiser, PaellaConfig
 from lamigo.models.registry import ModelSet, load_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
@@ -46,13 +46,14 @@ CLIP_VIT_H_TEXT = dict(
     num_attention_heads=16, max_position_embeddings=77, projection_dim=1024, hidden_act="gelu",
 )
 CLIP_CONTEXT = 77
+QUICK_SETTINGS = DecoderSettings(steps=2, renoise=1)
 
 
 class RandomWeightTextEncoders:
     """ByT5-XL encoder and CLIP ViT-H/14 text model with random weights, built on `device`.
 
-    `build` does the work of `lamigo.models.conditions.TransformersConditionBuilder.build`:
-    captions and empty captions go through ByT5 together (bytes + 3, then </s>, padded to the
+    `encode` does the work of `lamigo.models.conditions.TransformersConditionBuilder.encode`:
+    captions go through ByT5 as Paella tokenizes them (bytes + 3, then </s>, padded to the
     longest) and through CLIP at its fixed 77-token context.
     """
 
@@ -72,17 +73,19 @@ class RandomWeightTextEncoders:
             row[: len(tokens)] = torch.tensor(tokens)
         return ids.to(self.device)
 
+    def sequence_length(self, caption: str) -> int:
+        return len(caption.encode("utf-8")) + 1
+
     @torch.inference_mode()
-    def build(self, captions: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        batch = len(captions)
-        texts = list(captions) + [""] * batch
-        states = self.byt5(input_ids=self._byt5_ids(texts)).last_hidden_state
-        clip_ids = torch.randint(1, CLIP_VIT_H_TEXT["vocab_size"] - 1, (2 * batch, CLIP_CONTEXT))
+    def encode(self, captions: list[str]) -> dict[str, torch.Tensor]:
+        states = self.byt5(input_ids=self._byt5_ids(captions)).last_hidden_state
+        clip_ids = torch.randint(1, CLIP_VIT_H_TEXT["vocab_size"] - 1, (len(captions), CLIP_CONTEXT))
         clip_ids[:, -1] = CLIP_VIT_H_TEXT["vocab_size"] - 1  # end of text: the pooled token
         embeddings = self.clip(input_ids=clip_ids.to(self.device)).text_embeds
-        cond = {"byt5": states[:batch], "clip_text": embeddings[:batch]}
-        uncond = {"byt5": states[batch:], "clip_text": embeddings[batch:]}
-        return cond, uncond
+        return {"byt5": states, "clip_text": embeddings}
+
+    def build(self, captions: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        return self.encode(captions), self.encode([""] * len(captions))
 
 
 def full_size_model_set(device: torch.device) -> ModelSet:
@@ -185,12 +188,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         metavar="HxW", help="image sizes (default: 256x256 256x512)")
     parser.add_argument("--batches", type=int, nargs="+", default=None, metavar="B",
                         help="batch sizes (default: 1 8 32; with --quick 1 4)")
-    parser.add_argument("--steps", type=int, default=None, metavar="T",
-                        help="T, denoising steps (default: 8; with --quick 2)")
-    parser.add_argument("--renoise", type=int, default=None, metavar="TAU",
-                        help="tau, re-noising steps (default: 4; with --quick 1)")
-    parser.add_argument("--cfg", type=float, default=8.0,
-                        help="guidance scale; 1 turns classifier-free guidance off (default: %(default)s)")
     parser.add_argument("--mask-ratio", type=float, default=0.25,
                         help="fraction of tokens to regenerate (the paper's p) (default: %(default)s)")
     parser.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA)")
@@ -202,9 +199,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed runs per row, median reported (default: 1 on CPU, 10 on CUDA)")
     parser.add_argument("--quick", action="store_true",
-                        help="a short run (tau/T = 1/2, batches 1 and 4, no warm-up per row) that takes "
-                        "under a minute for the tiny set on a small CPU; per-step cost is what "
-                        "it measures, so denoise time scales with T")
+                        help="a short run (tau/T = 1/2 unless --steps/--renoise say otherwise, batches "
+                        "1 and 4, no warm-up per row) that takes under a minute for the tiny set on a "
+                        "small CPU; per-step cost is what it measures, so denoise time scales with T")
+    add_decoder_options(parser, seed=False)  # every timed run takes its own seed
     return parser.parse_args(argv)
 
 
@@ -221,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every (batch, size) row is one more static-shape graph; the default limit of 8
         # would silently fall back to eager for the later rows.
         _dynamo.config.cache_size_limit = 64
-    steps = args.steps if args.steps is not None else (2 if args.quick else 8)
-    renoise = args.renoise if args.renoise is not None else (1 if args.quick else 4)
+    settings = decoder_settings(args, QUICK_SETTINGS if args.quick else None)
     batches = args.batches or ([1, 4] if args.quick else [1, 8, 32])
     warmup = args.warmup if args.warmup is not None else (3 if on_cuda else 0 if args.quick else 1)
     repeats = args.repeats if args.repeats is not None else (10 if on_cuda else 1)
@@ -230,10 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     models = full_size_model_set(device) if args.model == "full" else load_model_set("tiny", device)
     build_seconds = time.perf_counter() - start
-    decoder = LaMIDecoder(
-        models, steps=steps, renoise=renoise, cfg=args.cfg, bf16=args.bf16,
-        compile=args.compile, cuda_graphs=args.cuda_graphs,
-    )
+    decoder = LaMIDecoder(models, settings, bf16=args.bf16, compile=args.compile, cuda_graphs=args.cuda_graphs)
     # One small decode first, so that no row pays for one-time set-up (kernel selection, ...).
     latent = (1, 32 // models.vqgan.downscale, 32 // models.vqgan.downscale)
     decoder.decode(torch.zeros(latent, dtype=torch.long), torch.ones(latent, dtype=torch.bool), [""])
@@ -247,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     options = [name for name in ("bf16", "compile", "cuda_graphs") if getattr(args, name)]
     print(f"LaMI receiver showtime: {models.name} model set on {device_name(device)} "
           f"(torch {torch.__version__}, models built in {build_seconds:.1f} s)")
-    print(f"tau/T = {renoise}/{steps}, cfg {args.cfg:g}, mask ratio {args.mask_ratio:g}, "
+    print(f"tau/T = {settings.renoise}/{settings.steps}, {settings.renoise_scope} re-noising, cfg "
+          f"{settings.cfg:g} for {settings.guided_steps} steps, mask ratio {args.mask_ratio:g}, "
           f"options: {', '.join(options) or 'none'}; median of {repeats} run(s) after {warmup} "
           f"warm-up run(s); peer: plain Paella sampling of the same batch")
     print_table(rows)

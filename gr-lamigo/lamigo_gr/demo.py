@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError
+from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
 
 logger = logging.getLogger("lamigo_gr.demo")
 
@@ -61,9 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 8%% of the packets, 0.6 about half "
                         "(default: %(default)s)")
     parser.add_argument("--noise-seed", type=int, default=0, help="seed of the channel noise (default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=8, metavar="T", help="denoising steps T (default: %(default)s)")
-    parser.add_argument("--renoise", type=int, default=4, metavar="TAU",
-                        help="re-noising steps tau; the paper's tau/T: 4/8, 28/32, 50/62 (default: %(default)s)")
+    add_decoder_options(parser)  # passed on to the decoder service
     parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
                         help="model set of both ends (default: the shipped default set, tiny when absent)")
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
@@ -76,7 +75,7 @@ def _start_service(args: argparse.Namespace, model_set: str, listen: str, publis
     command = [
         sys.executable, "-m", "lamigo.cli.main", *(["-v"] if args.verbose else []), "serve",
         "--listen", listen, "--publish", publish, "--out", str(folder), "--max-messages", "1",
-        "--steps", str(args.steps), "--renoise", str(args.renoise), "--model-set", model_set,
+        *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
     ]
     logger.info("starting the decoder service: %s (log: %s)", " ".join(command[1:]), log)
     with open(log, "w") as stream:  # the child keeps its own copy of the descriptor

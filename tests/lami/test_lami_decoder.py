@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lamigo.errors import ConfigError, MessageError
-from lamigo.lami import LaMIDecoder
+from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage
 from lamigo.models.registry import ModelSet, load_model_set
@@ -36,7 +36,7 @@ def encoded_message(models: ModelSet, geometry: Geometry, seed: int, caption: st
 
 def test_tiny_model_end_to_end(models: ModelSet, geometry: Geometry) -> None:
     messages = [encoded_message(models, geometry, seed, f"photo {seed}") for seed in (1, 2)]
-    decoder = LaMIDecoder(models, steps=4, renoise=2, cfg=3.0)
+    decoder = LaMIDecoder(models, DecoderSettings(steps=4, renoise=2, cfg=3.0))
     result = decoder.decode_messages(messages, seed=5)
 
     assert result.images.shape == (2, 3, *IMAGE)
@@ -61,7 +61,7 @@ def test_lost_tokens_are_regenerated_with_the_masked_ones(
     lost = np.zeros(geometry.latent_shape, dtype=bool)
     lost[:4] = True  # one lost packet: the first four rows of tokens
     lost_and_sent = lost & ~message.mask
-    decoder = LaMIDecoder(models, steps=3, renoise=2, cfg=3.0)
+    decoder = LaMIDecoder(models, DecoderSettings(steps=3, renoise=2, cfg=3.0))
     out = decoder.decode_messages([message], [lost]).indices[0].numpy()
 
     kept = ~(message.mask | lost)
@@ -72,7 +72,7 @@ def test_lost_tokens_are_regenerated_with_the_masked_ones(
 
 def test_plain_ablation_ignores_received_tokens(models: ModelSet, geometry: Geometry) -> None:
     message = encoded_message(models, geometry, 4, "a street")
-    decoder = LaMIDecoder(models, steps=2, renoise=1, cfg=3.0)
+    decoder = LaMIDecoder(models, DecoderSettings(steps=2, renoise=1, cfg=3.0))
     lami = decoder.decode_messages([message], seed=1).indices[0].numpy()
     plain = decoder.decode_messages([message], seed=1, plain=True).indices[0].numpy()
     sent = ~message.mask
@@ -87,12 +87,20 @@ def test_a_batch_needs_one_geometry(models: ModelSet, geometry: Geometry) -> Non
         GOMessage(other, make_policy("none"), np.zeros((16, 16), bool), np.zeros((16, 16)), ""),
     ]
     with pytest.raises(MessageError, match="one geometry"):
-        LaMIDecoder(models, steps=1, renoise=0).decode_messages(messages)
+        LaMIDecoder(models, DecoderSettings(steps=1, renoise=0)).decode_messages(messages)
 
 
-def test_bad_step_settings_fail_at_construction(models: ModelSet) -> None:
-    with pytest.raises(ConfigError, match=r"tau must lie in \[0, T=4\]"):
-        LaMIDecoder(models, steps=4, renoise=5)
+def test_a_message_decodes_the_same_alone_and_beside_a_longer_caption(
+    models: ModelSet, geometry: Geometry
+) -> None:
+    # The denoiser has no attention mask: padding one caption to another's length would change it.
+    short = encoded_message(models, geometry, 1, "a cat")
+    long = encoded_message(models, geometry, 2, "a much longer caption about a harbour at dusk")
+    decoder = LaMIDecoder(models, DecoderSettings(steps=3, renoise=2, cfg=3.0))
+    batched = decoder.decode_messages([short, long, short]).indices
+    alone = decoder.decode_messages([short]).indices[0]
+    assert torch.equal(batched[0], alone) and torch.equal(batched[2], alone)
+    assert torch.equal(batched[1], decoder.decode_messages([long]).indices[0])
 
 
 def test_cuda_options_are_refused_on_cpu(models: ModelSet) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from lamigo.lami import LaMIDecoder
+from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.models.registry import load_model_set
 from lamigo.service.wire import parse_frames
 from lamigo_gr.flowgraphs import FLOWGRAPHS_DIR, check_flowgraph, compile_flowgraph, run_loopback
@@ -104,7 +104,7 @@ def test_loopback_at_low_snr_loses_packets_and_still_decodes(build_dir, pull_soc
     assert damaged, "no received message has lost tokens"
     wire = damaged[0]
     assert wire.header["tokens_lost"] == int(wire.lost.sum())
-    decoder = LaMIDecoder(load_model_set("tiny"), steps=2, renoise=1, cfg=1.0)
+    decoder = LaMIDecoder(load_model_set("tiny"), DecoderSettings(steps=2, renoise=1, cfg=1.0))
     decoded = decoder.decode_messages([wire.message], [wire.lost])
     assert tuple(decoded.images.shape) == (1, 3, 64, 64)
     regenerated = wire.message.mask | wire.lost

@@ -1,5 +1,8 @@
 """Parity with the reference Paella code, on fixtures made by running it (random weights).
 
+VQGAN, denoiser and plain sampler against the reference's outputs; classifier-free guidance's
+combination; and the ByT5 ids Paella feeds for captions and for the empty caption.
+
 The fixtures live in `shared/reference/paella-parity/` beside the repository (or where
 $LAMIGO_PARITY_DIR points); their README gives the tolerances used here: logits within 3e-5,
 latents and pixels within 1e-5, indices and tokens exact. Each tensor is cloned after loading
@@ -18,7 +21,9 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from lamigo.lami.sampler import lami_sample
+from lamigo.lami.sampler import classifier_free_guidance, lami_sample
+from lamigo.lami.settings import DecoderSettings
+from lamigo.models.conditions import TransformersConditionBuilder, message_conditions
 from lamigo.models.paella import Denoiser, PaellaConfig
 from lamigo.models.registry import load_denoiser_checkpoint, load_vqgan_checkpoint
 from lamigo.models.vqgan import VQGAN, VQGANConfig
@@ -70,7 +75,7 @@ def denoiser_config(**changes: object) -> PaellaConfig:
 
 def cloned(module: nn.Module) -> nn.Module:
     """`module` with its own aligned copy of every tensor the loader took from a file."""
-    module.load_state_dict({key: value.clone() for key, value in module.state_dict().items()})
+    module.load_state_dict({key: value.clone() for key, value in module.state_dict().items()}, assign=True)
     return module.eval()
 
 
@@ -218,10 +223,45 @@ def test_plain_sampling_reproduces_paella_tokens_and_trajectory(setting: str) ->
     uncond = {"byt5": io["uncond_byt5"], "clip_text": io["uncond_clip_text"]}
     tokens = lami_sample(
         denoiser, torch.zeros(shape, dtype=torch.long), torch.ones(shape, dtype=torch.bool), cond, uncond,
-        steps=settings["steps"], renoise=settings["renoise_steps"], cfg=settings["cfg"],
-        temperature=tuple(settings["temperature"]), seed=settings["seed"],
+        DecoderSettings(steps=settings["steps"], renoise=settings["renoise_steps"], cfg=settings["cfg"],
+                        temperature=tuple(settings["temperature"]), seed=settings["seed"]),
     )
     assert list(denoiser.inputs) == pytest.approx(settings["r_per_step"])
     for step, given in enumerate(denoiser.inputs.values()):
         assert torch.equal(given, io[f"trajectory_{setting}"][step]), f"diverges at step {step}"
     assert torch.equal(tokens, io[f"tokens_{setting}"])
+
+
+def test_guidance_combines_cond_and_uncond_as_paella() -> None:
+    io = tensors("sampler_io.safetensors")
+    combined = classifier_free_guidance(io["cfg_cond_logits"], io["cfg_uncond_logits"].clone(), 8.0)
+    torch.testing.assert_close(combined, io["cfg_combined"], atol=PIXELS_ATOL, rtol=0)
+    torch.testing.assert_close(torch.softmax(combined, dim=1), io["cfg_probs_t1"], atol=1e-6, rtol=0)
+
+
+# --- Conditions ------------------------------------------------------------------------------
+
+def test_byt5_ids_of_captions_and_of_the_empty_caption_are_paellas(hf_folders: dict[str, Path]) -> None:
+    ids = spec("byt5_empty_caption.json")
+    builder = TransformersConditionBuilder(hf_folders["byt5"])
+    captions = ids["captions"]
+    assert builder.tokenize(captions).tolist() == ids["caption_ids_batched_together"]
+    assert [builder.tokenize([caption]).tolist()[0] for caption in captions] == ids["caption_ids_each_alone"]
+    assert builder.tokenize([""]).tolist() == ids["empty_caption_ids"]
+    assert builder.tokenize(["", ""]).tolist() == ids["empty_caption_ids_batch_of_2"]
+    truncated = builder.tokenize(["x" * 1000])[0].tolist()
+    example = ids["truncation_example"]
+    assert len(truncated) == example["length"]
+    assert truncated[:3] == example["first_ids"] and truncated[-3:] == example["last_ids"]
+
+
+def test_the_uncond_byt5_condition_encodes_the_end_token_alone(hf_folders: dict[str, Path]) -> None:
+    """Issue 12: not the empty caption padded to the captions' length ([1, 0, 0, ...])."""
+    builder = TransformersConditionBuilder(hf_folders["byt5"])
+    captions = spec("byt5_empty_caption.json")["captions"]
+    _, uncond = builder.build(captions)
+    with torch.no_grad():
+        expected = builder.byt5(input_ids=torch.tensor([[1], [1]])).last_hidden_state
+    torch.testing.assert_close(uncond["byt5"], expected)
+    for empty in message_conditions(builder, captions)[1]:
+        torch.testing.assert_close(empty["byt5"], expected[:1])

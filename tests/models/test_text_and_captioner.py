@@ -9,21 +9,23 @@ import torch
 
 from lamigo.errors import ConfigError, WeightsError
 from lamigo.models.captioner import Captioner, resolve_captions
-from lamigo.models.conditions import ByteConditionBuilder, TransformersConditionBuilder
+from lamigo.models.conditions import ByteConditionBuilder, TransformersConditionBuilder, message_conditions
 
 from .conftest import TEXT_DIM
 
 
-def assert_guidance_ready(cond: dict, uncond: dict, batch: int) -> None:
+def assert_paella_halves(cond: dict, uncond: dict, batch: int) -> None:
+    """The two halves of guidance as Paella makes them: the empty caption is one ByT5 token."""
     assert cond.keys() == uncond.keys()
-    for key in cond:
+    assert cond["byt5"].shape[0] == batch and uncond["byt5"].shape == (batch, 1, cond["byt5"].shape[2])
+    for key in cond.keys() - {"byt5"}:
         assert cond[key].shape == uncond[key].shape and cond[key].shape[0] == batch
 
 
 def test_byte_builder_is_deterministic_and_caption_dependent() -> None:
     captions = ["a cat", "a much longer caption, with ünïcode"]
     cond, uncond = ByteConditionBuilder(16, seed=3).build(captions)
-    assert_guidance_ready(cond, uncond, 2)
+    assert_paella_halves(cond, uncond, 2)
     assert cond["byt5"].shape == (2, len(captions[1].encode("utf-8")) + 1, 16)
 
     again, _ = ByteConditionBuilder(16, seed=3).build(captions)
@@ -32,7 +34,6 @@ def test_byte_builder_is_deterministic_and_caption_dependent() -> None:
     assert not torch.equal(other_seed["byt5"], cond["byt5"])
     # Padding is zeros after the end token; the empty caption is only the end token.
     assert torch.count_nonzero(cond["byt5"][0, 6:]) == 0
-    assert torch.count_nonzero(uncond["byt5"][:, 1:]) == 0
     assert torch.equal(uncond["byt5"][0], uncond["byt5"][1])
 
 
@@ -40,7 +41,7 @@ def test_transformers_builder_gives_byt5_and_clip(hf_folders: dict[str, Path]) -
     builder = TransformersConditionBuilder(hf_folders["byt5"], hf_folders["clip"])
     assert builder.byt5_dim == builder.clip_dim == TEXT_DIM
     cond, uncond = builder.build(["a boat on a lake", "hi"])
-    assert_guidance_ready(cond, uncond, 2)
+    assert_paella_halves(cond, uncond, 2)
     assert cond.keys() == {"byt5", "clip_text"}
     assert cond["byt5"].shape == (2, len("a boat on a lake") + 1, TEXT_DIM)
     assert cond["clip_text"].shape == (2, TEXT_DIM)
@@ -54,7 +55,19 @@ def test_transformers_builder_without_clip(hf_folders: dict[str, Path]) -> None:
     builder = TransformersConditionBuilder(hf_folders["byt5"], max_length=8)
     cond, uncond = builder.build(["a caption longer than eight bytes"])
     assert cond.keys() == {"byt5"} and builder.clip_dim is None
-    assert cond["byt5"].shape == uncond["byt5"].shape == (1, 8, TEXT_DIM)
+    assert cond["byt5"].shape == (1, 8, TEXT_DIM) and uncond["byt5"].shape == (1, 1, TEXT_DIM)
+
+
+def test_each_message_is_encoded_as_if_alone(hf_folders: dict[str, Path]) -> None:
+    builder = TransformersConditionBuilder(hf_folders["byt5"], hf_folders["clip"])
+    captions = ["a boat on a lake", "hi", "a car on a road"]
+    cond, uncond = message_conditions(builder, captions)
+    for caption, alone, empty in zip(captions, cond, uncond):
+        expected, expected_empty = builder.build([caption])
+        assert alone["byt5"].shape == (1, len(caption) + 1, TEXT_DIM)
+        for key in expected:
+            assert torch.allclose(alone[key], expected[key], atol=1e-5)
+            assert torch.allclose(empty[key], expected_empty[key], atol=1e-5)
 
 
 def test_text_models_load_in_the_requested_dtype(hf_folders: dict[str, Path]) -> None:

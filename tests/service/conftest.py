@@ -11,7 +11,7 @@ import pytest
 import zmq
 
 from lamigo.images import fit_image, load_image
-from lamigo.lami import LaMIDecoder
+from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import GOMessage
@@ -30,7 +30,7 @@ def models() -> ModelSet:
 
 @pytest.fixture(scope="session")
 def decoder(models: ModelSet) -> LaMIDecoder:
-    return LaMIDecoder(models, steps=2, renoise=1, cfg=3.0)
+    return LaMIDecoder(models, DecoderSettings(steps=2, renoise=1, cfg=3.0))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import sys
 import time
 
 from lamigo.cli.common import add_model_options, load_models, print_json, read_input
+from lamigo.lami.settings import add_decoder_options, decoder_settings
 
 
 def register(subparsers) -> None:
@@ -20,44 +21,28 @@ def register(subparsers) -> None:
     )
     parser.add_argument("message", metavar="MSG", help="GO message file")
     parser.add_argument("-o", "--output", required=True, metavar="OUT.png", help="image file to write")
-    parser.add_argument("--steps", type=int, default=8, metavar="T",
-                        help="denoising steps T; the paper pairs tau/T as 4/8, 28/32, 50/62, "
-                        "94/100, 194/200 (default: %(default)s)")
-    parser.add_argument("--renoise", type=int, default=4, metavar="TAU",
-                        help="re-noising steps tau, 0 to T: after each of the first tau steps part "
-                        "of the regenerated tokens goes back to the initial noise (default: %(default)s)")
-    parser.add_argument("--cfg", type=float, default=8.0,
-                        help="classifier-free guidance scale; 1 turns it off (default: %(default)s)")
-    parser.add_argument("--temperature", type=float, nargs=2, default=(1.0, 0.2),
-                        metavar=("FIRST", "LAST"),
-                        help="sampling temperature at the first and last step, linear in between "
-                        "(default: 1.0 0.2)")
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default: %(default)s)")
     parser.add_argument("--plain", action="store_true",
                         help="ablation: plain Paella sampling from noise, received tokens ignored (Fig. 13)")
     parser.add_argument("--bf16", action="store_true",
                         help="bfloat16 autocast for the text encoders, denoiser and VQGAN (CUDA only)")
     parser.add_argument("--json", action="store_true", help="print a JSON record")
+    add_decoder_options(parser)
     add_model_options(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from lamigo.lami import LaMIDecoder
-    from lamigo.lami.sampler import check_settings
     from lamigo.message import unpack_message
     from lamigo.images import save_image, to_uint8
 
     data = read_input(args.message)
-    temperature = tuple(args.temperature)
-    check_settings(args.steps, args.renoise, temperature)  # before the models take time to load
+    settings = decoder_settings(args)  # checked before the models take time to load
     models, prior = load_models(args, captioner=False)
     msg = unpack_message(data, prior)
-    decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise, cfg=args.cfg,
-                          temperature=temperature, bf16=args.bf16)
+    decoder = LaMIDecoder(models, settings, bf16=args.bf16)
     start = time.perf_counter()
-    result = decoder.decode_messages([msg], seed=args.seed, plain=args.plain,
-                                     progress=sys.stderr.isatty())
+    result = decoder.decode_messages([msg], plain=args.plain, progress=sys.stderr.isatty())
     seconds = time.perf_counter() - start
     save_image(to_uint8(result.images)[0], args.output)
     record = {
@@ -67,9 +52,7 @@ def run(args: argparse.Namespace) -> int:
         "tokens": int(msg.mask.size),
         # The ablation regenerates every token, received or not.
         "tokens_regenerated": int(msg.mask.size if args.plain else msg.mask.sum()),
-        "steps": args.steps,
-        "renoise": args.renoise,
-        "cfg": args.cfg,
+        **settings.as_dict(),
         "plain": args.plain,
         "decode_seconds": round(seconds, 4),
         "text_seconds": round(result.timings.text_encoding, 4),
@@ -80,6 +63,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(record)
     else:
         print(f"wrote {args.output}: {msg.geometry.height}x{msg.geometry.width}, regenerated "
-              f"{record['tokens_regenerated']} of {record['tokens']} tokens in {args.steps} steps "
+              f"{record['tokens_regenerated']} of {record['tokens']} tokens in {settings.steps} steps "
               f"({seconds:.2f} s, model set {models.name})")
     return 0

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from lamigo.cli.common import add_model_options, load_models
+from lamigo.lami.settings import add_decoder_options, decoder_settings
 
 
 def register(subparsers) -> None:
@@ -54,6 +55,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for torch (default: torch's choice); 1 is often much "
                         "faster for small models on a busy machine")
+    add_decoder_options(parser, steps=False, seed=False)  # the sweeps set tau/T; --seed is above
     add_model_options(parser)
     parser.set_defaults(func=run)
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, out=Path(args.out), experiments=select_experiments(args.experiments),
         quick=args.quick, seed=args.seed, size=parse_size(args.size), metrics=metrics,
         lpips_weights=args.lpips_weights, fid_patch=args.fid_patch or None,
-        max_images=args.max_images, bf16=args.bf16,
+        max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args),
     )
     if args.threads is not None:
         if args.threads < 1:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from lamigo.cli.common import add_model_options, load_models, print_json
+from lamigo.lami.settings import add_decoder_options, decoder_settings
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_TOKENS,
@@ -57,13 +58,8 @@ def register(subparsers) -> None:
     work.add_argument("--stats-interval", type=float, default=30.0, metavar="S",
                       help="seconds between statistics lines in the log (default: %(default)s)")
 
-    decode = parser.add_argument_group("decoding")
-    decode.add_argument("--steps", type=int, default=8, metavar="T", help="denoising steps T (default: %(default)s)")
-    decode.add_argument("--renoise", type=int, default=4, metavar="TAU",
-                        help="re-noising steps tau, < T (default: %(default)s)")
-    decode.add_argument("--cfg", type=float, default=8.0,
-                        help="classifier-free guidance scale; 1 turns it off (default: %(default)s)")
-    decode.add_argument("--seed", type=int, default=0, help="sampling seed of every batch (default: %(default)s)")
+    add_decoder_options(parser)
+    decode = parser.add_argument_group("computation")
     decode.add_argument("--threads", type=int, default=None, metavar="N",
                         help="torch CPU threads (default: torch's choice; on a busy CPU 1 can be much faster)")
     decode.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
@@ -114,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
             Path(args.curve_public_key) if args.curve_public_key else None,
             Path(args.curve_clients) if args.curve_clients else None,
         )
+    settings = decoder_settings(args)
     config = ServiceConfig(
         listen=args.listen or (None if args.connect else DEFAULT_MESSAGES_ADDRESS),
         connect=tuple(args.connect),
@@ -127,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         max_tokens=args.max_tokens,
         stats_interval=args.stats_interval,
-        seed=args.seed,
+        seed=settings.seed,
         curve=curve,
     )
     if not args.verbose:  # a long-running service shows its start, statistics and rejections
@@ -139,8 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
         torch.set_num_threads(args.threads)
     models, prior = load_models(args, captioner=False)  # receivers never caption
-    decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise, cfg=args.cfg, bf16=args.bf16,
-                          compile=args.compile)
+    decoder = LaMIDecoder(models, settings, bf16=args.bf16, compile=args.compile)
     service = DecoderService(decoder, config, prior=prior, model_set=models.name)
     service.bind()
     print(f"lamigo serve: messages on {service.messages_endpoint or ', '.join(config.connect)}, results on "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from lamigo.cli.common import add_model_options, add_transmitter_options, load_transmitter_models, policy_from_args
 from lamigo.errors import ConfigError
+from lamigo.lami.settings import add_decoder_options, decoder_settings
 from lamigo.link import NOISE_SETUPS, Channel, NoiseSetup, noise_setup
 from lamigo.link.packetizer import DEFAULT_PAYLOAD
 
@@ -38,11 +39,6 @@ def register(subparsers) -> None:
                         help=f"packet error rate of setups 1 and 3 (default: {DEFAULT_PER})")
     parser.add_argument("--ber", type=float, default=None, metavar="B",
                         help=f"bit error rate of setups 2 and 4 (default: {DEFAULT_BER})")
-    parser.add_argument("--steps", type=int, default=8, metavar="T", help="denoising steps T (default: %(default)s)")
-    parser.add_argument("--renoise", type=int, default=4, metavar="TAU",
-                        help="re-noising steps tau, at most T (default: %(default)s)")
-    parser.add_argument("--cfg", type=float, default=8.0,
-                        help="classifier-free guidance scale; 1 turns it off (default: %(default)s)")
     add_transmitter_options(parser, seed_help="seed of the channel, the prm mask and the sampler")
     parser.add_argument("--payload", type=int, default=DEFAULT_PAYLOAD, metavar="BYTES",
                         help="payload bytes per packet, link header and CRC not included "
@@ -50,6 +46,7 @@ def register(subparsers) -> None:
     parser.add_argument("--control-copies", type=int, default=3, metavar="N",
                         help="times each Reed-Solomon coded control chunk is sent (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_decoder_options(parser, seed=False)  # --seed (above) seeds the sampler too
     add_model_options(parser)
     parser.set_defaults(func=run)
 
@@ -76,9 +73,7 @@ def run(args: argparse.Namespace) -> int:
     link_config = setup.link_config(max_payload=args.payload, control_copies=args.control_copies)
     policy = policy_from_args(args)
     size = parse_size(args.size)
-    # Checked before the models load and the image is encoded, not after.
-    if args.steps < 1 or not 0 <= args.renoise <= args.steps:
-        raise ConfigError(f"need --steps >= 1 and --renoise in [0, --steps], got {args.steps} and {args.renoise}")
+    settings = decoder_settings(args)  # checked before the models load and the image is encoded
     original = fit_image(load_image(args.image), size)
     models, prior, caption = load_transmitter_models(args, args.image)
     out = Path(args.output)
@@ -120,8 +115,8 @@ def run(args: argparse.Namespace) -> int:
               f"({record['packets_lost']} of {record['packets_sent']} packets lost); wrote {out}/report.json")
         return 1
     (message,) = received
-    decoder = LaMIDecoder(models, steps=args.steps, renoise=args.renoise, cfg=args.cfg)
-    result = decoder.decode_messages([message.to_go_message()], [message.lost], seed=args.seed, progress=True)
+    decoder = LaMIDecoder(models, settings)
+    result = decoder.decode_messages([message.to_go_message()], [message.lost], progress=True)
     image = to_uint8(result.images)[0]
     save_image(image, out / "received.png")
     arrived_tokens = ~message.regenerate
@@ -134,8 +129,11 @@ def run(args: argparse.Namespace) -> int:
         "tokens_lost": message.stats.tokens_lost,
         "tokens_regenerated": int(message.regenerate.sum()),
         "tokens_corrupted": int((message.indices[arrived_tokens] != sent.indices[arrived_tokens]).sum()),
-        "steps": args.steps,
-        "renoise": args.renoise,
+        "steps": settings.steps,
+        "renoise": settings.renoise,
+        "renoise_scope": settings.renoise_scope,
+        "cfg": settings.cfg,
+        "cfg_steps": settings.cfg_steps,
         "decode_seconds": round(result.timings.total, 4),
         "psnr_db": round(psnr(original, image), 2),
     }
@@ -150,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tokens: {record['tokens']}, masked by policy {record['tokens_masked_by_policy']}, "
               f"lost {record['tokens_lost']}, corrupted {record['tokens_corrupted']}, "
               f"regenerated {record['tokens_regenerated']}; caption {message.caption!r}")
-        print(f"decoded in {record['decode_seconds']} s ({args.steps} steps, model set {models.name}): "
+        print(f"decoded in {record['decode_seconds']} s ({settings.steps} steps, model set {models.name}): "
               f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
     return 0
 

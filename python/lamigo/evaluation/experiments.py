@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 from lamigo.errors import ConfigError
 from lamigo.lami.sampler import PAPER_STEP_SETTINGS
+from lamigo.lami.settings import RENOISE_SCOPES
 
 __all__ = ["Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "select_experiments"]
 
 # Every column a condition may set; those an experiment does not use stay empty in its CSV.
-CONDITION_FIELDS = ("policy", "ratio", "order", "codec", "sampling", "setup", "rate", "tau", "steps")
+CONDITION_FIELDS = ("policy", "ratio", "order", "codec", "sampling", "setup", "rate", "tau", "steps",
+                    "renoise_scope", "cfg_steps")
 
 QUICK_STEPS = ((4, 8),)
 PER_RATES = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
@@ -77,6 +79,19 @@ def _showtime(quick: bool) -> list[dict]:
     return [_lami("ebm", 0.25, tau, steps) for tau, steps in _steps(quick)]
 
 
+def _renoising(quick: bool) -> list[dict]:
+    """Both readings of the re-noising (`DecoderSettings.renoise_scope`), each guided at every
+    step and only in the first 5/8 of them (Paella's demos guide 20 of 32), beside plain
+    sampling, on the same PRM messages: at tau/T 4/8 and 28/32 (quick: 4/8)."""
+    conditions = []
+    for tau, steps in PAPER_STEP_SETTINGS[:1 if quick else 2]:
+        conditions.append(_lami("prm", 0.25, tau, steps, sampling="plain"))
+        for cfg_steps in (None, steps * 5 // 8):
+            conditions += [_lami("prm", 0.25, tau, steps, renoise_scope=scope, cfg_steps=cfg_steps)
+                           for scope in RENOISE_SCOPES]
+    return conditions
+
+
 def _lami_vs_plain(quick: bool) -> list[dict]:
     tau, steps = PAPER_STEP_SETTINGS[0]
     return [_lami("pdm", 0.25, tau, steps, sampling=sampling) for sampling in ("lami", "plain")]
@@ -91,7 +106,8 @@ class Experiment:
         title: what it measures.
         paper: the paper's tables and figures it reproduces.
         keys: the condition columns that tell its conditions apart.
-        x: the column its plot puts on the x axis; series: the column that tells its lines apart.
+        x: the column its plot puts on the x axis; series: the column (or columns) that tell its
+            lines apart.
     """
 
     name: str
@@ -99,7 +115,7 @@ class Experiment:
     paper: str
     keys: tuple[str, ...]
     x: str
-    series: str | None
+    series: str | tuple[str, ...] | None
     sweep_fn: Callable[[bool], list[dict]]
 
     def conditions(self, quick: bool) -> list[dict]:
@@ -124,6 +140,10 @@ EXPERIMENTS: dict[str, Experiment] = {
                    ("tau", "steps"), "steps", None, _showtime),
         Experiment("lami-vs-plain", "LaMI against plain Paella sampling from noise (PDM)", "Fig. 13",
                    ("sampling",), "sampling", None, _lami_vs_plain),
+        Experiment("renoising", "Re-noising all tokens (eq. 13 as written) or only the masked ones, "
+                   "guidance at every step or the first 5/8, and plain sampling (PRM)",
+                   "eq. 12-13, Algorithm 2", ("sampling", "renoise_scope", "cfg_steps", "tau", "steps"),
+                   "steps", ("sampling", "renoise_scope", "cfg_steps"), _renoising),
     )
 }
 

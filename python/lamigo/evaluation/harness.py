@@ -27,6 +27,7 @@ from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
 from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
 from lamigo.images import IMAGE_SUFFIXES, image_files
+from lamigo.lami.settings import DecoderSettings
 from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
 from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
@@ -90,6 +91,8 @@ class EvalConfig:
         fid_patch: side of the square patches FID is computed on; None for whole images.
         max_images: use at most this many images (all when None; `quick` caps it too).
         bf16: decode under bfloat16 autocast (CUDA only).
+        decoder: the LaMI decoder's settings; a condition's tau/T, and its re-noising scope and
+            guided steps where it sets them, replace theirs, and `seed` replaces their seed.
     """
 
     data: str
@@ -103,6 +106,7 @@ class EvalConfig:
     fid_patch: int | None = 64
     max_images: int | None = None
     bf16: bool = False
+    decoder: DecoderSettings = DecoderSettings()
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRICS]
@@ -268,9 +272,12 @@ def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) ->
         if arrived is None:
             return None
         message, lost = arrived
-    decoder = LaMIDecoder(ctx.models, steps=condition["steps"], renoise=condition["tau"], bf16=ctx.config.bf16)
-    result = decoder.decode_messages([message], [lost], seed=ctx.config.seed,
-                                     plain=condition.get("sampling") == "plain")
+    settings = ctx.config.decoder.replace(
+        steps=condition["steps"], renoise=condition["tau"], seed=ctx.config.seed,
+        **{name: condition[name] for name in ("renoise_scope", "cfg_steps") if condition.get(name) is not None},
+    )
+    decoder = LaMIDecoder(ctx.models, settings, bf16=ctx.config.bf16)
+    result = decoder.decode_messages([message], [lost], plain=condition.get("sampling") == "plain")
     timings = result.timings
     row.update(tokens_regenerated=int(message.mask.sum() + (0 if lost is None else lost.sum())),
                text_s=timings.text_encoding, denoise_s=timings.denoising,

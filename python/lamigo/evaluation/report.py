@@ -55,9 +55,11 @@ def _number(value: object) -> float | None:
     return None if np.isnan(number) else number
 
 
-def _label(experiment: Experiment, row: dict, column: str | None) -> str:
+def _label(experiment: Experiment, row: dict, column: str | tuple[str, ...] | None) -> str:
     if column is None:
         return "LaMI-GO"
+    if isinstance(column, tuple):
+        return ", ".join(f"{name} {row[name]}" for name in column if row.get(name) not in (None, ""))
     if column == "steps":
         return f"{row['tau']}/{row['steps']}" if row.get("tau") is not None else "-"
     if column == "setup":
@@ -166,6 +168,7 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
         f"- model set: **{model_set}** on {device}",
         f"- data: `{config.data}`, {len(items)} image(s) fitted to {height}x{width}: "
         + ", ".join(item.name for item in items),
+        "- captions: " + ("; ".join(f"{item.name}: {item.caption or '(none)'}" for item in items)),
         f"- seed {config.seed}; {'quick subset' if config.quick else 'full sweeps'}; "
         f"metrics: {', '.join(config.metrics)}",
         f"- written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; 1 KB = 1000 bytes",

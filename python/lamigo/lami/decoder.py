@@ -14,8 +14,9 @@ import torch
 from torch import nn
 
 from lamigo.errors import ConfigError, MessageError
-from lamigo.lami.sampler import check_settings, combine_masks, lami_sample
-from lamigo.models.conditions import ConditionBuilder
+from lamigo.lami.sampler import combine_masks, lami_sample
+from lamigo.lami.settings import DecoderSettings
+from lamigo.models.conditions import ConditionBuilder, message_conditions
 
 if TYPE_CHECKING:
     from lamigo.message import GOMessage
@@ -75,12 +76,14 @@ class _GraphedSteps:
 class LaMIDecoder:
     """Regenerates batches of GO messages of one geometry with latent mixture integration.
 
+    Each message of a batch is conditioned on its own caption as if it were decoded alone (no
+    padding from the others' captions) and draws its own random numbers, so its image does not
+    depend on what it was batched with.
+
     Args:
         models: a ModelSet-like object with ``vqgan``, ``denoiser`` and ``conditions``.
-        steps: T, denoising steps.
-        renoise: tau, re-noising steps (the paper's tau/T settings: 4/8, 28/32, 50/62, ...).
-        cfg: classifier-free guidance scale (1 = no guidance).
-        temperature: sampling temperature at the first and last step.
+        settings: steps, re-noising, guidance, temperatures and seed (default: the defaults
+            of `DecoderSettings`).
         bf16: run every stage under bfloat16 autocast (CUDA only).
         compile: wrap the denoiser and VQGAN decoder in ``torch.compile`` (CUDA only); each new
             batch size or geometry compiles once.
@@ -90,11 +93,8 @@ class LaMIDecoder:
     def __init__(
         self,
         models: ReceiverModels,
+        settings: DecoderSettings | None = None,
         *,
-        steps: int = 8,
-        renoise: int = 4,
-        cfg: float = 8.0,
-        temperature: tuple[float, float] = (1.0, 0.2),
         bf16: bool = False,
         compile: bool = False,
         cuda_graphs: bool = False,
@@ -106,11 +106,7 @@ class LaMIDecoder:
                               f"{self.device}")
         if cuda_graphs and not compile:
             raise ConfigError("CUDA graphs come with torch.compile: set compile as well")
-        check_settings(steps, renoise, temperature)
-        self.steps = steps
-        self.renoise = renoise
-        self.cfg = cfg
-        self.temperature = temperature
+        self.settings = settings or DecoderSettings()
         self.bf16 = bf16
         self._denoiser: Callable[..., torch.Tensor] = models.denoiser
         self._decode_latents: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_latents
@@ -133,13 +129,14 @@ class LaMIDecoder:
         mask: np.ndarray | torch.Tensor,
         captions: Sequence[str],
         *,
-        seed: int = 0,
+        seed: int | None = None,
         plain: bool = False,
         progress: bool = False,
     ) -> DecodeResult:
         """Regenerate a batch: received `indices` [B, h', w'] (any value where masked), `mask`
         [B, h', w'] (True = regenerate: policy mask united with lost tokens) and one caption
-        per message. ``plain`` is the "without LaMI" ablation."""
+        per message. `seed` replaces the settings' seed; ``plain`` is the "without LaMI"
+        ablation."""
         indices = torch.as_tensor(indices, dtype=torch.long, device=self.device)
         mask = torch.as_tensor(mask, dtype=torch.bool, device=self.device)
         if indices.dim() != 3 or len(captions) != indices.shape[0]:
@@ -148,22 +145,13 @@ class LaMIDecoder:
                 f"{len(captions)} captions"
             )
 
+        settings = self.settings if seed is None else self.settings.replace(seed=seed)
         with self._timed() as text_time, self._autocast():
-            cond, uncond = self.models.conditions.build(list(captions))
+            cond, uncond = message_conditions(self.models.conditions, list(captions))
         with self._timed() as denoise_time, self._autocast():
             sampled = lami_sample(
-                self._denoiser,
-                indices,
-                mask,
-                cond,
-                uncond,
-                steps=self.steps,
-                renoise=self.renoise,
-                cfg=self.cfg,
-                temperature=self.temperature,
-                seed=seed,
-                plain=plain,
-                progress=progress,
+                self._denoiser, indices, mask, cond, uncond if settings.guided_steps else None, settings,
+                plain=plain, progress=progress,
             )
         with self._timed() as vqgan_time, self._autocast(), torch.inference_mode():
             # The sampler only yields valid indices, so decode_indices' range check (a
@@ -173,7 +161,7 @@ class LaMIDecoder:
         timings = ShowtimeTimings(text_time(), denoise_time(), vqgan_time())
         logger.info(
             "decoded %d image(s) %s: text %.3f s, %d denoising steps %.3f s, VQGAN %.3f s",
-            len(captions), tuple(images.shape[-2:]), timings.text_encoding, self.steps,
+            len(captions), tuple(images.shape[-2:]), timings.text_encoding, settings.steps,
             timings.denoising, timings.vqgan_decode,
         )
         return DecodeResult(images=images, indices=sampled, timings=timings)
@@ -183,7 +171,7 @@ class LaMIDecoder:
         messages: Sequence[GOMessage],
         lost_masks: Sequence[np.ndarray | None] | None = None,
         *,
-        seed: int = 0,
+        seed: int | None = None,
         plain: bool = False,
         progress: bool = False,
     ) -> DecodeResult:

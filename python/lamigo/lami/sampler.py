@@ -1,14 +1,17 @@
 """Latent mixture integration (LaMI): Algorithm 2 and eq. 12-13 of the LaMI-GO paper.
 
 The sampler is Paella's token sampler with one change: after every step the received indices
-are written back at every unmasked position (eq. 12), so they never change and the denoiser
-always sees them. With an all-True mask it is plain Paella sampling from pure noise.
+are written back at every unmasked position (eq. 12), so they never change in the result.
+Whether Paella's re-noising also touches them in the denoiser's input is
+`DecoderSettings.renoise_scope`. With an all-True mask it is plain Paella sampling from pure
+noise.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import numpy as np
@@ -16,10 +19,11 @@ import torch
 from tqdm.auto import tqdm
 
 from lamigo.errors import ConfigError, MessageError
+from lamigo.lami.settings import DecoderSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "check_settings", "combine_masks", "lami_sample"]
+__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "classifier_free_guidance", "combine_masks", "lami_sample"]
 
 # (tau, T) pairs the paper evaluates (Fig. 8, 9, 16 and Table X): re-noising / denoising steps.
 PAPER_STEP_SETTINGS: tuple[tuple[int, int], ...] = (
@@ -65,16 +69,6 @@ def combine_masks(policy_mask: MaskT, lost_mask: MaskT | None = None) -> MaskT:
     return np.logical_or(policy_mask, np.asarray(lost_mask))
 
 
-def check_settings(steps: int, renoise: int, temperature: tuple[float, float]) -> None:
-    """Raise ConfigError unless 1 <= T, 0 <= tau <= T and both temperatures are positive."""
-    if steps < 1:
-        raise ConfigError(f"denoising steps T must be at least 1, got {steps}")
-    if not 0 <= renoise <= steps:
-        raise ConfigError(f"re-noising steps tau must lie in [0, T={steps}], got {renoise}")
-    if min(temperature) <= 0:
-        raise ConfigError(f"sampling temperatures must be positive, got {temperature}")
-
-
 def _check_inputs(
     indices: torch.Tensor, mask: torch.Tensor, codebook_size: int, plain: bool
 ) -> None:
@@ -95,23 +89,88 @@ def _check_inputs(
         )
 
 
+Conditions = Mapping[str, torch.Tensor]
+
+
+def classifier_free_guidance(cond_logits: torch.Tensor, uncond_logits: torch.Tensor, scale: float) -> torch.Tensor:
+    """cfg * cond + (1 - cfg) * uncond, computed in place in `uncond_logits` (large tensors)."""
+    return uncond_logits.lerp_(cond_logits, scale)
+
+
+@dataclass(frozen=True)
+class _Pass:
+    """One forward pass of a step: the rows of the stacked [cond; uncond] logits it fills, the
+    message of each row, and their conditions (all of one shape, so no padding is added)."""
+
+    rows: torch.Tensor
+    messages: torch.Tensor
+    cond: dict[str, torch.Tensor]
+
+
+def _per_message(conditions: Conditions | Sequence[Conditions], batch: int, what: str) -> list[Conditions]:
+    if isinstance(conditions, Mapping):
+        if any(value.shape[0] != batch for value in conditions.values()):
+            raise ConfigError(f"{what} conditions must have batch {batch}")
+        return [{key: value[b:b + 1] for key, value in conditions.items()} for b in range(batch)]
+    if len(conditions) != batch:
+        raise ConfigError(f"{len(conditions)} {what} conditions for {batch} messages")
+    return list(conditions)
+
+
+def _plan_passes(halves: list[list[Conditions]], device: torch.device) -> list[_Pass]:
+    """Group the rows (row h * B + b is half h of message b) whose conditions have equal shapes:
+    each group is one forward pass. A message's rows never meet padding from another's."""
+    groups: dict[tuple, list[tuple[int, int, Conditions]]] = {}
+    batch = len(halves[0])
+    for half, conditions in enumerate(halves):
+        for message, cond in enumerate(conditions):
+            signature = tuple(sorted((key, tuple(value.shape[1:]), value.dtype) for key, value in cond.items()))
+            groups.setdefault(signature, []).append((half * batch + message, message, cond))
+    return [
+        _Pass(
+            rows=torch.tensor([row for row, _, _ in members], device=device),
+            messages=torch.tensor([message for _, message, _ in members], device=device),
+            cond={key: torch.cat([cond[key] for _, _, cond in members]) for key in members[0][2]},
+        )
+        for members in groups.values()
+    ]
+
+
+def _forward(denoiser: TokenDenoiser, passes: list[_Pass], current: torch.Tensor, t: float) -> torch.Tensor:
+    """Logits of every row of `passes`, stacked in row order."""
+    outputs = []
+    for forward in passes:
+        model_input = current.index_select(0, forward.messages)
+        r = torch.full((len(forward.messages),), t, device=current.device)
+        outputs.append(denoiser(model_input, r, forward.cond))
+    if len(passes) == 1:  # every row, in order
+        return outputs[0]
+    logits = outputs[0].new_empty((sum(len(forward.rows) for forward in passes), *outputs[0].shape[1:]))
+    for forward, output in zip(passes, outputs):
+        logits.index_copy_(0, forward.rows, output)
+    return logits
+
+
 @torch.inference_mode()
 def lami_sample(
     denoiser: TokenDenoiser,
     indices: torch.Tensor,
     mask: torch.Tensor,
-    cond: Mapping[str, torch.Tensor],
-    uncond: Mapping[str, torch.Tensor] | None,
+    cond: Conditions | Sequence[Conditions],
+    uncond: Conditions | Sequence[Conditions] | None,
+    settings: DecoderSettings,
     *,
-    steps: int,
-    renoise: int,
-    cfg: float,
-    temperature: tuple[float, float] = (1.0, 0.2),
-    seed: int = 0,
     plain: bool = False,
     progress: bool = False,
 ) -> torch.Tensor:
     """Regenerate the masked tokens of a batch of index maps with latent mixture integration.
+
+    Step i (0-based) of T: the denoiser predicts every token of the current map at noise level
+    t_i = 1 - i/T; the masked tokens take a multinomial draw from its tempered softmax, the
+    received ones keep their indices (eq. 12). Before the first step the masked tokens are the
+    initial noise (eq. 13, i = 1); after each of the first tau steps Paella's Gamma sends a
+    fraction t_{i+1} of the tokens in `settings.renoise_scope` back to that noise. With an
+    all-True mask (or ``plain``) this is Paella's own sampler, draw for draw.
 
     Args:
         denoiser: Paella-style denoiser, ``denoiser(indices, r, cond) -> logits [B, K, H, W]``,
@@ -120,18 +179,12 @@ def lami_sample(
             ignored (-1 is fine there).
         mask: BoolTensor [B, H, W], True = regenerate (policy mask united with lost tokens,
             see :func:`combine_masks`).
-        cond: condition tensors, batch-first with batch B; passed to the denoiser unchanged.
-        uncond: the same keys and shapes for the empty caption, used for classifier-free
-            guidance; may be None only when ``cfg == 1``.
-        steps: T, the number of denoising steps.
-        renoise: tau; after each of the first tau steps a fraction t_{i+1} of the regenerated
-            tokens is reset to the initial noise (Paella's re-noising Gamma).
-        cfg: guidance scale, logits = cfg * cond + (1 - cfg) * uncond; 1 disables guidance and
-            halves the denoiser's work.
-        temperature: sampling temperature at the first and last step, linear in between.
-        seed: seeds one torch.Generator per message on the tensors' device, so a message
-            draws the same random numbers alone or inside any batch (deterministic on CPU; its
-            result still moves a little where the batch pads its caption's conditions).
+        cond: the conditions, batch-first with batch B, or one dict per message (batch 1 each,
+            of any sequence length): messages whose conditions differ in shape run in separate
+            forward passes, so none is padded for another (the denoiser has no attention mask).
+        uncond: the same for the empty caption of classifier-free guidance (Paella's is one
+            ByT5 token long); may be None only when no step is guided.
+        settings: steps, re-noising, guidance, temperatures and seed (`DecoderSettings`).
         plain: the paper's "without LaMI" ablation (Fig. 13): Paella sampling from pure noise
             with the same conditions, received indices ignored.
         progress: show a tqdm bar over the steps.
@@ -139,12 +192,11 @@ def lami_sample(
     Returns:
         LongTensor [B, H, W]: equal to ``indices`` wherever ``mask`` is False (unless ``plain``).
     """
-    check_settings(steps, renoise, temperature)
     codebook_size = denoiser.codebook_size
     _check_inputs(indices, mask, codebook_size, plain)
-    guided = cfg != 1.0
-    if guided and uncond is None:
-        raise ConfigError(f"classifier-free guidance (cfg={cfg}) needs the uncond conditions")
+    guided_steps = settings.guided_steps
+    if guided_steps and uncond is None:
+        raise ConfigError(f"classifier-free guidance (cfg={settings.cfg}) needs the uncond conditions")
     if plain:
         mask = torch.ones_like(mask)
     if not bool(mask.any()):
@@ -152,25 +204,26 @@ def lami_sample(
 
     device = indices.device
     batch = indices.shape[0]
-    generators = [torch.Generator(device=device).manual_seed(seed) for _ in range(batch)]
-    # Step 1 (eq. 12-13, i = 1): masked positions start from random codewords. The same noise
-    # map is the source Gamma re-noises from, as in Paella.
+    cond_rows = _per_message(cond, batch, "cond")
+    guided_passes = _plan_passes([cond_rows, _per_message(uncond, batch, "uncond")], device) if guided_steps else []
+    cond_passes = _plan_passes([cond_rows], device) if guided_steps < settings.steps else []
+
+    generators = [torch.Generator(device=device).manual_seed(settings.seed) for _ in range(batch)]
+    # The initial noise map of Paella, over every position: the masked tokens start from it
+    # and Gamma re-noises from it.
     initial_noise = torch.stack([
         torch.randint(0, codebook_size, indices.shape[1:], generator=g, device=device) for g in generators
     ])
-    current = torch.where(mask, initial_noise, indices)
+    received = torch.where(mask, initial_noise, indices)
+    renoise_scope = mask if settings.renoise_scope == "masked" else torch.ones_like(mask)
+    current = received
 
-    t_schedule = torch.linspace(1.0, 0.0, steps + 1).tolist()
-    temperatures = torch.linspace(temperature[0], temperature[1], steps).tolist()
-    if guided:
-        # One forward pass for both halves of classifier-free guidance.
-        model_cond = {key: torch.cat([cond[key], uncond[key]]) for key in cond}
-    else:
-        model_cond = dict(cond)
-    model_batch = 2 * batch if guided else batch
+    t_schedule = torch.linspace(1.0, 0.0, settings.steps + 1).tolist()
+    temperatures = torch.linspace(*settings.temperature, settings.steps).tolist()
     logger.debug(
-        "LaMI: B=%d, %s tokens to regenerate of %d, tau/T=%d/%d, cfg=%s",
-        batch, int(mask.sum()), mask.numel(), renoise, steps, cfg,
+        "LaMI: B=%d, %s tokens to regenerate of %d, tau/T=%d/%d, %s re-noising, cfg=%s for %d steps",
+        batch, int(mask.sum()), mask.numel(), settings.renoise, settings.steps, settings.renoise_scope,
+        settings.cfg, guided_steps,
     )
 
     # Coordinates of the masked tokens, found once: gathering and scattering by index keeps
@@ -180,16 +233,14 @@ def lami_sample(
     # nonzero lists message 0's tokens first, then message 1's, ...: each message samples its own
     # rows with its own generator (one host sync here, none in the loop).
     tokens_per_message = mask.sum(dim=(1, 2)).tolist()
-    for i in tqdm(range(steps), desc="LaMI", unit="step", disable=not progress):
-        r = torch.full((model_batch,), t_schedule[i], device=device)
-        model_input = torch.cat([current, current]) if guided else current
-        logits = denoiser(model_input, r, model_cond)
+    for i in tqdm(range(settings.steps), desc="LaMI", unit="step", disable=not progress):
+        guided = i < guided_steps
+        logits = _forward(denoiser, guided_passes if guided else cond_passes, current, t_schedule[i])
         # Only masked positions are sampled: eq. 12 overwrites every other one anyway.
         masked_logits = logits[batch_index, :, row_index, column_index].float()
         if guided:
             uncond_logits = logits[batch_index + batch, :, row_index, column_index].float()
-            # cfg * cond + (1 - cfg) * uncond, in place: these [tokens, K] tensors are large.
-            masked_logits = uncond_logits.lerp_(masked_logits, cfg)
+            masked_logits = classifier_free_guidance(masked_logits, uncond_logits, settings.cfg)
         # The full logits are the largest tensor of a step; free them before the next forward.
         del logits
         probs = torch.softmax(masked_logits.div_(temperatures[i]), dim=-1)
@@ -198,11 +249,9 @@ def lami_sample(
             for rows, g in zip(probs.split(tokens_per_message), generators)
         ])
         # Eq. 12: received positions keep their indices, masked ones take the prediction.
-        current = current.index_put((batch_index, row_index, column_index), sampled)
-        if i < renoise:
-            # Gamma: each token goes back to its initial noise with probability t_{i+1}; at
-            # received positions eq. 12 would put the received index straight back.
-            renoised = torch.stack([torch.rand(indices.shape[1:], generator=g, device=device) for g in generators])
-            renoised = (renoised < t_schedule[i + 1]) & mask
-            current = torch.where(renoised, initial_noise, current)
+        current = received.index_put((batch_index, row_index, column_index), sampled)
+        if i < settings.renoise:
+            # Gamma: each token in scope goes back to its initial noise with probability t_{i+1}.
+            draws = torch.stack([torch.rand(indices.shape[1:], generator=g, device=device) for g in generators])
+            current = torch.where((draws < t_schedule[i + 1]) & renoise_scope, initial_noise, current)
     return current

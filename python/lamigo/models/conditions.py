@@ -1,8 +1,11 @@
 """Condition builders: captions -> the condition dicts the denoiser's mappers expect.
 
-Every builder's `build(captions)` returns `(cond, uncond)`: two dicts with identical keys and
-shapes, `uncond` being the empty caption, so a sampler can `torch.cat` them for classifier-free
-guidance.
+A builder encodes a batch as Paella does (`encode`: one tokenizer call, shorter captions padded
+to the longest, no attention mask) and `build(captions)` gives `(cond, uncond)`, the captions
+and, in a separate call, as many empty captions: Paella v3's empty caption is the single ByT5
+end token, whatever the captions' length. `message_conditions` encodes each message as if it
+were alone, which the receiver needs: with no attention mask, padding changes the denoiser's
+output, so one message must not be padded for another.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ __all__ = [
     "ConditionBuilder",
     "ByteConditionBuilder",
     "TransformersConditionBuilder",
+    "message_conditions",
     "pretrained_options",
 ]
 
@@ -28,14 +32,53 @@ Conditions = dict[str, torch.Tensor]
 
 
 class ConditionBuilder(Protocol):
-    """Anything that turns captions into (cond, uncond) condition dicts."""
+    """Anything that turns captions into condition dicts."""
+
+    def sequence_length(self, caption: str) -> int:
+        """Length of the text condition of `caption` encoded alone."""
+        ...
+
+    def encode(self, captions: list[str]) -> Conditions:
+        """Captions -> batch-first conditions, padded to the longest caption as Paella pads."""
+        ...
 
     def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """Captions -> (cond, uncond), batch-first, identical keys and shapes."""
+        """Captions -> (cond, uncond): `encode(captions)` and `encode([""] * B)`."""
         ...
 
 
-class ByteConditionBuilder:
+class _PaellaBatches:
+    """`build` as Paella makes the two halves of classifier-free guidance: two encoder calls."""
+
+    def encode(self, captions: list[str]) -> Conditions:
+        raise NotImplementedError
+
+    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
+        """Captions -> (cond, uncond); uncond is the empty caption, encoded on its own."""
+        return self.encode(list(captions)), self.encode([""] * len(captions))
+
+
+def message_conditions(
+    builder: ConditionBuilder, captions: list[str]
+) -> tuple[list[Conditions], list[Conditions]]:
+    """Each message's (cond, uncond) as Paella would encode it in a batch of its own.
+
+    Captions of one length share an encoder call (no padding arises), and the empty caption is
+    encoded once for all. Every dict has batch 1.
+    """
+    groups: dict[int, list[int]] = {}
+    for position, caption in enumerate(captions):
+        groups.setdefault(builder.sequence_length(caption), []).append(position)
+    cond: list[Conditions | None] = [None] * len(captions)
+    for positions in groups.values():
+        encoded = builder.encode([captions[p] for p in positions])
+        for row, position in enumerate(positions):
+            cond[position] = {key: value[row:row + 1] for key, value in encoded.items()}
+    uncond = builder.encode([""])
+    return cond, [uncond] * len(captions)
+
+
+class ByteConditionBuilder(_PaellaBatches):
     """Stand-in text encoder for the small model sets: no weights, nothing to download.
 
     Each UTF-8 byte of a caption maps to a fixed random vector drawn from `seed`, plus a
@@ -74,12 +117,13 @@ class ByteConditionBuilder:
             out[row, : len(tokens)] = self.table[ids] + self.positions[: len(tokens)]
         return out
 
-    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """Captions -> ({"byt5": [B,L,dim]}, same for empty captions), L = longest + 1."""
-        length = 1 + max(min(len(c.encode("utf-8")), self.max_bytes) for c in captions)
-        cond = {"byt5": self._encode(captions, length)}
-        uncond = {"byt5": self._encode([""] * len(captions), length)}
-        return cond, uncond
+    def sequence_length(self, caption: str) -> int:
+        """Bytes of `caption` (at most `max_bytes`) plus the end token."""
+        return 1 + min(len(caption.encode("utf-8")), self.max_bytes)
+
+    def encode(self, captions: list[str]) -> Conditions:
+        """Captions -> {"byt5": [B, L, dim]}, L = the longest `sequence_length`."""
+        return {"byt5": self._encode(captions, max(map(self.sequence_length, captions)))}
 
 
 def pretrained_options(dtype: torch.dtype) -> dict[str, object]:
@@ -104,13 +148,14 @@ def _require_folder(folder: Path, what: str) -> Path:
     return folder
 
 
-class TransformersConditionBuilder:
+class TransformersConditionBuilder(_PaellaBatches):
     """ByT5 encoder states and, optionally, CLIP pooled text embeddings via `transformers`.
 
     Both models load from local folders only (`local_files_only=True`); nothing is downloaded.
-    ByT5 gives the "byt5" condition (per-token last_hidden_state, captions and empty captions
-    padded together to one length, at most `max_length` bytes). CLIP, when a folder is given,
-    gives "clip_text" (the projected pooled embedding of `CLIPTextModelWithProjection`).
+    ByT5 gives the "byt5" condition (per-token last_hidden_state of Paella's input: the input ids
+    alone, padded to the longest caption, at most `max_length` tokens with the end token, no
+    attention mask). CLIP, when a folder is given, gives "clip_text" (the projected pooled
+    embedding of `CLIPTextModelWithProjection`).
     """
 
     def __init__(
@@ -150,25 +195,28 @@ class TransformersConditionBuilder:
         """Width of the "clip_text" condition, or None without a CLIP model."""
         return None if self.clip is None else self.clip.text_projection.out_features
 
+    def tokenize(self, captions: list[str]) -> torch.Tensor:
+        """ByT5 input ids [B, L] as Paella makes them: padded to the longest, truncated."""
+        return self.byt5_tokenizer(
+            list(captions), padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).input_ids
+
+    def sequence_length(self, caption: str) -> int:
+        """ByT5 tokens of `caption` alone, end token included."""
+        return int(self.tokenize([caption]).shape[1])
+
     @torch.no_grad()
-    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """Captions -> (cond, uncond) with "byt5" [B,L,byt5_dim] and "clip_text" [B,clip_dim]."""
-        batch = len(captions)
-        # Captions and empty captions go through together so both halves share one length.
-        texts = list(captions) + [""] * batch
-        tokens = self.byt5_tokenizer(
-            texts, padding="longest", truncation=True, max_length=self.max_length, return_tensors="pt"
-        )
-        states = self.byt5(input_ids=tokens.input_ids.to(self.device)).last_hidden_state
-        cond, uncond = {"byt5": states[:batch]}, {"byt5": states[batch:]}
+    def encode(self, captions: list[str]) -> Conditions:
+        """Captions -> {"byt5": [B, L, byt5_dim]} and, with CLIP, "clip_text" [B, clip_dim]."""
+        ids = self.tokenize(captions).to(self.device)
+        conditions = {"byt5": self.byt5(input_ids=ids).last_hidden_state}
         if self.clip is not None:
             clip_tokens = self.clip_tokenizer(
-                texts,
+                list(captions),
                 padding=True,
                 truncation=True,
                 max_length=self.clip.config.max_position_embeddings,
                 return_tensors="pt",
             ).to(self.device)
-            embeddings = self.clip(**clip_tokens).text_embeds
-            cond["clip_text"], uncond["clip_text"] = embeddings[:batch], embeddings[batch:]
-        return cond, uncond
+            conditions["clip_text"] = self.clip(**clip_tokens).text_embeds
+        return conditions
