@@ -12,7 +12,7 @@ import pmt
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import IMAGE_SUFFIXES, PHOTO_SCHEME, bundled_caption, image_files, load_image, parse_size
+from lamigo.images import IMAGE_SUFFIXES, PHOTO_SCHEME, image_files, load_image, parse_size
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.masking import policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
@@ -64,8 +64,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         size: image size sent, "HxW" in multiples of 32.
         policy, ratio, seed, pattern: masking policy (prm, pdm, ebm, none) and its parameters.
         coder, text_coder: index and caption coders.
-        caption: caption sent with every image; empty = the model set's captioner, or a bundled
-            photo's own caption where the set has none.
+        caption: caption sent with every image; empty = the model set's captioner, else a bundled
+            photo's own caption, else the empty caption (with one warning).
         model_set, weights: the models (tiny, default, paella-v3 or a folder) and their folder.
         first_id: message id of the first message.
         finish: signal done after the last message.
@@ -101,11 +101,6 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.first_id = first_id
         self.finish = finish
         models = load_model_set(model_set, device="cpu", weights=weights or None)
-        if self.caption is None and models.captioner is None:
-            uncaptioned = [source for source in self.sources if bundled_caption(source) is None]
-            if uncaptioned:
-                raise ConfigError(f"model set {model_set} has no captioner: give a caption "
-                                  f"(for {uncaptioned[0]}, ...)")
         self.transmitter = Transmitter(
             models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, parse_size(size),
             model_set_index_prior(model_set, weights or None),

@@ -151,3 +151,18 @@ def test_bad_option_is_exit_2_with_one_line(argv, capsys):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "--help" in err
+
+
+def test_encode_any_image_with_the_default_set_and_no_caption(tmp_path, capsys, caplog):
+    from PIL import Image
+
+    photo = tmp_path / "frame.jpg"
+    Image.effect_noise((80, 70), 60).convert("RGB").save(photo)
+    out = tmp_path / "m.go"
+    with caplog.at_level("WARNING"):
+        assert main(["encode", str(photo), "-o", str(out), "--size", "64x64", "--device", "cpu"]) == 0
+    assert "model set default, caption: (none)" in capsys.readouterr().out
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert warnings == ["no caption given and model set default has no captioner: sending the empty caption"]
+    assert main(["inspect", str(out)]) == 0
+    assert "caption: (none) (huffman coded)" in capsys.readouterr().out

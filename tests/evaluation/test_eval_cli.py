@@ -95,7 +95,7 @@ def test_paper_values_match_on_the_stated_fields_only():
     assert match_paper("policies", {**condition, "tau": 4, "steps": 8}, paper) == []
 
 
-def test_image_folder_takes_captions_from_text_files_and_names_a_missing_one(tmp_path):
+def test_image_folder_takes_captions_from_text_files_else_the_empty_one(tmp_path, caplog):
     from lamigo.errors import ConfigError
     from lamigo.evaluation.harness import load_eval_images
     from lamigo.images import load_image, save_image
@@ -104,8 +104,11 @@ def test_image_folder_takes_captions_from_text_files_and_names_a_missing_one(tmp
     save_image(load_image("photo:chelsea"), tmp_path / "a.jpg")
     (tmp_path / "a.txt").write_text("a cat\n on a rug")
     (tmp_path / "notes.md").write_text("not an image")
-    with pytest.raises(ConfigError, match="b.txt"):
-        load_eval_images(str(tmp_path), (32, 32))
+    with caplog.at_level("WARNING"):
+        items = load_eval_images(str(tmp_path), (32, 32))
+    assert [item.caption for item in items] == ["a cat on a rug", ""]
+    warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
+    assert len(warnings) == 1 and "1 of 2 images" in warnings[0] and "(b)" in warnings[0]
     (tmp_path / "b.txt").write_text("a cup of coffee")
     items = load_eval_images(str(tmp_path), (32, 32))
     assert [(item.name, item.caption, item.image.shape) for item in items] == [

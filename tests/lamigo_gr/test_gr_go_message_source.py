@@ -84,10 +84,22 @@ def test_bad_parameters_are_config_errors(tmp_path):
         _source(count=-1)
     with pytest.raises(ConfigError, match="policy"):
         _source(policy="bogus")
-    own_photo = tmp_path / "own.png"
-    Image.new("RGB", (64, 64)).save(own_photo)
-    with pytest.raises(ConfigError, match="no captioner: give a caption \\(for .*own.png"):
-        _source(images=f"photo:coffee;{own_photo}", caption="")
+
+
+def test_frames_without_a_caption_travel_with_the_empty_one_after_one_warning(tmp_path, caplog):
+    frames = [tmp_path / f"frame{i}.png" for i in range(2)]
+    for frame in frames:
+        Image.effect_noise((64, 64), 40).convert("RGB").save(frame)
+    tb = gr.top_block()
+    source = _source(images=str(tmp_path), caption="")
+    debug = blocks.message_debug()
+    tb.msg_connect(source, "out", debug, "store")
+    with caplog.at_level("WARNING"):
+        tb.start()
+        tb.wait()
+    captions = [unpack_message(split_pdu(debug.get_message(i))[1]).caption for i in range(debug.num_messages())]
+    assert captions == ["", ""]
+    assert sum("sending the empty caption" in record.getMessage() for record in caplog.records) == 1
 
 
 def test_bundled_photos_without_a_captioner_send_their_own_captions():

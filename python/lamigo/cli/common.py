@@ -52,7 +52,8 @@ def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> 
     parser.add_argument("--captioner", default=None, metavar="DIR",
                         help="BLIP or BLIP-2 transformers folder that captions the image when "
                         "--caption is not given (default: WEIGHTS/captioner of the model set, "
-                        "when present; a bundled photo:NAME without either sends its own caption)")
+                        "when present; a bundled photo:NAME without either sends its own caption, "
+                        "any other image the empty caption, with a warning)")
     parser.add_argument("--size", default="256x256", metavar="HxW",
                         help="image size sent, multiples of 32; the image is scaled and centre-cropped "
                         "(default: %(default)s)")
@@ -85,7 +86,8 @@ def load_transmitter_models(args: argparse.Namespace, source: str):
     """The model set and prior of a command that transmits `source`, and the caption to send.
 
     The caption is --caption; else the --captioner's or the set's captioner makes it (None here);
-    else a bundled photo's own. The set's captioner is loaded only when nothing else gives it."""
+    else a bundled photo's own; else None, and the transmitter sends the empty caption. The set's
+    captioner is loaded only when nothing else gives it."""
     from lamigo.lami.transmitter import caption_to_send
 
     models, prior = load_models(args, captioner=args.caption is None and args.captioner is None)
@@ -94,6 +96,11 @@ def load_transmitter_models(args: argparse.Namespace, source: str):
 
         models.captioner = Captioner(args.captioner, device=next(models.vqgan.parameters()).device)
     return models, prior, caption_to_send(source, args.caption, models)
+
+
+def caption_label(caption: str) -> str:
+    """A caption as the reports print it: quoted, or (none) for the empty caption."""
+    return repr(caption) if caption else "(none)"
 
 
 def read_input(path: str) -> bytes:

@@ -7,6 +7,7 @@ import argparse
 from lamigo.cli.common import (
     add_model_options,
     add_transmitter_options,
+    caption_label,
     load_transmitter_models,
     policy_from_args,
     print_json,
@@ -52,6 +53,6 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"output": args.output, "model_set": models.name, "caption": msg.caption} | report.as_dict())
     else:
-        print(f"wrote {args.output}: {len(data)} bytes, model set {models.name}, caption {msg.caption!r}")
+        print(f"wrote {args.output}: {len(data)} bytes, model set {models.name}, caption: {caption_label(msg.caption)}")
         print(report.format())
     return 0

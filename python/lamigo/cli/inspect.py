@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lamigo.cli.common import add_model_options, print_json, read_input
+from lamigo.cli.common import add_model_options, caption_label, print_json, read_input
 
 
 def register(subparsers) -> None:
@@ -47,6 +47,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.message}: GO message v{VERSION}, {len(data)} bytes")
     print(f"image {g.height}x{g.width}, latent {g.latent_height}x{g.latent_width}, codebook {g.codebook_size}, "
           f"index prior {record['prior_fingerprint']}")
-    print(f"caption ({msg.text_coder}): {msg.caption!r}")
+    print(f"caption: {caption_label(msg.caption)} ({msg.text_coder} coded)")
     print(report.format())
     return 0

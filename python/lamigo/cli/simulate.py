@@ -7,7 +7,13 @@ import json
 import logging
 from pathlib import Path
 
-from lamigo.cli.common import add_model_options, add_transmitter_options, load_transmitter_models, policy_from_args
+from lamigo.cli.common import (
+    add_model_options,
+    add_transmitter_options,
+    caption_label,
+    load_transmitter_models,
+    policy_from_args,
+)
 from lamigo.errors import ConfigError
 from lamigo.lami.settings import add_decoder_options, decoder_settings
 from lamigo.link import NOISE_SETUPS, Channel, NoiseSetup, noise_setup
@@ -147,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
               f"lost {record['packets_lost']}")
         print(f"tokens: {record['tokens']}, masked by policy {record['tokens_masked_by_policy']}, "
               f"lost {record['tokens_lost']}, corrupted {record['tokens_corrupted']}, "
-              f"regenerated {record['tokens_regenerated']}; caption {message.caption!r}")
+              f"regenerated {record['tokens_regenerated']}; caption: {caption_label(message.caption)}")
         print(f"decoded in {record['decode_seconds']} s ({settings.steps} steps, model set {models.name}): "
               f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
     return 0

@@ -132,8 +132,8 @@ def load_eval_images(
     data: str, size: tuple[int, int], limit: int | None = None, models: ModelSet | None = None
 ) -> list[EvalImage]:
     """The evaluation images, fitted to `size`, with captions: for a folder, from `NAME.txt`
-    beside each image, else from the model set's captioner; for "photos:", written by hand."""
-    from lamigo.models.captioner import resolve_captions
+    beside each image, else from the model set's captioner, else empty (one warning for all);
+    for "photos:", written by hand."""
     from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 
     if data == PHOTOS_DATA:
@@ -146,13 +146,15 @@ def load_eval_images(
         caption_file = path.with_suffix(".txt")
         if caption_file.is_file():
             caption = " ".join(caption_file.read_text(encoding="utf-8").split())
+        elif models is not None and models.captioner is not None:
+            (caption,) = models.captioner.caption(to_tensor(image))
         else:
-            try:
-                (caption,) = resolve_captions(to_tensor(image), None, models.captioner if models else None)
-            except ConfigError:
-                raise ConfigError(f"no caption for {path}: put one in {caption_file.name} beside it, "
-                                  "or use a model set with a captioner") from None
+            caption = ""
         items.append(EvalImage(path.stem, image, caption))
+    uncaptioned = [item.name for item in items if not item.caption]
+    if uncaptioned:
+        logger.warning("%d of %d images have no NAME.txt and no captioner to caption them: they travel "
+                       "with the empty caption (%s)", len(uncaptioned), len(items), ", ".join(uncaptioned))
     names = [item.name for item in items]
     if len(set(names)) != len(names):
         raise ConfigError(f"two images in {data} share a name (stem); rename one")

@@ -4,7 +4,7 @@ GO message. The receiver's Algorithm 2 is `lamigo.lami.decoder.LaMIDecoder`."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +22,7 @@ logger = logging.getLogger(__name__)
 
 def caption_to_send(source: str | Path, caption: str | None, models: ModelSet) -> str | None:
     """`caption` when given; None where the set's captioner will make it; else a bundled photo's
-    own caption (None for any other image)."""
+    own caption (None for any other image: `Transmitter.encode` then sends the empty caption)."""
     if caption is not None or models.captioner is not None:
         return caption
     return bundled_caption(source)
@@ -31,7 +31,10 @@ def caption_to_send(source: str | Path, caption: str | None, models: ModelSet) -
 @dataclass
 class Transmitter:
     """Algorithm 1: image -> indices and distances (VQGAN, eq. 9 and 16) -> mask (policy) ->
-    caption -> GO message."""
+    caption -> GO message.
+
+    An image with no caption and no captioner to make one travels with the empty caption (the
+    unconditional input of classifier-free guidance); the first such image logs a warning."""
 
     models: ModelSet
     policy: MaskingPolicy
@@ -39,6 +42,7 @@ class Transmitter:
     text_coder: str = "huffman"
     size: tuple[int, int] = (256, 256)
     index_prior: IndexPrior | None = None
+    _warned_uncaptioned: bool = field(default=False, init=False, repr=False)
 
     @torch.inference_mode()
     def encode(self, image: np.ndarray, caption: str | None = None) -> GOMessage:
@@ -48,6 +52,12 @@ class Transmitter:
         indices, distances = self.models.vqgan.encode(pixels)
         indices, distances = indices[0].cpu().numpy(), distances[0].float().cpu().numpy()
         mask = self.policy.select(indices.shape, distances)
+        if caption is None and self.models.captioner is None:
+            caption = ""
+            if not self._warned_uncaptioned:
+                self._warned_uncaptioned = True
+                logger.warning("no caption given and model set %s has no captioner: sending the empty "
+                               "caption", self.models.name)
         (text,) = resolve_captions(pixels, caption, self.models.captioner)
         geometry = Geometry(*self.size, *indices.shape, self.models.vqgan.codebook_size)
         logger.info("encoded %s -> %dx%d tokens, %d masked by %s, caption %r", fitted.shape[:2],
