@@ -138,15 +138,15 @@ def _plan_passes(halves: list[list[Conditions]], device: torch.device) -> list[_
 
 def _forward(denoiser: TokenDenoiser, passes: list[_Pass], current: torch.Tensor, t: float) -> torch.Tensor:
     """Logits of every row of `passes`, stacked in row order."""
-    outputs = []
+    logits = None
     for forward in passes:
-        model_input = current.index_select(0, forward.messages)
         r = torch.full((len(forward.messages),), t, device=current.device)
-        outputs.append(denoiser(model_input, r, forward.cond))
-    if len(passes) == 1:  # every row, in order
-        return outputs[0]
-    logits = outputs[0].new_empty((sum(len(forward.rows) for forward in passes), *outputs[0].shape[1:]))
-    for forward, output in zip(passes, outputs):
+        output = denoiser(current.index_select(0, forward.messages), r, forward.cond)
+        if len(passes) == 1:  # every row, in order
+            return output
+        if logits is None:
+            logits = output.new_empty((sum(len(each.rows) for each in passes), *output.shape[1:]))
+        # Copied at once: a CUDA-graphed denoiser may reuse its output memory in the next pass.
         logits.index_copy_(0, forward.rows, output)
     return logits
 
