@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.lamigo-installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo grc test bench clean
 
 setup: $(STAMP)
 
@@ -13,7 +13,11 @@ $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	@touch $@
 
 demo: setup
-	$(PY) -m lamigo_gr.demo
+	$(PY) -m lamigo_gr.apps.demo
+
+# GNU Radio Companion under the project's interpreter with our blocks: Run works (FLOWGRAPH=name)
+grc: setup
+	$(PY) -m lamigo_gr.apps.grc $(FLOWGRAPH)
 
 test: setup
 	$(PY) -m pytest

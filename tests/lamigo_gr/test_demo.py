@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from lamigo_gr.demo import main
+from lamigo_gr.apps.demo import main
 
 
 def test_demo_writes_the_received_image_and_report(tmp_path, capsys):

@@ -12,7 +12,7 @@ to decode the message, stops everything, and writes to the output folder:
     report.json         bytes sent against PNG and JPEG, packets lost, tokens regenerated,
                         decode time, PSNR
 
-    .venv/bin/python -m lamigo_gr.demo [--noise-voltage V] [--image photo:NAME] ...
+    .venv/bin/python -m lamigo_gr.apps.demo [--noise-voltage V] [--image photo:NAME] ...
 """
 
 from __future__ import annotations
@@ -31,8 +31,10 @@ import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
+from lamigo_gr.apps.flowgraphs import flowgraph_parameters
+from lamigo_gr.apps.loopback import FLOWGRAPH, LoopbackResult, run_loopback
 
-logger = logging.getLogger("lamigo_gr.demo")
+logger = logging.getLogger("lamigo_gr.apps.demo")
 
 SERVICE_TIMEOUT = 600.0  # seconds the service may take to decode, on a slow CPU included
 
@@ -44,24 +46,25 @@ def _free_port() -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    defaults = flowgraph_parameters(FLOWGRAPH)
     parser = argparse.ArgumentParser(
-        prog="python -m lamigo_gr.demo",
+        prog="python -m lamigo_gr.apps.demo",
         description="Send a photo through the whole LaMI-GO chain over a simulated radio link "
         "(GNU Radio loopback flowgraph, GFSK, AWGN channel) to the decoder service, and write the "
         "original, the received image, a side-by-side PNG and a report.",
     )
-    parser.add_argument("--image", default="photo:coffee",
+    parser.add_argument("--image", default=defaults["images"],
                         help="image file or photo:NAME, a bundled photo (default: %(default)s)")
     parser.add_argument("--caption", default=None,
                         help="caption sent with the image (default: a bundled photo's own caption; "
                         "needed for any other image)")
-    parser.add_argument("--size", default="256x256", metavar="HxW",
+    parser.add_argument("--size", default=defaults["size"], metavar="HxW",
                         help="size the image is scaled and cropped to, multiples of 32 (default: %(default)s)")
     parser.add_argument("--noise-voltage", type=float, default=0.5, metavar="V",
                         help="channel noise voltage; the signal amplitude is 1, so the SNR per sample is "
                         "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 8%% of the packets, 0.6 about half "
                         "(default: %(default)s)")
-    parser.add_argument("--noise-seed", type=int, default=0, help="seed of the channel noise (default: %(default)s)")
+    parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"], help="seed of the channel noise (default: %(default)s)")
     add_decoder_options(parser)  # passed on to the decoder service
     parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
                         help="model set of both ends (default: the shipped default set, tiny when absent)")
@@ -106,32 +109,21 @@ def _stop(service: subprocess.Popen) -> None:
             service.kill()
 
 
-def _what_was_sent(image: np.ndarray, caption: str, model_set: str, size: tuple[int, int]) -> dict[str, Any]:
-    """The GO message and packets the loopback's source and packetizer make of this image: their
-    blocks run the same deterministic transmitter with the flowgraph's defaults."""
-    from lamigo.link import LinkConfig, packetize
-    from lamigo.masking import make_policy
+def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
+    """The GO message and the bytes of its packets, as the flowgraph's source and packetizer
+    emitted them."""
     from lamigo.message import bandwidth_report
     from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import load_model_set
-    from lamigo.lami.transmitter import Transmitter
 
-    models = load_model_set(model_set, device="cpu", captioner=False)
-    prior = model_set_index_prior(model_set)
-    transmitter = Transmitter(models, make_policy("prm", ratio=0.25, seed=0), "huffman", "huffman", size, prior)
-    msg = transmitter.encode(image, caption)
-    data = transmitter.pack(msg)
-    packets = packetize(msg, 0, LinkConfig(), prior)
-    _, report = bandwidth_report(data, prior)
-    return {"message_bytes": len(data), "bytes_on_air": sum(len(p.to_bytes()) for p in packets),
-            "bandwidth": report.as_dict()}
+    data = link.sent[0]
+    _, report = bandwidth_report(data, model_set_index_prior(model_set))
+    return {"message_bytes": len(data), "bytes_on_air": link.bytes_on_air, "bandwidth": report.as_dict()}
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from lamigo.evaluation.quality import jpeg_at_size, png_bytes, psnr
     from lamigo.models.registry import default_model_set_name
     from lamigo.images import bundled_caption, fit_image, load_image, parse_size, save_image
-    from lamigo_gr.flowgraphs import run_loopback
 
     size = parse_size(args.size)
     original = fit_image(load_image(args.image), size)
@@ -175,7 +167,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     record = json.loads((service_folder / "0.json").read_text())
     received = load_image(service_folder / "0.png")
     save_image(received, out / "received.png")
-    sent = _what_was_sent(original, caption, model_set, size)
+    sent = _what_was_sent(link, model_set)
     jpeg = jpeg_at_size(original, sent["message_bytes"])
     panels = [original, received]
     jpeg_record = None

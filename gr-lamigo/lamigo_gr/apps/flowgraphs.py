@@ -1,33 +1,26 @@
-"""The repository's flowgraphs from Python: check, compile (grcc) and run the loopback.
+"""The repository's flowgraphs as files: find, check with GRC's own loader, compile with grcc,
+load the generated top block, and read a flowgraph's own parameter defaults.
 
-    from lamigo_gr.flowgraphs import run_loopback
-    result = run_loopback(images="photo:coffee", size="64x64", noise_voltage=0.6)
-    print(result.packet_error_rate)
-
-`grcc` runs under the system Python; the scripts it writes import `lamigo_gr`, so run them with
-the project's interpreter (`.venv/bin/python build/flowgraphs/loopback_sim.py --help`).
+The scripts grcc writes import `lamigo_gr`, so run them with the project's interpreter
+(`.venv/bin/python out/flowgraphs/loopback_sim.py --help`), as `lamigo_gr.apps.grc` makes GRC do.
 """
 
 from __future__ import annotations
 
-import argparse
+import ast
 import functools
 import importlib.util
-import logging
-import math
 import os
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from lamigo.errors import ConfigError
 
-logger = logging.getLogger(__name__)
-
-REPOSITORY = Path(__file__).resolve().parents[2]
+REPOSITORY = Path(__file__).resolve().parents[3]
 GRC_BLOCKS_DIR = REPOSITORY / "grc"  #: our block YAML: put it on GRC_BLOCKS_PATH
 FLOWGRAPHS_DIR = REPOSITORY / "flowgraphs"
 BUILD_DIR = REPOSITORY / "out" / "flowgraphs"  #: where compile_flowgraph writes by default
@@ -98,10 +91,12 @@ def compile_flowgraph(name: str | Path, output_dir: str | Path = BUILD_DIR) -> P
 
 
 def load_top_block_class(name: str | Path, output_dir: str | Path = BUILD_DIR) -> type:
-    """The top block class of a flowgraph, compiled when its script is missing or older."""
+    """The top block class of a flowgraph, compiled when its script is missing or older than the
+    flowgraph or our block YAML."""
     path = flowgraph_path(name)
     script = Path(output_dir) / f"{path.stem}.py"
-    if not script.is_file() or script.stat().st_mtime < path.stat().st_mtime:
+    sources = [path, *GRC_BLOCKS_DIR.glob("*.yml")]
+    if not script.is_file() or script.stat().st_mtime < max(p.stat().st_mtime for p in sources):
         script = compile_flowgraph(path, output_dir)
     spec = importlib.util.spec_from_file_location(f"lamigo_flowgraph_{path.stem}", script)
     module = importlib.util.module_from_spec(spec)
@@ -109,89 +104,21 @@ def load_top_block_class(name: str | Path, output_dir: str | Path = BUILD_DIR) -
     return getattr(module, path.stem)
 
 
-@dataclass
-class LoopbackResult:
-    """What one run of loopback_sim carried."""
-
-    messages_sent: int
-    packets_sent: int
-    packets_received: int  #: arrived intact (radio CRC and link CRCs)
-    packets_rejected: int  #: passed the radio CRC but not the link layer
-    messages_received: int  #: reassembled and sent to the decoder service
-    messages_failed: int  #: lost with their control block
-
-    @property
-    def packet_error_rate(self) -> float:
-        return 1.0 - self.packets_received / self.packets_sent if self.packets_sent else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "packet_error_rate": round(self.packet_error_rate, 4)}
+# GRC parameter types -> Python (grcc writes the same conversions into the script's argparse)
+_PARAMETER_TYPES = {"str": str, "intx": int, "long": int, "eng_float": float, "real": float,
+                    "complex": complex, "eng_float_no_units": float}
 
 
-def run_loopback(build_dir: str | Path = BUILD_DIR, **parameters: Any) -> LoopbackResult:
-    """Run flowgraphs/loopback_sim.grc to its end (compiled into `build_dir` when needed).
-    `parameters` are its GRC parameters: images, count, size, caption, model_set, max_payload,
-    control_copies, service, results, output_folder, noise_voltage, freq_offset, timing_offset,
-    noise_seed. The received messages go to the decoder service at `service` (PUSH: they wait
-    in the socket's queue, up to a second at the end, when no service runs)."""
-    top_block = load_top_block_class("loopback_sim", build_dir)(**parameters)
-    top_block.start()
-    top_block.wait()
-    stats = top_block.depacketizer.stats
-    return LoopbackResult(
-        messages_sent=top_block.go_source.messages_sent,
-        packets_sent=top_block.packetizer.packets_out,
-        packets_received=stats.packets_accepted,
-        packets_rejected=stats.packets_rejected,
-        messages_received=top_block.decoder_client.messages_sent,
-        messages_failed=stats.messages_failed,
-    )
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m lamigo_gr.flowgraphs`: packet error rate of the loopback versus noise."""
-    parser = argparse.ArgumentParser(
-        prog="python -m lamigo_gr.flowgraphs",
-        description="Carry images through flowgraphs/loopback_sim.grc (GNU Radio framing, GFSK, "
-        "a noisy channel) once per noise voltage and print the packet error rate versus SNR "
-        "(signal power over noise power per sample; Es/N0 is 6 dB more at 4 samples per symbol). "
-        "The received messages go to the decoder service (lamigo serve).",
-    )
-    parser.add_argument("--images", default="photo:coffee", help="file, folder, glob or photo:NAME (default: %(default)s)")
-    parser.add_argument("--count", type=int, default=1, help="messages per run (default: %(default)s)")
-    parser.add_argument("--size", default="64x64", help="image size HxW, multiples of 32 (default: %(default)s)")
-    parser.add_argument("--caption", default="a cup of coffee on a saucer", help="caption sent (default: %(default)r)")
-    parser.add_argument("--model-set", default="tiny", help="model set of both ends (default: %(default)s)")
-    parser.add_argument("--noise-voltages", default="0.2,0.5,0.6,0.7", metavar="V,V,...",
-                        help="channel noise voltages; the signal amplitude is 1 (default: %(default)s)")
-    parser.add_argument("--service", default="tcp://127.0.0.1:5557",
-                        help="decoder service address the messages go to (default: %(default)s)")
-    parser.add_argument("--results", default="",
-                        help="where the service publishes decoded images, e.g. tcp://127.0.0.1:5558; "
-                        "empty: do not wait for them")
-    parser.add_argument("--output-folder", default="",
-                        help="save the decoded images in FOLDER/noise_V/message_N.png (with --results)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from gnuradio import gr
-
-    # Debian's GNU Radio logs at debug level: every failed radio CRC would print between the rows.
-    gr.logging().set_default_level(gr.log_levels.warn)
-    try:
-        voltages = [float(v) for v in args.noise_voltages.split(",")]
-    except ValueError:
-        parser.error(f"--noise-voltages must be numbers separated by commas, got {args.noise_voltages!r}")
-    print(f"{'noise V':>8} {'SNR dB':>7} {'packets':>8} {'received':>8} {'PER':>6} {'messages':>8}")
-    for voltage in voltages:
-        output_folder = str(Path(args.output_folder) / f"noise_{voltage:.3f}") if args.output_folder else ""
-        result = run_loopback(images=args.images, count=args.count, size=args.size, caption=args.caption,
-                              model_set=args.model_set, service=args.service, results=args.results,
-                              output_folder=output_folder, noise_voltage=voltage)
-        snr = float("inf") if voltage == 0 else -20 * math.log10(voltage)
-        print(f"{voltage:8.3f} {snr:7.1f} {result.packets_sent:8d} {result.packets_received:8d} "
-              f"{result.packet_error_rate:6.3f} {result.messages_received:8d}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def flowgraph_parameters(name: str | Path) -> dict[str, Any]:
+    """A flowgraph's parameter blocks and their default values (what `--help` of its script
+    shows), read from the .grc file: runners take their defaults from here, never re-type them."""
+    graph = yaml.safe_load(flowgraph_path(name).read_text())
+    defaults = {}
+    for block in graph["blocks"]:
+        if block["id"] != "parameter":
+            continue
+        params = block["parameters"]
+        convert = _PARAMETER_TYPES.get(params.get("type") or "str", str)
+        value = params.get("value", "")
+        defaults[block["name"]] = convert(value) if convert is str else convert(ast.literal_eval(str(value)))
+    return defaults

@@ -12,7 +12,7 @@ from lamigo.errors import LamigoError
 
 # Each name is a module lamigo.cli.<name> with `register(subparsers)`; the parser it adds sets
 # `func(args) -> int`.
-SUBCOMMANDS = ["encode", "decode", "inspect", "prior", "models", "simulate", "train", "serve", "eval"]
+SUBCOMMANDS = ["encode", "decode", "inspect", "prior", "models", "simulate", "train", "serve", "eval", "grc"]
 
 
 class _Parser(argparse.ArgumentParser):
