@@ -69,10 +69,10 @@ def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> tuple[Chan
 
 def run(args: argparse.Namespace) -> int:
     from lamigo.evaluation.quality import psnr
-    from lamigo.lami import LaMIDecoder
-    from lamigo.link import Reassembler, packetize
     from lamigo.images import fit_image, load_image, parse_size, save_image, to_uint8
+    from lamigo.lami import LaMIDecoder
     from lamigo.lami.transmitter import Transmitter
+    from lamigo.link.simulation import simulate_link
 
     setup = noise_setup(args.setup)
     channel, rate = channel_from_args(args, setup)
@@ -88,12 +88,9 @@ def run(args: argparse.Namespace) -> int:
     transmitter = Transmitter(models, policy, setup.index_coder, setup.text_coder, size, prior)
     sent = transmitter.encode(original, caption)
     go_message_bytes = len(transmitter.pack(sent))
-    on_air = [packet.to_bytes() for packet in packetize(sent, 0, link_config, prior)]
-    arrived = channel(on_air)
-    logger.info("%s: %d packets sent, %d dropped, %d bits flipped", setup.description, len(on_air),
-                channel.stats.packets_dropped, channel.stats.bits_flipped)
-    reassembler = Reassembler(prior)
-    received = [m for data in arrived for m in reassembler.push(data)] + reassembler.flush()
+    link = simulate_link(sent, channel, link_config, prior)
+    logger.info("%s: %d packets sent, %d dropped, %d bits flipped", setup.description, len(link.packets),
+                link.packets_dropped, link.bits_flipped)
 
     record = {
         "image": args.image,
@@ -106,21 +103,21 @@ def run(args: argparse.Namespace) -> int:
         "policy": policy.describe(),
         "caption_sent": sent.caption,
         "go_message_bytes": go_message_bytes,
-        "bytes_sent": sum(len(data) for data in on_air),
-        "packets_sent": len(on_air),
-        "packets_lost": channel.stats.packets_dropped + reassembler.stats.packets_rejected,
-        "bits_flipped": channel.stats.bits_flipped,
+        "bytes_sent": link.bytes_on_air,
+        "packets_sent": len(link.packets),
+        "packets_lost": link.packets_lost,
+        "bits_flipped": link.bits_flipped,
         "tokens": int(sent.mask.size),
         "tokens_masked_by_policy": int(sent.mask.sum()),
     }
     save_image(original, out / "original.png")
-    if not received:
+    message = link.received
+    if message is None:
         record["decoded"] = False
         _write_report(out, record)
         print(f"{setup.description}: the control block was lost, nothing to decode "
               f"({record['packets_lost']} of {record['packets_sent']} packets lost); wrote {out}/report.json")
         return 1
-    (message,) = received
     decoder = LaMIDecoder(models, settings)
     result = decoder.decode_messages([message.to_go_message()], [message.lost], progress=True)
     image = to_uint8(result.images)[0]

@@ -1,39 +1,105 @@
 """The paper's experiments as named sweeps. Each experiment is a list of conditions (one point
-of the sweep, a dict of the columns in `CONDITION_FIELDS`) run on every evaluation image; see
-`lamigo.evaluation.harness` for how a condition is run."""
+of the sweep, a `Condition`) run on every evaluation image; see `lamigo.evaluation.harness` for
+how a condition is run."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lamigo.errors import ConfigError
 from lamigo.lami.sampler import PAPER_STEP_SETTINGS
 from lamigo.lami.settings import RENOISE_SCOPES
+from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
 
-__all__ = ["Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "select_experiments"]
+__all__ = ["Condition", "Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "cell_text", "condition_key",
+           "condition_slug", "select_experiments"]
 
-# Every column a condition may set; those an experiment does not use stay empty in its CSV.
-CONDITION_FIELDS = ("policy", "ratio", "order", "codec", "sampling", "setup", "rate", "tau", "steps",
-                    "renoise_scope", "cfg_steps")
+PDM_RATIO = 0.25  # the 2x2 pattern of eq. 15
+
+
+def cell_text(value: object) -> str:
+    """A value as a CSV cell: empty for None or NaN, 6 significant digits for a float."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return "" if math.isnan(value) else format(value, ".6g")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One point of a sweep. The fields are the condition columns of the CSVs; those a condition
+    leaves None stay empty there. Two experiments with an equal condition share its trials."""
+
+    policy: str | None = None
+    ratio: float | None = None
+    order: str | None = None
+    codec: str = "lami-go"  # or a classic codec ("jpeg", "jpeg2000") at the LaMI-GO message's bytes
+    sampling: str | None = None  # "lami", or "plain" Paella sampling from noise
+    setup: int | None = None  # noise setup (`lamigo.link.NOISE_SETUPS`); None: no link
+    rate: float | None = None  # its PER or BER
+    tau: int | None = None
+    steps: int | None = None
+    renoise_scope: str | None = None  # None: the run's decoder settings decide
+    cfg_steps: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.policy == "pdm" and self.ratio != PDM_RATIO:
+            raise ConfigError(f"PDM's pre-shared 2x2 pattern masks a ratio of {PDM_RATIO} only")
+
+    def as_row(self) -> dict[str, object]:
+        """The condition columns and their values."""
+        return dataclasses.asdict(self)
+
+    @property
+    def key(self) -> tuple[str, ...]:
+        """The condition as the CSV cells it is written as (what a resumed run matches)."""
+        return condition_key(self.as_row())
+
+    def slug(self, keys: Sequence[str]) -> str:
+        """The folder name of its received images in an experiment told apart by `keys`."""
+        return condition_slug(keys, self.as_row())
+
+    def masking_policy(self, seed: int) -> MaskingPolicy:
+        """The transmitter's policy (PRM with `seed`)."""
+        return policy_from_options(self.policy, self.ratio, seed, order=self.order or DEFAULT_ORDER)
+
+
+# Every column a condition may set, in CSV order.
+CONDITION_FIELDS = tuple(field.name for field in dataclasses.fields(Condition))
+
+
+def condition_key(row: Mapping[str, object]) -> tuple[str, ...]:
+    """A condition's columns, of a `Condition.as_row()` or a CSV row, as CSV cells."""
+    return tuple(cell_text(row.get(name)) for name in CONDITION_FIELDS)
+
+
+def condition_slug(keys: Sequence[str], row: Mapping[str, object]) -> str:
+    """The folder name of a condition's received images, of a `Condition.as_row()` or a CSV row."""
+    text = "_".join(f"{key}-{cell_text(row.get(key))}" for key in keys)
+    return re.sub(r"[^A-Za-z0-9._-]", "", text) or "default"
 
 QUICK_STEPS = ((4, 8),)
 PER_RATES = (0.01, 0.02, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5)
 BER_RATES = (1e-5, 1e-4, 1e-3, 1e-2)
 
 
-def _lami(policy: str, ratio: float, tau: int, steps: int, **extra) -> dict:
+def _lami(policy: str, ratio: float, tau: int, steps: int, **extra) -> Condition:
     # EBM always states its order, so equal conditions of different experiments are one key.
-    order = {"order": "lowest"} if policy == "ebm" else {}
-    return {"policy": policy, "ratio": ratio, "tau": tau, "steps": steps, "codec": "lami-go",
-            "sampling": "lami", **order, **extra}
+    order = {"order": DEFAULT_ORDER} if policy == "ebm" else {}
+    return Condition(**{"policy": policy, "ratio": ratio, "tau": tau, "steps": steps, "sampling": "lami",
+                        **order, **extra})
 
 
 def _steps(quick: bool) -> tuple[tuple[int, int], ...]:
     return QUICK_STEPS if quick else PAPER_STEP_SETTINGS
 
 
-def _policies(quick: bool) -> list[dict]:
+def _policies(quick: bool) -> list[Condition]:
     tau, steps = PAPER_STEP_SETTINGS[0]
     conditions = [_lami("none", 0.0, tau, steps)]  # VQGAN alone: the upper bound (Table I)
     for policy in ("prm", "pdm", "ebm"):
@@ -41,26 +107,26 @@ def _policies(quick: bool) -> list[dict]:
     return conditions
 
 
-def _ratio(quick: bool) -> list[dict]:
+def _ratio(quick: bool) -> list[Condition]:
     return [_lami("prm", ratio, tau, steps) for ratio in (0.25, 0.35) for tau, steps in _steps(quick)]
 
 
-def _ebm_order(quick: bool) -> list[dict]:
+def _ebm_order(quick: bool) -> list[Condition]:
     tau, steps = PAPER_STEP_SETTINGS[0]
     return [_lami("ebm", 0.25, tau, steps, order=order) for order in ("lowest", "highest")]
 
 
-def _bandwidth(quick: bool) -> list[dict]:
+def _bandwidth(quick: bool) -> list[Condition]:
     tau, steps = QUICK_STEPS[0] if quick else PAPER_STEP_SETTINGS[-1]
     conditions = []
     for ratio in (0.25, 0.35):
         conditions.append(_lami("prm", ratio, tau, steps))
         # The classic codecs get the bytes of the LaMI-GO message of the same image and ratio.
-        conditions += [{"codec": codec, "ratio": ratio} for codec in ("jpeg", "jpeg2000")]
+        conditions += [Condition(codec=codec, ratio=ratio) for codec in ("jpeg", "jpeg2000")]
     return conditions
 
 
-def _per(quick: bool) -> list[dict]:
+def _per(quick: bool) -> list[Condition]:
     tau, steps = PAPER_STEP_SETTINGS[0]
     per_rates = (0.2,) if quick else PER_RATES
     ber_rates = (1e-2,) if quick else BER_RATES
@@ -75,11 +141,11 @@ def _per(quick: bool) -> list[dict]:
     return conditions
 
 
-def _showtime(quick: bool) -> list[dict]:
+def _showtime(quick: bool) -> list[Condition]:
     return [_lami("ebm", 0.25, tau, steps) for tau, steps in _steps(quick)]
 
 
-def _renoising(quick: bool) -> list[dict]:
+def _renoising(quick: bool) -> list[Condition]:
     """Both readings of the re-noising (`DecoderSettings.renoise_scope`), each guided at every
     step and only in the first 5/8 of them (Paella's demos guide 20 of 32), beside plain
     sampling, on the same PRM messages: at tau/T 4/8 and 28/32 (quick: 4/8)."""
@@ -92,7 +158,7 @@ def _renoising(quick: bool) -> list[dict]:
     return conditions
 
 
-def _lami_vs_plain(quick: bool) -> list[dict]:
+def _lami_vs_plain(quick: bool) -> list[Condition]:
     tau, steps = PAPER_STEP_SETTINGS[0]
     return [_lami("pdm", 0.25, tau, steps, sampling=sampling) for sampling in ("lami", "plain")]
 
@@ -116,9 +182,9 @@ class Experiment:
     keys: tuple[str, ...]
     x: str
     series: str | tuple[str, ...] | None
-    sweep_fn: Callable[[bool], list[dict]]
+    sweep_fn: Callable[[bool], list[Condition]]
 
-    def conditions(self, quick: bool) -> list[dict]:
+    def conditions(self, quick: bool) -> list[Condition]:
         """The conditions of the full sweep, or of the small `quick` one."""
         return self.sweep_fn(quick)
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import math
-import re
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,11 +22,11 @@ from tqdm.auto import tqdm
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError
-from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
+from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experiment, cell_text, condition_key
 from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
+from lamigo.evaluation.report import write_plots, write_report
 from lamigo.images import IMAGE_SUFFIXES, image_files
 from lamigo.lami.settings import DecoderSettings
-from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
 from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
 
@@ -42,8 +40,6 @@ __all__ = [
     "TrialContext",
     "METRICS",
     "RESULT_FIELDS",
-    "condition_key",
-    "condition_slug",
     "load_eval_images",
     "run_evaluation",
     "run_trial",
@@ -186,25 +182,6 @@ class QualityMetrics:
         return values
 
 
-def _fmt(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else format(value, ".6g")
-    return str(value)
-
-
-def condition_key(condition: dict) -> tuple[str, ...]:
-    """A condition (or a CSV row) as the strings of its `CONDITION_FIELDS`, as written."""
-    return tuple(_fmt(condition.get(name)) for name in CONDITION_FIELDS)
-
-
-def condition_slug(experiment: Experiment, condition: dict) -> str:
-    """The folder name of a condition's received images."""
-    text = "_".join(f"{key}-{_fmt(condition.get(key))}" for key in experiment.keys)
-    return re.sub(r"[^A-Za-z0-9._-]", "", text) or "default"
-
-
 def _stable_seed(*parts: object) -> int:
     return zlib.crc32("|".join(str(part) for part in parts).encode())
 
@@ -221,46 +198,37 @@ class TrialContext:
     done: dict[tuple[str, ...], tuple[dict, np.ndarray | None]] = field(default_factory=dict)
 
 
-def _policy(condition: dict, seed: int) -> MaskingPolicy:
-    if condition["policy"] == "pdm" and condition["ratio"] != 0.25:
-        raise ConfigError("PDM's pre-shared 2x2 pattern masks a ratio of 0.25 only")
-    return policy_from_options(condition["policy"], condition["ratio"], seed,
-                               order=condition.get("order") or DEFAULT_ORDER)
-
-
-def _transmit(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[GOMessage, BandwidthReport]:
+def _transmit(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[GOMessage, BandwidthReport]:
     """The packed GO message of `item` under `condition`, parsed back with its byte report."""
-    from lamigo.link import NOISE_SETUPS
     from lamigo.lami.transmitter import Transmitter
+    from lamigo.link import NOISE_SETUPS
 
-    setup = NOISE_SETUPS[condition["setup"]] if condition.get("setup") else None
+    setup = NOISE_SETUPS[condition.setup] if condition.setup else None
     coders = (setup.index_coder, setup.text_coder) if setup else ("huffman", "huffman")
-    transmitter = Transmitter(ctx.models, _policy(condition, ctx.config.seed), *coders,
+    transmitter = Transmitter(ctx.models, condition.masking_policy(ctx.config.seed), *coders,
                               ctx.config.size, ctx.prior)
     data = transmitter.pack(transmitter.encode(item.image, item.caption))
     return bandwidth_report(data, ctx.prior)
 
 
-def _over_the_link(ctx: TrialContext, item: EvalImage, condition: dict, message: GOMessage,
+def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, message: GOMessage,
                    row: dict) -> tuple[GOMessage, np.ndarray] | None:
     """Send `message` through the condition's noise setup; the message and lost-token mask as
     received, or None when its control block was lost."""
-    from lamigo.link import NOISE_SETUPS, Reassembler, packetize
+    from lamigo.link import NOISE_SETUPS
+    from lamigo.link.simulation import simulate_link
 
-    setup = NOISE_SETUPS[condition["setup"]]
-    packets = [packet.to_bytes() for packet in packetize(message, 0, setup.link_config(), ctx.prior)]
-    row["air_kb"] = sum(len(packet) for packet in packets) / KB
-    channel = setup.channel(condition["rate"], seed=_stable_seed(ctx.config.seed, condition_key(condition), item.name))
-    reassembler = Reassembler(ctx.prior)
-    received = [done for packet in channel(packets) for done in reassembler.push(packet)]
-    received += reassembler.flush()
-    if not received:
+    setup = NOISE_SETUPS[condition.setup]
+    channel = setup.channel(condition.rate, seed=_stable_seed(ctx.config.seed, condition.key, item.name))
+    link = simulate_link(message, channel, setup.link_config(), ctx.prior)
+    row["air_kb"] = link.bytes_on_air / KB
+    if link.received is None:
         return None
-    row["tokens_lost"] = received[0].stats.tokens_lost
-    return received[0].to_go_message(), received[0].lost
+    row["tokens_lost"] = link.received.stats.tokens_lost
+    return link.received.to_go_message(), link.received.lost
 
 
-def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) -> np.ndarray | None:
+def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
     from lamigo.lami import LaMIDecoder
     from lamigo.images import to_uint8
 
@@ -269,17 +237,18 @@ def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) ->
                mask_kb=report.mask_bytes / KB, text_kb=report.text_bytes / KB,
                indices_kb=report.index_bytes / KB)
     lost = None
-    if condition.get("setup"):
+    if condition.setup:
         arrived = _over_the_link(ctx, item, condition, message, row)
         if arrived is None:
             return None
         message, lost = arrived
     settings = ctx.config.decoder.replace(
-        steps=condition["steps"], renoise=condition["tau"], seed=ctx.config.seed,
-        **{name: condition[name] for name in ("renoise_scope", "cfg_steps") if condition.get(name) is not None},
+        steps=condition.steps, renoise=condition.tau, seed=ctx.config.seed,
+        **{name: getattr(condition, name) for name in ("renoise_scope", "cfg_steps")
+           if getattr(condition, name) is not None},
     )
     decoder = LaMIDecoder(ctx.models, settings, bf16=ctx.config.bf16)
-    result = decoder.decode_messages([message], [lost], plain=condition.get("sampling") == "plain")
+    result = decoder.decode_messages([message], [lost], plain=condition.sampling == "plain")
     timings = result.timings
     row.update(tokens_regenerated=int(message.mask.sum() + (0 if lost is None else lost.sum())),
                text_s=timings.text_encoding, denoise_s=timings.denoising,
@@ -287,22 +256,22 @@ def _run_lami(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) ->
     return to_uint8(result.images)[0]
 
 
-def _run_classic(ctx: TrialContext, item: EvalImage, condition: dict, row: dict) -> np.ndarray | None:
+def _run_classic(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
     """JPEG or JPEG 2000 within the bytes of the LaMI-GO (PRM) message of the same image."""
-    budget = _transmit(ctx, item, {"policy": "prm", "ratio": condition["ratio"]})[1].total_bytes
-    fit = (jpeg_at_size if condition["codec"] == "jpeg" else jpeg2000_at_size)(item.image, budget)
+    budget = _transmit(ctx, item, Condition(policy="prm", ratio=condition.ratio))[1].total_bytes
+    fit = (jpeg_at_size if condition.codec == "jpeg" else jpeg2000_at_size)(item.image, budget)
     if fit is None:
-        logger.info("%s of %s cannot fit %d bytes", condition["codec"], item.name, budget)
+        logger.info("%s of %s cannot fit %d bytes", condition.codec, item.name, budget)
         return None
     setting, data = fit
     row.update(total_kb=len(data) / KB, codec_setting=setting)
     return decode_image(data)
 
 
-def run_trial(ctx: TrialContext, item: EvalImage, condition: dict) -> tuple[dict, np.ndarray | None]:
+def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[dict, np.ndarray | None]:
     """One image under one condition: its CSV row and the received image (None if lost)."""
     row: dict = {"image": item.name}
-    runner = _run_lami if condition.get("codec", "lami-go") == "lami-go" else _run_classic
+    runner = _run_lami if condition.codec == "lami-go" else _run_classic
     received = runner(ctx, item, condition, row)
     row["received"] = int(received is not None)
     if received is not None:
@@ -326,7 +295,7 @@ def _write_csv(path: Path, fields: Sequence[str], rows: Sequence[dict]) -> None:
     with path.open("w", newline="") as file:
         writer = csv.DictWriter(file, fieldnames=fields)
         writer.writeheader()
-        writer.writerows({name: _fmt(row.get(name)) for name in fields} for row in rows)
+        writer.writerows({name: cell_text(row.get(name)) for name in fields} for row in rows)
 
 
 def _check_run(out: Path, manifest: dict) -> None:
@@ -351,25 +320,25 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
     done = {(*condition_key(row), row["image"]) for row in rows}
     conditions = experiment.conditions(ctx.config.quick)
     todo = [(condition, item) for condition in conditions for item in items
-            if (*condition_key(condition), item.name) not in done]
+            if (*condition.key, item.name) not in done]
     logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(conditions) * len(items))
     if not path.is_file():
         _write_csv(path, fields, [])
     for condition, item in tqdm(todo, desc=experiment.name, unit="image"):
-        trial = (*condition_key(condition), item.name)
+        trial = (*condition.key, item.name)
         if trial not in ctx.done:
             ctx.done[trial] = run_trial(ctx, item, condition)
         row, received = ctx.done[trial]
-        row = {**{name: condition.get(name) for name in CONDITION_FIELDS}, **row}
+        row = {**condition.as_row(), **row}
         if received is not None:
             from lamigo.images import save_image
 
-            save_image(received, out / "images" / experiment.name / condition_slug(experiment, condition) / f"{item.name}.png")
+            save_image(received, out / "images" / experiment.name / condition.slug(experiment.keys) / f"{item.name}.png")
         with path.open("a", newline="") as file:  # one row at a time: an interrupted run resumes here
-            csv.DictWriter(file, fieldnames=fields).writerow({name: _fmt(row.get(name)) for name in fields})
-        rows.append({name: _fmt(row.get(name)) for name in fields})
+            csv.DictWriter(file, fieldnames=fields).writerow({name: cell_text(row.get(name)) for name in fields})
+        rows.append({name: cell_text(row.get(name)) for name in fields})
     names = {item.name for item in items}
-    keys = {condition_key(condition) for condition in conditions}
+    keys = {condition.key for condition in conditions}
     return [row for row in rows if row["image"] in names and condition_key(row) in keys], len(todo)
 
 
@@ -384,10 +353,10 @@ def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_
     conditions = experiment.conditions(ctx.config.quick)
     for condition in tqdm(conditions, desc=f"{experiment.name} summary", unit="condition",
                           disable=fid_scorer is None):
-        key = condition_key(condition)
+        key = condition.key
         group = [row for row in rows if condition_key(row) == key]
         received = [row for row in group if row["received"] == "1"]
-        entry = {name: condition.get(name) for name in CONDITION_FIELDS}
+        entry = condition.as_row()
         entry.update(images=len(group), received=len(received))
         for name in MEAN_FIELDS:
             values = [float(row[name]) for row in received if row.get(name)]
@@ -398,7 +367,7 @@ def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_
                     and previous.get("images") == str(len(group)):
                 entry.update(fid=float(previous["fid"]), fid_samples=int(previous["fid_samples"]))
             else:
-                folder = out / "images" / experiment.name / condition_slug(experiment, condition)
+                folder = out / "images" / experiment.name / condition.slug(experiment.keys)
                 try:
                     images = [load_image(folder / f"{row['image']}.png") for row in received]
                     entry["fid"], entry["fid_samples"] = fid_scorer.score(images)
@@ -419,8 +388,6 @@ class EvalResult:
 
 def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | None) -> EvalResult:
     """Run `config`'s experiments with `models`, resuming from what `config.out` holds."""
-    from lamigo.evaluation.report import write_plots, write_report
-
     device = next(models.denoiser.parameters()).device
     if config.bf16 and device.type != "cuda":
         raise ConfigError(f"bf16 decoding needs CUDA; the models are on {device}")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment
+from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment, condition_slug
 
 __all__ = ["PAPER_RESULTS", "load_paper_results", "match_paper", "write_plots", "write_report"]
 
@@ -117,7 +117,6 @@ def write_plots(out: Path, experiment: Experiment, summary: Sequence[dict], item
 
 
 def _write_samples(out: Path, experiment: Experiment, summary: Sequence[dict], items: Sequence, plt) -> Path:
-    from lamigo.evaluation.harness import condition_slug
     from lamigo.images import load_image
 
     shown = items[:3]
@@ -127,7 +126,7 @@ def _write_samples(out: Path, experiment: Experiment, summary: Sequence[dict], i
         row_axes[0].imshow(item.image)
         row_axes[0].set_title(f"{item.name}: original", fontsize="small")
         for axis, condition in zip(row_axes[1:], summary):
-            path = out / "images" / experiment.name / condition_slug(experiment, condition) / f"{item.name}.png"
+            path = out / "images" / experiment.name / condition_slug(experiment.keys, condition) / f"{item.name}.png"
             if path.is_file():
                 axis.imshow(load_image(path))
             axis.set_title(", ".join(f"{key} {condition.get(key)}" for key in experiment.keys), fontsize="small")

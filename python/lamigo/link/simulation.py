@@ -1,0 +1,57 @@
+"""One GO message over a simulated link: packetize, pass the packets through a channel,
+reassemble. The one link simulation of `lamigo simulate` and `lamigo eval`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from lamigo.coding.prior import IndexPrior
+from lamigo.link.channel import Channel
+from lamigo.link.packetizer import LinkConfig, packetize
+from lamigo.link.reassembler import Reassembler
+from lamigo.message import GOMessage
+
+if TYPE_CHECKING:
+    from lamigo.link.reassembler import ReceivedMessage
+
+__all__ = ["LinkRun", "simulate_link"]
+
+
+@dataclass(frozen=True)
+class LinkRun:
+    """What became of one message on the link.
+
+    Attributes:
+        packets: the packets as sent.
+        received: the message as reassembled, or None when its control block was lost.
+        packets_dropped: erased by the channel.
+        packets_rejected: refused by the reassembler (a failed CRC, a damaged header).
+        bits_flipped: by the channel.
+    """
+
+    packets: tuple[bytes, ...]
+    received: ReceivedMessage | None
+    packets_dropped: int
+    packets_rejected: int
+    bits_flipped: int
+
+    @property
+    def bytes_on_air(self) -> int:
+        return sum(len(packet) for packet in self.packets)
+
+    @property
+    def packets_lost(self) -> int:
+        return self.packets_dropped + self.packets_rejected
+
+
+def simulate_link(message: GOMessage, channel: Channel, config: LinkConfig, prior: IndexPrior | None = None,
+                  message_id: int = 0) -> LinkRun:
+    """Send `message` as packets through `channel` (a fresh one: its statistics are this
+    message's) and reassemble what arrives."""
+    packets = tuple(packet.to_bytes() for packet in packetize(message, message_id, config, prior))
+    reassembler = Reassembler(prior)
+    received = [done for data in channel(packets) for done in reassembler.push(data)]
+    received += reassembler.flush()
+    return LinkRun(packets, received[0] if received else None, channel.stats.packets_dropped,
+                   reassembler.stats.packets_rejected, channel.stats.bits_flipped)
