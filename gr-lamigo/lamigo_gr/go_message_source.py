@@ -2,49 +2,22 @@
 
 from __future__ import annotations
 
-import glob
 import logging
 import threading
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import pmt
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import IMAGE_SUFFIXES, PHOTO_SCHEME, image_files, load_image, parse_size
+from lamigo.images import load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
-from lamigo.masking import policy_from_options
+from lamigo.masking import DEFAULT_PATTERN, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
 from lamigo_gr.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_images(spec: str | Sequence[str]) -> list[str]:
-    """Image sources from a file, a folder (its images, sorted), a glob pattern or `photo:NAME`;
-    several separated by ';' or given as a list. ConfigError when one matches nothing."""
-    parts = [spec] if isinstance(spec, (str, Path)) else list(spec)
-    items = [item.strip() for part in parts for item in str(part).split(";") if item.strip()]
-    if not items:
-        raise ConfigError("no images given: name a file, a folder, a glob pattern or photo:NAME")
-    sources: list[str] = []
-    for item in items:
-        path = Path(item).expanduser()
-        if item.startswith(PHOTO_SCHEME) or path.is_file():
-            sources.append(item if item.startswith(PHOTO_SCHEME) else str(path))
-        elif path.is_dir():
-            found = [str(p) for p in image_files(path)]
-            if not found:
-                raise ConfigError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            sources += found
-        else:
-            found = sorted(glob.glob(str(path)))
-            if not found:
-                raise ConfigError(f"no image matches {item!r} (a file, folder, glob or photo:NAME)")
-            sources += found
-    return sources
 
 
 class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
@@ -79,9 +52,9 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         interval: float = 0.0,
         size: str = "256x256",
         policy: str = "prm",
-        ratio: float = 0.25,
+        ratio: float = DEFAULT_RATIO,
         seed: int = 0,
-        pattern: str = "2x2",
+        pattern: str = DEFAULT_PATTERN,
         coder: str = "huffman",
         text_coder: str = "huffman",
         caption: str = "",

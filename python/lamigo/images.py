@@ -1,8 +1,10 @@
-"""Images in and out: reading a file or a bundled `photo:NAME`, listing a folder's images,
+"""Images in and out: reading a file or a bundled `photo:NAME`, finding the images a user names,
 fitting an image to the size sent, and tensor conversions. One place for what an image file is."""
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +48,32 @@ def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     """The image files (by `IMAGE_SUFFIXES`) in `folder`, or below it with `recursive`, sorted."""
     candidates = folder.rglob("*") if recursive else folder.iterdir()
     return sorted(path for path in candidates if path.suffix.lower() in IMAGE_SUFFIXES and path.is_file())
+
+
+def resolve_images(spec: str | Path | Sequence[str | Path], recursive: bool = False) -> list[str]:
+    """Image sources from a file, a folder (its images, sorted; with `recursive` those below it
+    too), a glob pattern or `photo:NAME`; several separated by ';' or given as a list.
+    ConfigError when one matches nothing."""
+    parts = [spec] if isinstance(spec, (str, Path)) else list(spec)
+    items = [item.strip() for part in parts for item in str(part).split(";") if item.strip()]
+    if not items:
+        raise ConfigError("no images given: name a file, a folder, a glob pattern or photo:NAME")
+    sources: list[str] = []
+    for item in items:
+        path = Path(item).expanduser()
+        if item.startswith(PHOTO_SCHEME) or path.is_file():
+            sources.append(item if item.startswith(PHOTO_SCHEME) else str(path))
+        elif path.is_dir():
+            found = [str(p) for p in image_files(path, recursive)]
+            if not found:
+                raise ConfigError(f"folder {path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            sources += found
+        else:
+            found = sorted(glob.glob(str(path), recursive=recursive))
+            if not found:
+                raise ConfigError(f"no image matches {item!r} (a file, folder, glob or photo:NAME)")
+            sources += found
+    return sources
 
 
 def load_image(source: str | Path) -> np.ndarray:

@@ -10,7 +10,6 @@ from lamigo.images import BUNDLED_PHOTOS, load_image
 from lamigo.lami.transmitter import caption_to_send
 from lamigo.message import unpack_message
 from lamigo_gr import go_message_source
-from lamigo_gr.go_message_source import resolve_images
 from lamigo_gr.pdu import split_pdu
 
 
@@ -60,21 +59,6 @@ class TestGoMessageSource(gr_unittest.TestCase):
         self.assertEqual(debug.num_messages(), 1)
         self.assertEqual(source.images_failed, 1)
         self.assertEqual(pmt.to_python(pmt.car(debug.get_message(0)))["source"], "photo:coffee")
-
-
-def test_resolve_images_from_folder_glob_and_photo(tmp_path):
-    for name in ("b.png", "a.jpg"):
-        Image.new("RGB", (8, 8)).save(tmp_path / name)
-    (tmp_path / "notes.txt").write_text("not an image")
-    assert resolve_images(str(tmp_path)) == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
-    assert resolve_images(f"{tmp_path}/*.png; photo:coffee") == [str(tmp_path / "b.png"), "photo:coffee"]
-    assert resolve_images([str(tmp_path / "a.jpg")]) == [str(tmp_path / "a.jpg")]
-
-
-@pytest.mark.parametrize("spec", ["", "/nonexistent/*.png", "/nonexistent/folder/image.png"])
-def test_resolve_images_rejects_what_matches_nothing(spec):
-    with pytest.raises(ConfigError):
-        resolve_images(spec)
 
 
 def test_bad_parameters_are_config_errors(tmp_path):

@@ -21,30 +21,12 @@ def register(subparsers) -> None:
         "link must hold the same file (messages carry its fingerprint).",
     )
     parser.add_argument("images", nargs="+",
-                        help="image files or folders (searched recursively), or photo:NAME")
+                        help="image files, folders (searched recursively), glob patterns, or photo:NAME")
     parser.add_argument("-o", "--output", required=True, help="index_prior.safetensors to write")
     parser.add_argument("--size", default="256x256", metavar="HxW",
                         help="size images are scaled and cropped to, as for encode (default: %(default)s)")
     add_model_options(parser)
     parser.set_defaults(func=run)
-
-
-def expand_images(sources: list[str]) -> list[str]:
-    from lamigo.errors import ConfigError
-    from lamigo.images import PHOTO_SCHEME, image_files
-
-    found: list[str] = []
-    for source in sources:
-        path = Path(source)
-        if source.startswith(PHOTO_SCHEME) or path.is_file():
-            found.append(source)
-        elif path.is_dir():
-            found += [str(p) for p in image_files(path, recursive=True)]
-        else:
-            raise ConfigError(f"no such image or folder: {source}")
-    if not found:
-        raise ConfigError("no images found in " + ", ".join(sources))
-    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +35,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from lamigo.coding.prior import IndexPrior
-    from lamigo.images import fit_image, load_image, parse_size, to_tensor
+    from lamigo.images import fit_image, load_image, parse_size, resolve_images, to_tensor
 
     size = parse_size(args.size)
-    images = expand_images(args.images)
+    images = resolve_images(args.images, recursive=True)
     models, _ = load_models(args, captioner=False)
     device = next(models.vqgan.parameters()).device
     codebook_size = models.vqgan.codebook_size

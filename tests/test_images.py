@@ -1,0 +1,27 @@
+"""lamigo.images: the images a user names (files, folders, globs, bundled photos)."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from lamigo.errors import ConfigError
+from lamigo.images import resolve_images
+
+
+def test_resolve_images_from_folder_glob_and_photo(tmp_path):
+    for name in ("b.png", "a.jpg", "deeper/c.webp"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    assert resolve_images(str(tmp_path)) == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+    assert resolve_images(tmp_path, recursive=True) == [
+        str(tmp_path / "a.jpg"), str(tmp_path / "b.png"), str(tmp_path / "deeper/c.webp")]
+    assert resolve_images(f"{tmp_path}/*.png; photo:coffee") == [str(tmp_path / "b.png"), "photo:coffee"]
+    assert resolve_images([str(tmp_path / "a.jpg")]) == [str(tmp_path / "a.jpg")]
+
+
+@pytest.mark.parametrize("spec", ["", "/nonexistent/*.png", "/nonexistent/folder/image.png"])
+def test_resolve_images_rejects_what_matches_nothing(spec):
+    with pytest.raises(ConfigError):
+        resolve_images(spec)
