@@ -1,4 +1,5 @@
-"""The LaMI decoder: latent mixture integration at the receiver (Algorithm 2 of the paper)."""
+"""The two ends of a LaMI-GO link: the transmitter (Algorithm 1 of the paper) and the LaMI decoder,
+latent mixture integration at the receiver (Algorithm 2)."""
 
 from lamigo.lami.decoder import DecodeResult, LaMIDecoder, ShowtimeTimings
 from lamigo.lami.sampler import PAPER_STEP_SETTINGS, TokenDenoiser, combine_masks, lami_sample
@@ -9,6 +10,7 @@ from lamigo.lami.settings import (
     decoder_arguments,
     decoder_settings,
 )
+from lamigo.lami.transmitter import Transmitter, caption_to_send
 
 __all__ = [
     "PAPER_STEP_SETTINGS",
@@ -18,7 +20,9 @@ __all__ = [
     "LaMIDecoder",
     "ShowtimeTimings",
     "TokenDenoiser",
+    "Transmitter",
     "add_decoder_options",
+    "caption_to_send",
     "decoder_arguments",
     "combine_masks",
     "decoder_settings",
