@@ -58,3 +58,20 @@ def test_which_prior_a_named_set_uses(model_set_folder, monkeypatch):
     assert folder_of(None, model_set_folder) == model_set_folder  # a weights folder means paella-v3
     assert model_set_index_prior(str(model_set_folder)).codebook_size == load_model_set("tiny").vqgan.codebook_size
     assert model_set_index_prior("default").fingerprint == 0xCDB5  # MODEL_CARD.md
+
+
+def test_a_model_set_that_is_not_there_is_refused(tmp_path, monkeypatch, capsys):
+    from lamigo.errors import ConfigError
+    from lamigo.models.index_prior import model_set_index_prior
+
+    monkeypatch.delenv("LAMIGO_WEIGHTS", raising=False)
+    with pytest.raises(ConfigError, match="unknown model set"):
+        model_set_index_prior(str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="--weights DIR"):
+        model_set_index_prior("paella-v3")
+    message = tmp_path / "m.go"
+    assert main(["encode", "photo:coffee", "-o", str(message), "--size", "64x64", "--model-set", "tiny",
+                 "--device", "cpu"]) == 0
+    capsys.readouterr()
+    assert main(["inspect", str(message), "--model-set", str(tmp_path / "missing")]) == 2
+    assert capsys.readouterr().err.strip().count("\n") == 0

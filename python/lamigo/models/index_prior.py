@@ -10,7 +10,14 @@ import logging
 from pathlib import Path
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.models.registry import DEFAULT_SET_FOLDER, default_model_set_name, resolve_weights_dir
+from lamigo.errors import ConfigError
+from lamigo.models.registry import (
+    DEFAULT_SET_FOLDER,
+    MODEL_SET_NAMES,
+    WEIGHTS_ENV,
+    default_model_set_name,
+    resolve_weights_dir,
+)
 
 __all__ = ["INDEX_PRIOR_FILE", "model_set_folder", "model_set_index_prior"]
 
@@ -22,15 +29,26 @@ INDEX_PRIOR_FILE = "index_prior.safetensors"
 def model_set_folder(model_set: str | Path | None, weights: str | Path | None = None) -> Path | None:
     """The folder of a model set as `load_model_set` reads it: None for "tiny" (built in code),
     the shipped folder of "default", the weights folder of "paella-v3" (`weights`, else
-    $LAMIGO_WEIGHTS), or the folder named. No name: the set `default_model_set_name` picks."""
+    $LAMIGO_WEIGHTS), or the folder named. No name: the set `default_model_set_name` picks.
+    ConfigError when that folder does not exist."""
     name = str(model_set) if model_set else default_model_set_name(weights)
     if name == "tiny":
         return None
     if name == "default":
         return DEFAULT_SET_FOLDER
     if name == "paella-v3":
-        return resolve_weights_dir(weights)
-    return Path(name).expanduser()
+        folder = resolve_weights_dir(weights)
+        if folder is None:
+            raise ConfigError(f"the paella-v3 model set needs its weights folder: pass --weights DIR "
+                              f"or set {WEIGHTS_ENV}")
+        if not folder.is_dir():
+            raise ConfigError(f"weights folder not found: {folder}")
+        return folder
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(f"unknown model set {name!r}: use one of {', '.join(MODEL_SET_NAMES)} "
+                          "or a model set folder")
+    return folder
 
 
 def model_set_index_prior(model_set: str | Path | None, weights: str | Path | None = None) -> IndexPrior | None:
