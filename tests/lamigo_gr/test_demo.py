@@ -15,7 +15,7 @@ def test_demo_writes_the_received_image_and_report(tmp_path, capsys):
     report = json.loads((out / "report.json").read_text())
     assert report["link"]["packets_received"] == report["link"]["packets_sent"] > 0
     assert report["tokens"] == 16 * 16
-    assert report["tokens_regenerated"] == report["tokens_masked_policy"] == 64  # PRM 25%, nothing lost
+    assert report["tokens_regenerated"] == report["tokens_masked_by_policy"] == 64  # PRM 25%, nothing lost
     assert report["message_bytes"] < report["bytes_on_air"] < report["png_bytes"]
     assert report["caption"] == "a cup of coffee on a saucer on a wooden table"
     printed = capsys.readouterr().out

@@ -89,15 +89,15 @@ def test_decodes_batches_publishes_and_survives_garbage(
     assert all(record["batch_size"] == 3 for record in records.values())
     first = records[10]
     assert (first["height"], first["width"], first["steps"], first["renoise"]) == (64, 64, 2, 1)
-    assert first["tokens"] == 256 and first["tokens_masked_policy"] == int(message.mask.sum())
-    assert first["tokens_masked_lost"] == 0 and records[11]["tokens_masked_lost"] > 0
+    assert first["tokens"] == 256 and first["tokens_masked_by_policy"] == int(message.mask.sum())
+    assert first["tokens_lost"] == 0 and records[11]["tokens_lost"] > 0
     assert records[11]["link"]["packets_received"] == records[11]["link"]["packets_expected"] - 1
     assert first["link"] == {"source": "test"} and first["caption"] == CAPTION
     assert first["decode_seconds"] > 0 and first["model_set"] == "tiny"
     assert (stats.received, stats.malformed, stats.oversized) == (10, 6, 1)
     assert (stats.decoded, stats.batches, stats.dropped, stats.failed) == (3, 1, 0, 0)
     written = json.loads((tmp_path / "out" / "11.json").read_text())
-    assert written["tokens_masked_lost"] == records[11]["tokens_masked_lost"]
+    assert written["tokens_lost"] == records[11]["tokens_lost"]
     assert png_to_image((tmp_path / "out" / "11.png").read_bytes()).shape == (*SIZE, 3)
 
 

@@ -191,9 +191,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "jpeg_same_size": jpeg_record,
         "link": link.as_dict(),
         "tokens": record["tokens"],
-        "tokens_masked_policy": record["tokens_masked_policy"],
-        "tokens_lost": record["tokens_masked_lost"],
-        "tokens_regenerated": record["tokens_masked_policy"] + record["tokens_masked_lost"],
+        "tokens_masked_by_policy": record["tokens_masked_by_policy"],
+        "tokens_lost": record["tokens_lost"],
+        "tokens_regenerated": record["tokens_masked_by_policy"] + record["tokens_lost"],
         "steps": record["steps"],
         "renoise": record["renoise"],
         "decode_seconds": record["decode_seconds"],
@@ -215,7 +215,7 @@ def summary(report: dict[str, Any], out: str) -> str:
         f"channel   noise voltage {report['noise_voltage']} (SNR {report['snr_db']} dB/sample): "
         f"{link['packets_received']} of {link['packets_sent']} packets arrived (PER {link['packet_error_rate']:.3f})",
         f"tokens    {report['tokens_regenerated']} of {report['tokens']} regenerated: "
-        f"{report['tokens_masked_policy']} masked by the policy, {report['tokens_lost']} lost with their packets",
+        f"{report['tokens_masked_by_policy']} masked by the policy, {report['tokens_lost']} lost with their packets",
         f"decoder   {report['steps']} steps (tau {report['renoise']}) in {report['decode_seconds']:.2f} s on {report['device']}",
         f"quality   PSNR {report['psnr_db']:.2f} dB"
         + (f"; JPEG of the same size (q{jpeg['quality']}, {jpeg['bytes']} B): {jpeg['psnr_db']:.2f} dB" if jpeg else ""),

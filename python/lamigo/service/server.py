@@ -414,8 +414,8 @@ class DecoderService:
         return {
             "message_id": wire.message_id,
             "tokens": int(mask.size),
-            "tokens_masked_policy": int(mask.sum()),
-            "tokens_masked_lost": int((lost & ~mask).sum()),
+            "tokens_masked_by_policy": int(mask.sum()),
+            "tokens_lost": int((lost & ~mask).sum()),
             "steps": self.decoder.settings.steps,
             "renoise": self.decoder.settings.renoise,
             "renoise_scope": self.decoder.settings.renoise_scope,

@@ -12,7 +12,7 @@ A message to the service is one multipart ZMQ message of three frames:
 them (`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics).
 
 A result the service publishes is two frames: a UTF-8 JSON record {"wire": 1, "kind": "decoded",
-"message_id", "tokens_masked_policy", "tokens_masked_lost", "steps", "renoise", "decode_seconds",
+"message_id", "tokens_masked_by_policy", "tokens_lost", "steps", "renoise", "decode_seconds",
 "model_set", "height", "width", ...} and the regenerated image as PNG bytes.
 
 Everything here is plain bytes (no sockets), so the GNU Radio blocks and any other client can
