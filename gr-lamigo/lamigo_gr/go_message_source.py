@@ -10,7 +10,7 @@ import pmt
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import load_image, parse_size, resolve_images
+from lamigo.images import DEFAULT_SIZE, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
@@ -50,7 +50,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         count: int = 0,
         repeat: bool = False,
         interval: float = 0.0,
-        size: str = "256x256",
+        size: str = DEFAULT_SIZE,
         policy: str = "prm",
         ratio: float = DEFAULT_RATIO,
         seed: int = 0,

@@ -6,12 +6,15 @@ from __future__ import annotations
 import glob
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, UnidentifiedImageError
 
 from lamigo.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported where a tensor is made, so option parsers stay light
+    import torch
 
 PHOTO_SCHEME = "photo:"
 # Real photographs that ship inside scikit-image's wheel (public domain or CC0, see its README),
@@ -26,6 +29,7 @@ BUNDLED_PHOTOS = {
     "hubble_deep_field": "many small galaxies of many colours on the black background of space",
 }
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+DEFAULT_SIZE = "256x256"  # HxW, what a transmitter sends unless told otherwise
 SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
 
 
@@ -112,6 +116,8 @@ def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def to_tensor(images: np.ndarray, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 [H, W, 3] or [B, H, W, 3] -> float [B, 3, H, W] in [0, 1]."""
+    import torch
+
     batch = images[None] if images.ndim == 3 else images
     return torch.from_numpy(np.array(batch)).to(device).permute(0, 3, 1, 2).float() / 255.0
 

@@ -33,6 +33,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> None:
     """The masking policy, caption and image size options of every command that transmits."""
+    from lamigo.images import DEFAULT_SIZE
     from lamigo.masking import DEFAULT_ORDER, DEFAULT_PATTERN, DEFAULT_RATIO, PDM_PATTERNS, POLICIES
 
     parser.add_argument("--policy", choices=sorted(POLICIES), default="prm",
@@ -54,7 +55,7 @@ def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> 
                         "--caption is not given (default: WEIGHTS/captioner of the model set, "
                         "when present; a bundled photo:NAME without either sends its own caption, "
                         "any other image the empty caption, with a warning)")
-    parser.add_argument("--size", default="256x256", metavar="HxW",
+    parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",
                         help="image size sent, multiples of 32; the image is scaled and centre-cropped "
                         "(default: %(default)s)")
 

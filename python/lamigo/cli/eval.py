@@ -12,6 +12,7 @@ from lamigo.lami.settings import add_decoder_options, decoder_settings
 def register(subparsers) -> None:
     from lamigo.evaluation.experiments import EXPERIMENTS
     from lamigo.evaluation.harness import DEFAULT_METRICS, METRICS, QUICK_IMAGES
+    from lamigo.images import DEFAULT_SIZE
 
     listing = "; ".join(f"{e.name} ({e.paper})" for e in EXPERIMENTS.values())
     parser = subparsers.add_parser(
@@ -33,7 +34,7 @@ def register(subparsers) -> None:
                         help="comma-separated experiments to run (default: all)")
     parser.add_argument("--seed", type=int, default=0,
                         help="masking, sampling and channel seed (default: %(default)s)")
-    parser.add_argument("--size", default="256x256", metavar="HxW",
+    parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",
                         help="size every image is fitted to; the paper used 256x512 for Cityscapes "
                         "(default: %(default)s)")
     parser.add_argument("--max-images", type=int, default=None, metavar="N",

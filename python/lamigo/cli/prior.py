@@ -13,6 +13,8 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers) -> None:
+    from lamigo.images import DEFAULT_SIZE
+
     parser = subparsers.add_parser(
         "prior",
         help="build the index prior (Huffman/range code table) from images",
@@ -23,7 +25,7 @@ def register(subparsers) -> None:
     parser.add_argument("images", nargs="+",
                         help="image files, folders (searched recursively), glob patterns, or photo:NAME")
     parser.add_argument("-o", "--output", required=True, help="index_prior.safetensors to write")
-    parser.add_argument("--size", default="256x256", metavar="HxW",
+    parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",
                         help="size images are scaled and cropped to, as for encode (default: %(default)s)")
     add_model_options(parser)
     parser.set_defaults(func=run)

@@ -25,7 +25,7 @@ from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experiment, cell_text, condition_key
 from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
 from lamigo.evaluation.report import write_plots, write_report
-from lamigo.images import IMAGE_SUFFIXES, image_files
+from lamigo.images import DEFAULT_SIZE, IMAGE_SUFFIXES, image_files, parse_size
 from lamigo.lami.settings import DecoderSettings
 from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
@@ -96,7 +96,7 @@ class EvalConfig:
     experiments: Sequence[Experiment]
     quick: bool = False
     seed: int = 0
-    size: tuple[int, int] = (256, 256)
+    size: tuple[int, int] = parse_size(DEFAULT_SIZE)
     metrics: Sequence[str] = DEFAULT_METRICS
     lpips_weights: Path | None = None
     fid_patch: int | None = 64

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.images import bundled_caption, fit_image, to_tensor
+from lamigo.images import DEFAULT_SIZE, bundled_caption, fit_image, parse_size, to_tensor
 from lamigo.masking import MaskingPolicy
 from lamigo.message import Geometry, GOMessage, pack_message
 from lamigo.models.captioner import resolve_captions
@@ -40,7 +40,7 @@ class Transmitter:
     policy: MaskingPolicy
     index_coder: str = "huffman"
     text_coder: str = "huffman"
-    size: tuple[int, int] = (256, 256)
+    size: tuple[int, int] = parse_size(DEFAULT_SIZE)
     index_prior: IndexPrior | None = None
     _warned_uncaptioned: bool = field(default=False, init=False, repr=False)
 
