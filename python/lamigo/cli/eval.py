@@ -26,7 +26,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", metavar="DATA_DIR",
                         help="folder of images (captions from NAME.txt beside each image, else the "
-                        "model set's captioner), or 'photos:' for the bundled scikit-image photos")
+                        "model set's captioner, else the empty caption), or 'photos:' for the bundled "
+                        "scikit-image photos")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (reuse it to resume)")
     parser.add_argument("--quick", action="store_true",
                         help=f"small sweeps on the first {QUICK_IMAGES} images (minutes on a CPU)")
