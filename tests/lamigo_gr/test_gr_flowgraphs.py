@@ -18,10 +18,11 @@ from lamigo_gr.apps.loopback import run_loopback
 FLOWGRAPHS = sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc"))
 TX = ["go_message_source", "packetizer", "gfsk_mod"]
 RX = ["gfsk_demod", "depacketizer", "decoder_client"]
-OUR_BLOCKS = {"loopback_sim": TX + RX, "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX,
-              "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
+OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["link_monitor.link_monitor"],
+              "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX, "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
 RADIO_BLOCKS = {"tx_uhd": "uhd.usrp_sink", "rx_uhd": "uhd.usrp_source", "tx_hackrf": "soapy.sink",
                 "rx_hackrf": "soapy.source", "loopback_sim": "channels.channel_model",
+                "loopback_gui": "channels.channel_model",
                 "tx_zmq": "zeromq.push_sink", "rx_zmq": "zeromq.pull_source"}
 
 

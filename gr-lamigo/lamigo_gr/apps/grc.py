@@ -4,9 +4,10 @@
 GRC runs a flowgraph with the interpreter it runs under (`{python}` in the flowgraph's run
 command is GRC's own sys.executable), so GRC started under the project's interpreter generates
 and runs scripts that import `lamigo_gr`, torch and the rest. Our block YAML goes on
-GRC_BLOCKS_PATH. GRC runs a no-GUI flowgraph in a terminal emulator (`xterm_executable` under
-`[grc]` in GNU Radio's config); where that terminal is not installed, the flowgraph runs in GRC's
-own console instead of GRC warning about it.
+GRC_BLOCKS_PATH. GRC would run a no-GUI flowgraph in a terminal emulator (`xterm_executable`
+under `[grc]` in GNU Radio's config), which a plain install may lack or which cannot open
+without a display; the launcher makes GRC run it in place instead, so its output shows in GRC's
+own console and GRC's Kill button (F7) stops it cleanly.
 """
 
 from __future__ import annotations
@@ -25,13 +26,6 @@ TERMINAL_VARIABLE = "GR_CONF_GRC_XTERM_EXECUTABLE"  #: GNU Radio reads [grc] xte
 DEFAULT_FLOWGRAPH = "loopback_sim"
 
 
-def configured_terminal() -> str:
-    """The terminal GRC would run no-GUI flowgraphs in (GNU Radio's config, default xterm)."""
-    from gnuradio import gr
-
-    return gr.prefs().get_string("grc", "xterm_executable", "xterm")
-
-
 def grc_command(flowgraphs: list[str]) -> tuple[list[str], dict[str, str]]:
     """(argv, environment) that start GNU Radio Companion on `flowgraphs` (names or paths) under
     this interpreter with our blocks; ConfigError when GRC or a flowgraph is missing."""
@@ -40,8 +34,7 @@ def grc_command(flowgraphs: list[str]) -> tuple[list[str], dict[str, str]]:
         raise ConfigError("gnuradio-companion not found: install GNU Radio (Debian: gnuradio)")
     paths = [str(flowgraph_path(name)) for name in flowgraphs]
     env = grc_environment()
-    if shutil.which(configured_terminal()) is None:
-        env[TERMINAL_VARIABLE] = str(CONSOLE_TERMINAL)
+    env[TERMINAL_VARIABLE] = str(CONSOLE_TERMINAL)
     return [sys.executable, companion, *paths], env
 
 

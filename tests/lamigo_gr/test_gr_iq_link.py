@@ -1,0 +1,52 @@
+"""The hardware-free tx/rx pair: flowgraphs/tx_zmq.grc's transmit chain (GO message source,
+packetizer, GFSK modulator) into a ZMQ IQ link and rx_zmq.grc's receive chain (GFSK demodulator,
+depacketizer, decoder client) out of it, as two top blocks; the message arrives bit-exact."""
+
+import socket
+import time
+
+import numpy as np
+import pmt
+from gnuradio import blocks
+
+from lamigo.message import unpack_message
+from lamigo.service.wire import parse_frames
+from lamigo_gr.apps.flowgraphs import load_top_block_class
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, receive_all):
+    service, service_address = pull_socket
+    iq_address = f"tcp://127.0.0.1:{_free_port()}"
+    receiver = load_top_block_class("rx_zmq", tmp_path)(
+        model_set="tiny", service=service_address, iq_address=iq_address)
+    transmitter = load_top_block_class("tx_zmq", tmp_path)(
+        images="photo:coffee", count=1, size="64x64", caption="a cup of coffee", model_set="tiny",
+        iq_address=iq_address)
+    sent = blocks.message_debug()
+    transmitter.msg_connect(transmitter.go_source, "out", sent, "store")
+    receiver.start()
+    try:
+        transmitter.start()
+        transmitter.wait()
+        deadline = time.monotonic() + 30
+        while receiver.decoder_client.messages_sent == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        frames = receive_all(service)
+    finally:
+        receiver.stop()
+        receiver.wait()
+    assert transmitter.packetizer.packets_out > 0
+    assert receiver.depacketizer.stats.packets_accepted == transmitter.packetizer.packets_out
+    assert len(frames) == 1
+    received = parse_frames(frames[0])
+    assert not received.lost.any()
+    data = bytes(pmt.u8vector_elements(pmt.cdr(sent.get_message(0))))
+    original = unpack_message(data)
+    assert received.message.caption == original.caption == "a cup of coffee"
+    np.testing.assert_array_equal(received.message.indices, original.indices)
