@@ -6,12 +6,20 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*"; }
 
-if ! dpkg -s gnuradio >/dev/null 2>&1; then
+# gnuradio brings GRC, the QT GUI blocks and PyQt5; GRC's window also needs GTK 3's
+# introspection data, which Debian's gnuradio does not depend on (make grc).
+DEBIAN_PACKAGES="gnuradio gir1.2-gtk-3.0"
+missing=""
+for package in $DEBIAN_PACKAGES; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing="$missing $package"
+done
+if [ -n "$missing" ]; then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-    log "installing Debian's gnuradio (apt-get)"
+    log "installing Debian's$missing (apt-get)"
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends gnuradio >/dev/null
+    # shellcheck disable=SC2086 (one word per package)
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="size the image is scaled and cropped to, multiples of 32 (default: %(default)s)")
     parser.add_argument("--noise-voltage", type=float, default=0.5, metavar="V",
                         help="channel noise voltage; the signal amplitude is 1, so the SNR per sample is "
-                        "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 8%% of the packets, 0.6 about half "
+                        "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 5%% of the packets, 0.6 about half "
                         "(default: %(default)s)")
     parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"], help="seed of the channel noise (default: %(default)s)")
     add_decoder_options(parser)  # passed on to the decoder service
