@@ -219,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         # Every (batch, size) row is one more static-shape graph; the default limit of 8
         # would silently fall back to eager for the later rows.
         _dynamo.config.cache_size_limit = 64
-    settings = decoder_settings(args, QUICK_SETTINGS if args.quick else None)
+    decoding = decoder_settings(args, QUICK_SETTINGS if args.quick else None)
     batches = args.batches or ([1, 4] if args.quick else [1, 8, 32])
     warmup = args.warmup if args.warmup is not None else (3 if on_cuda else 0 if args.quick else 1)
     repeats = args.repeats if args.repeats is not None else (10 if on_cuda else 1)
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     models = full_size_model_set(device) if args.model == "full" else load_model_set("tiny", device)
     build_seconds = time.perf_counter() - start
-    decoder = LaMIDecoder(models, settings, bf16=args.bf16, compile=args.compile, cuda_graphs=args.cuda_graphs)
+    decoder = LaMIDecoder(models, decoding, bf16=args.bf16, compile=args.compile, cuda_graphs=args.cuda_graphs)
     # One small decode first, so that no row pays for one-time set-up (kernel selection, ...).
     latent = (1, 32 // models.vqgan.downscale, 32 // models.vqgan.downscale)
     decoder.decode(torch.zeros(latent, dtype=torch.long), torch.ones(latent, dtype=torch.bool), [""])
@@ -241,8 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     options = [name for name in ("bf16", "compile", "cuda_graphs") if getattr(args, name)]
     print(f"LaMI receiver showtime: {models.name} model set on {device_name(device)} "
           f"(torch {torch.__version__}, models built in {build_seconds:.1f} s)")
-    print(f"tau/T = {settings.renoise}/{settings.steps}, {settings.renoise_scope} re-noising, cfg "
-          f"{settings.cfg:g} for {settings.guided_steps} steps, mask ratio {args.mask_ratio:g}, "
+    print(f"tau/T = {decoding.renoise}/{decoding.steps}, {decoding.renoise_scope} re-noising, cfg "
+          f"{decoding.cfg:g} for {decoding.guided_steps} steps, mask ratio {args.mask_ratio:g}, "
           f"options: {', '.join(options) or 'none'}; median of {repeats} run(s) after {warmup} "
           f"warm-up run(s); peer: plain Paella sampling of the same batch")
     print_table(rows)
