@@ -52,7 +52,8 @@ def test_no_deprecated_block(name, categories):
 def _boxes(name: str) -> dict[str, tuple[float, float, float, float]]:
     """Each block's rectangle on GRC's canvas, estimated as GRC draws it: its label and one line
     per shown parameter (GRC truncates values to 27 characters with the name), ports on the
-    sides, comment lines below; about 7 x 15 pixels per character of GRC's fonts."""
+    sides, comment lines below (as wide as their text); about 7 x 15 pixels per character of GRC's
+    fonts, 6 of the comments'."""
     platform = _grc_platform()
     flow_graph = platform.make_flow_graph()
     flow_graph.import_data(platform.parse_flow_graph(str(flowgraph_path(name))))
@@ -62,10 +63,10 @@ def _boxes(name: str) -> dict[str, tuple[float, float, float, float]]:
         shown = [param for param in block.params.values() if param.hide == "none"]
         lines = [block.label] + [f"{param.name}: {param.get_value()[:max(27 - len(param.name), 3)]}"
                                  for param in shown]
-        width = 7 * max(len(line) for line in lines) + 40
+        comment = block.comment.splitlines()  # drawn under the block, in a smaller font
+        width = max([7 * max(len(line) for line in lines) + 40] + [6 * len(line) for line in comment])
         ports = max(len(block.sinks), len(block.sources))
-        height = max(15 * len(lines) + 20, 24 * ports + 16)
-        height += 15 * len(block.comment.splitlines())
+        height = max(15 * len(lines) + 20, 24 * ports + 16) + 15 * len(comment)
         x, y = block.states["coordinate"]
         boxes[block.name] = (x, y, x + width, y + height)
     return boxes
