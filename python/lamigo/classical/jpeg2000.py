@@ -1,15 +1,18 @@
 """JPEG 2000 as a classical sender and robust receiver (Pillow/OpenJPEG).
 
 The sender writes a bare J2K codestream (`no_jp2=True`: the JP2 boxes only add bytes), one tile,
-the irreversible 9/7 wavelet, three quality layers at 1/4, 1/2 and all of the target size in
-layer-resolution-component-position order, and drops OpenJPEG's "Created by OpenJPEG" COM
+the irreversible 9/7 wavelet, four quality layers at 1/8, 1/4, 1/2 and all of the target size
+in layer-resolution-component-position order, and drops OpenJPEG's "Created by OpenJPEG" COM
 segment. Of JPEG 2000's error-resilience tools Pillow exposes none that help here: it offers no
 SOP/EPH markers, no segmentation symbols and no resilient code-block modes (only PLT packet
 lengths, which sit in the tile-part header a loss can take too), and OpenJPEG's decoder cannot
 resynchronise inside a tile without them. So the resilience is the quality layers: the receiver
 keeps the codestream up to the first lost byte and zeroes the rest, which OpenJPEG reads as empty
 packets (a packet header starting with a 0 bit is empty), and decodes the layers that arrived
-before the loss. The header a link must protect is the main header, up to the first SOT marker.
+before the loss. On the six bundled photos at 4,000 bytes with 100-byte packets lost at random,
+four layers against one: 27.52 against 27.64 dB without loss, 20.02 against 18.18 dB at 10 %
+and 18.07 against 16.04 dB at 20 % packet loss (two, three, five and eight layers did no better).
+The header a link must protect is the main header, up to the first SOT marker.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from lamigo.classical.received import Received, decode, failure, lost_ranges
 
 SOC, SOT, SOD, EOC, COM = 0x4F, 0x90, 0x93, 0xD9, 0x64
 TILE_PART_HEADER = 14  # SOT segment (12 bytes) and SOD
-LAYER_FRACTIONS = (0.25, 0.5, 1.0)
+LAYER_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 
 
 def _main_header_segments(data: bytes):
