@@ -12,7 +12,7 @@ from gnuradio import gr
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
-from lamigo.masking import DEFAULT_PATTERN, DEFAULT_RATIO, policy_from_options
+from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
 from lamigo_gr.pdu import make_pdu
@@ -51,7 +51,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         repeat: bool = False,
         interval: float = 0.0,
         size: str = DEFAULT_SIZE,
-        policy: str = "prm",
+        policy: str = DEFAULT_POLICY,
         ratio: float = DEFAULT_RATIO,
         seed: int = 0,
         pattern: str = DEFAULT_PATTERN,

@@ -3,7 +3,9 @@
 from lamigo.masking.policies import (
     DEFAULT_ORDER,
     DEFAULT_PATTERN,
+    DEFAULT_POLICY,
     DEFAULT_RATIO,
+    EBM_ORDERS,
     PDM_PATTERNS,
     POLICIES,
     EntropyBasedMasking,
@@ -18,7 +20,9 @@ from lamigo.masking.policies import (
 __all__ = [
     "DEFAULT_ORDER",
     "DEFAULT_PATTERN",
+    "DEFAULT_POLICY",
     "DEFAULT_RATIO",
+    "EBM_ORDERS",
     "PDM_PATTERNS",
     "POLICIES",
     "EntropyBasedMasking",

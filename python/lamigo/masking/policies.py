@@ -179,6 +179,9 @@ class PredeterminedMasking(MaskingPolicy):
         return f"pdm(pattern={self.pattern})"
 
 
+EBM_ORDERS = ("lowest", "highest")
+
+
 @POLICIES.register
 @dataclass(frozen=True)
 class EntropyBasedMasking(MaskingPolicy):
@@ -200,7 +203,7 @@ class EntropyBasedMasking(MaskingPolicy):
             raise ConfigError("EBM takes exactly one of ratio (n lowest distances) or threshold (eta)")
         if self.ratio is not None:
             _check_ratio(self.ratio)
-        if self.order not in ("lowest", "highest"):
+        if self.order not in EBM_ORDERS:
             raise ConfigError(f"EBM order must be 'lowest' or 'highest', got {self.order!r}")
 
     def select(self, shape: Shape, distances: np.ndarray | None = None) -> np.ndarray:
@@ -249,9 +252,10 @@ def make_policy(name: str, **params) -> MaskingPolicy:
 
 
 # The options of every command and block that transmits, with their defaults.
+DEFAULT_POLICY = "prm"
 DEFAULT_RATIO = 0.25
 DEFAULT_PATTERN = "2x2"
-DEFAULT_ORDER = "lowest"
+DEFAULT_ORDER = EBM_ORDERS[0]
 
 
 def policy_from_options(
