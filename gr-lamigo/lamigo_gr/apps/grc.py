@@ -16,7 +16,6 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, REPOSITORY, flowgraph_path, grc_environment
