@@ -145,3 +145,8 @@ def test_random_bytes_never_raise(files, codec, data):
     lost = np.array(data.draw(st.lists(st.booleans(), min_size=len(blob), max_size=len(blob))), dtype=bool)
     received = get_baseline(codec).receive(blob, lost, (64, 32))
     assert received.image.shape == (64, 32, 3) and received.image.dtype == np.uint8
+
+
+def test_a_loss_mask_of_another_length_is_a_callers_mistake(files):
+    with pytest.raises(ValueError, match="loss mask"):
+        get_baseline("jpeg").receive(files["jpeg"].data, np.zeros(10, bool), SHAPE)

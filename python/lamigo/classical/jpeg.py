@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from lamigo.classical.received import Received, decode, failure, grey, lost_ranges
+from lamigo.classical.received import Received, decode, failure, grey, loss_mask, lost_ranges
 
 SOI, EOI, SOS, DRI = 0xD8, 0xD9, 0xDA, 0xDD
 RST0 = 0xD0
@@ -119,7 +119,7 @@ def receive(data: bytes, lost: np.ndarray, shape: tuple[int, int]) -> Received:
     """The best-effort image of a JPEG file whose bytes under `lost` (a boolean mask as long as
     `data`) never arrived; mid-grey and `decoded_ok=False` when the header did not arrive whole,
     claims another size than `shape` (height, width), or no decoder can make anything of it."""
-    lost = np.asarray(lost, dtype=bool)
+    lost = loss_mask(data, lost)
     header = parse_header(data)
     if header is None or lost[:header.length].any():
         return failure(shape, lost, "the header up to the first scan was lost")

@@ -23,7 +23,7 @@ import struct
 import numpy as np
 from PIL import Image
 
-from lamigo.classical.received import Received, decode, failure, lost_ranges
+from lamigo.classical.received import Received, decode, failure, loss_mask, lost_ranges
 
 SOC, SOT, SOD, EOC, COM = 0x4F, 0x90, 0x93, 0xD9, 0x64
 TILE_PART_HEADER = 14  # SOT segment (12 bytes) and SOD
@@ -69,7 +69,7 @@ def receive(data: bytes, lost: np.ndarray, shape: tuple[int, int]) -> Received:
     """The best-effort image of a J2K codestream whose bytes under `lost` never arrived;
     mid-grey and `decoded_ok=False` when the main header did not arrive whole, claims another size
     than `shape`, or OpenJPEG cannot decode what is left."""
-    lost = np.asarray(lost, dtype=bool)
+    lost = loss_mask(data, lost)
     main = header_length(data)
     if main is None or lost[:main].any():
         return failure(shape, lost, "the main header was lost")

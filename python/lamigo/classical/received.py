@@ -33,6 +33,14 @@ class Received:
         return sum(end - start for start, end in self.lost_ranges)
 
 
+def loss_mask(data: bytes, lost) -> np.ndarray:
+    """`lost` as a boolean array, one entry per byte of `data` (a caller's mistake raises)."""
+    mask = np.asarray(lost, dtype=bool)
+    if mask.shape != (len(data),):
+        raise ValueError(f"the loss mask has shape {mask.shape}, the file {len(data)} bytes")
+    return mask
+
+
 def lost_ranges(lost: np.ndarray) -> tuple[tuple[int, int], ...]:
     """[start, end) ranges of the True runs of a boolean mask."""
     edges = np.flatnonzero(np.diff(np.concatenate(([0], lost.astype(np.int8), [0]))))
