@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 import pmt
 from gnuradio import gr
 
+from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
@@ -55,8 +56,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         ratio: float = DEFAULT_RATIO,
         seed: int = 0,
         pattern: str = DEFAULT_PATTERN,
-        coder: str = "huffman",
-        text_coder: str = "huffman",
+        coder: str = DEFAULT_INDEX_CODER,
+        text_coder: str = DEFAULT_TEXT_CODER,
         caption: str = "",
         model_set: str = "tiny",
         weights: str = "",

@@ -13,7 +13,7 @@ from lamigo.cli.common import (
     print_json,
     write_output,
 )
-from lamigo.coding import INDEX_CODERS, TEXT_CODERS
+from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER, INDEX_CODERS, TEXT_CODERS
 
 
 def register(subparsers) -> None:
@@ -27,10 +27,10 @@ def register(subparsers) -> None:
     parser.add_argument("image", help="image file, or photo:NAME for a bundled photo (e.g. photo:coffee)")
     parser.add_argument("-o", "--output", required=True, metavar="MSG", help="GO message file to write")
     add_transmitter_options(parser, seed_help="prm seed shared with the receiver")
-    parser.add_argument("--coder", choices=sorted(INDEX_CODERS), default="huffman",
+    parser.add_argument("--coder", choices=sorted(INDEX_CODERS), default=DEFAULT_INDEX_CODER,
                         help="index coding: fixed ceil(log2 K) bits, huffman (pre-shared table), "
                         "range (adaptive) (default: %(default)s)")
-    parser.add_argument("--text-coder", choices=sorted(TEXT_CODERS), default="huffman",
+    parser.add_argument("--text-coder", choices=sorted(TEXT_CODERS), default=DEFAULT_TEXT_CODER,
                         help="caption coding with a static English model, or plain utf8 (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_model_options(parser)

@@ -92,6 +92,7 @@ def symbols_to_text(symbols: Iterator[int], n_chars: int) -> str:
 
 # The message's control block names the caption coder in 4 bits.
 TEXT_CODERS: WireRegistry[type["TextCoder"]] = WireRegistry("text coder", max_wire_id=0x0F)
+DEFAULT_TEXT_CODER = "huffman"
 
 
 class TextCoder(ABC):

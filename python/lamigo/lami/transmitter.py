@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.coding.prior import IndexPrior
 from lamigo.images import DEFAULT_SIZE, bundled_caption, fit_image, parse_size, to_tensor
 from lamigo.masking import MaskingPolicy
@@ -38,8 +39,8 @@ class Transmitter:
 
     models: ModelSet
     policy: MaskingPolicy
-    index_coder: str = "huffman"
-    text_coder: str = "huffman"
+    index_coder: str = DEFAULT_INDEX_CODER
+    text_coder: str = DEFAULT_TEXT_CODER
     size: tuple[int, int] = parse_size(DEFAULT_SIZE)
     index_prior: IndexPrior | None = None
     _warned_uncaptioned: bool = field(default=False, init=False, repr=False)
