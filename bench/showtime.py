@@ -84,9 +84,6 @@ class RandomWeightTextEncoders:
         embeddings = self.clip(input_ids=clip_ids.to(self.device)).text_embeds
         return {"byt5": states, "clip_text": embeddings}
 
-    def build(self, captions: list[str]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        return self.encode(captions), self.encode([""] * len(captions))
-
 
 def full_size_model_set(device: torch.device) -> ModelSet:
     """Paella v3 and its VQGAN and text encoders at full size, random weights."""

@@ -13,12 +13,13 @@ import zmq
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, checked_message_id, parse_result, pdu_frames
+from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, parse_result, pdu_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
+
+
 def _connect(context: zmq.Context, kind: int, address: str) -> zmq.Socket:
     socket = context.socket(kind)
     socket.setsockopt(zmq.LINGER, 1000)  # never hang at exit on messages nobody takes
@@ -36,7 +37,9 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     message, lost-token bitmap) on a PUSH socket connected to `address`.
 
     It takes the depacketizer's output (lost tokens in the `lost_map` metadata, link statistics
-    forwarded in the header) or the GO message source's (nothing lost). With `results_address`
+    forwarded in the header) or the GO message source's (nothing lost), and forwards the GO
+    message bytes as they are: the service parses and checks them, so this block needs no
+    model set. With `results_address`
     it subscribes to the service's results: each decoded image is saved as
     `output_folder/message_NNNNN.png` (when a folder is given) and emitted on `decoded` as a PDU
     of PNG bytes with the service's record as metadata. Bad input is counted and logged.
@@ -46,7 +49,6 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         results_address: where the service publishes results; empty = do not listen.
         output_folder: folder for the decoded PNGs; empty = do not save.
         wait_results: seconds to wait, once the flowgraph is done, for results still due.
-        model_set, weights: whose index prior the coders use (as at the source).
     """
 
     def __init__(
@@ -55,11 +57,8 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         results_address: str = "",
         output_folder: str = "",
         wait_results: float = 30.0,
-        model_set: str = "tiny",
-        weights: str = "",
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_decoder_client", in_sig=None, out_sig=None)
-        self.prior = model_set_index_prior(model_set, weights or None)
         self.output_folder = Path(output_folder).expanduser() if output_folder else None
         self.wait_results = wait_results
         self.messages_sent = 0
@@ -69,6 +68,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.results_rejected = 0
         self.save_failed = 0  #: decoded images that could not be written to the output folder
         self.saved: list[Path] = []
+        self._log = RateLimitedLog(logger)
         self._pending: set[int] = set()
         self._pending_changed = threading.Condition()
         self._context = zmq.Context.instance()
@@ -105,11 +105,16 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
             meta, data = split_pdu(msg)
-            frames = pdu_frames(meta, data, self.prior, default_id=self.messages_sent)
-            message_id = meta.get("message_id", self.messages_sent)  # checked by pdu_frames
+            default_id = self.messages_sent % 0x10000
+            frames = pdu_frames(meta, data, default_id=default_id)
+            message_id = meta.get("message_id", default_id)  # checked by pdu_frames
         except LamigoError as err:
             self.rejected += 1
-            logger.warning("dropped input PDU: %s", err)
+            self._log.warning("dropped input PDU: %s", err)
+            return
+        except Exception:  # a bug met by one input must not stop the block
+            self.rejected += 1
+            self._log.exception("input PDU could not be handled")
             return
         with self._pending_changed:  # before sending: the result may come back at once
             self._pending.add(message_id)
@@ -117,7 +122,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             self._push.send_multipart(frames, flags=zmq.NOBLOCK)
         except zmq.ZMQError as err:  # zmq.Again: the queue is full, the service not keeping up
             self.messages_dropped += 1
-            logger.warning("message %d dropped: %s", message_id, err)
+            self._log.warning("message %d dropped: %s", message_id, err)
             with self._pending_changed:
                 self._pending.discard(message_id)
             return
@@ -129,15 +134,15 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         while not self._stop.is_set():
             if not poller.poll(100):
                 continue
-            frames = self._sub.recv_multipart()
             try:
-                record, png = parse_result(frames)
-                checked_message_id(record["message_id"])  # names the saved file and the pending entry
+                record, png = parse_result(self._sub.recv_multipart())  # checks the message id
+                self._deliver(record, png)
             except LamigoError as err:
                 self.results_rejected += 1
-                logger.warning("dropped result: %s", err)
-                continue
-            self._deliver(record, png)
+                self._log.warning("dropped result: %s", err)
+            except Exception:  # the receiver thread must outlive any one result
+                self.results_rejected += 1
+                self._log.exception("result could not be handled")
 
     def _deliver(self, record: dict, png: bytes) -> None:
         message_id = record["message_id"]
@@ -153,11 +158,13 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             else:
                 self.saved.append(path)
                 logger.info("message %d decoded: saved %s", message_id, path)
-        meta = {key: value for key, value in record.items() if isinstance(value, (bool, int, float, str))}
-        self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
-        with self._pending_changed:
-            self._pending.discard(message_id)
-            self._pending_changed.notify_all()
+        try:
+            meta = {key: value for key, value in record.items() if fits_pdu(value)}
+            self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
+        finally:
+            with self._pending_changed:
+                self._pending.discard(message_id)
+                self._pending_changed.notify_all()
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):

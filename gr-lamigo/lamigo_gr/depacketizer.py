@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 
@@ -11,40 +10,58 @@ import pmt
 from gnuradio import gr
 
 from lamigo.errors import LamigoError
-from lamigo.link import Reassembler, ReceivedMessage
+from lamigo.link import LinkKey, Reassembler
+from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
 from lamigo.models.index_prior import model_set_index_prior
-from lamigo.service.wire import received_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
 
 class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     """Collects packet PDUs on `in` (CRC-checked by `lamigo.link.Reassembler`) and emits one PDU
-    on `out` per message that completed (all packets arrived) or timed out (no packet for
-    `timeout` seconds), and for every message still open when the flowgraph signals done.
+    on `out` per message that completed (all packets arrived), timed out (no packet for
+    `timeout` seconds) or grew too old, and for every message still open when the flowgraph
+    signals done.
 
     Output PDU: the GO message as it arrived (`lamigo.message.pack_message`, index 0 standing in
-    for lost tokens), with metadata: the service wire header fields (`message_id`, `tokens`,
-    `tokens_lost`, `packets_expected`, `packets_received`, `packets_lost`, `index_groups_lost`,
-    `caption_chunks_lost`, ...) and `lost_map`, the np.packbits bitmap of lost tokens (row-major
-    over the latent grid). Damaged or foreign packets are counted in `stats`, never raised.
+    for lost tokens), with metadata: `message_id`, the link statistics (`packets_expected`,
+    `packets_received`, `packets_lost`, `index_groups_lost`, `caption_chunks_lost`,
+    `tokens_lost`, ...; `lamigo.message.LinkStats`) and `lost_map`, the np.packbits bitmap of
+    lost tokens (row-major over the latent grid). Damaged, foreign or forged packets and
+    messages beyond `max_tokens` are counted in `stats`, never raised; no input stops the block.
 
     Args:
         timeout: seconds without a packet after which a message completes with what it has.
         max_in_flight: messages collected at once.
         model_set, weights: whose index prior the coders use (as at the source).
+        max_tokens: largest latent (h' x w') accepted; larger messages are refused from their
+            control block alone.
+        link_key: file of the pre-shared packet-authentication key (`lamigo.link.auth`); empty
+            accepts packets without authentication.
     """
 
     def __init__(
-        self, timeout: float = 2.0, max_in_flight: int = 16, model_set: str = "tiny", weights: str = ""
+        self,
+        timeout: float = 2.0,
+        max_in_flight: int = 16,
+        model_set: str = "tiny",
+        weights: str = "",
+        max_tokens: int = DEFAULT_MAX_TOKENS,
+        link_key: str = "",
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_depacketizer", in_sig=None, out_sig=None)
         self.prior = model_set_index_prior(model_set, weights or None)
-        self.reassembler = Reassembler(self.prior, timeout=timeout, max_in_flight=max_in_flight)
+        limits = ReceiverLimits(max_tokens=max_tokens,
+                                codebook_size=self.prior.codebook_size if self.prior is not None else None)
+        key = LinkKey.load(link_key) if link_key else None
+        self.reassembler = Reassembler(self.prior, limits=limits, key=key, timeout=timeout,
+                                       max_in_flight=max_in_flight)
         self.pdus_rejected = 0  #: inputs that were not PDUs (bad packets count in `stats`)
+        self.publish_failed = 0  #: reassembled messages that could not be packed again
         self.messages_out = 0
+        self._log = RateLimitedLog(logger)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._timer: threading.Thread | None = None
@@ -76,33 +93,53 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             _, data = split_pdu(msg)
         except LamigoError as err:
             self.pdus_rejected += 1
-            logger.warning("dropped input: %s", err)
+            self._log.warning("dropped input: %s", err)
             return
-        with self._lock:
-            completed = self.reassembler.push(data)
+        try:
+            with self._lock:
+                completed = self.reassembler.push(data)
+        except Exception:  # a bug met by one input must not stop the block
+            self.pdus_rejected += 1
+            self._log.exception("packet could not be handled")
+            return
         self._publish(completed)
 
     def _expire_loop(self) -> None:
         period = min(0.25, self.reassembler.timeout / 4)
         while not self._stop.wait(period):
-            with self._lock:
-                completed = self.reassembler.expire()
+            try:
+                with self._lock:
+                    completed = self.reassembler.expire()
+            except Exception:  # the timer must outlive any one message
+                self._log.exception("expiring messages failed")
+                continue
             self._publish(completed)
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):
             drain(self, "in", self._handle)
-            with self._lock:
-                completed = self.reassembler.flush()
+            try:
+                with self._lock:
+                    completed = self.reassembler.flush()
+            except Exception:
+                self._log.exception("flushing messages failed")
+                completed = []
             self._publish(completed)
         self.to_basic_block().system_handler(msg)
 
     def _publish(self, messages: list[ReceivedMessage]) -> None:
         for received in messages:
-            header, data, lost_map = received_frames(received, self.prior)
-            meta = json.loads(header) | {"lost_map": np.frombuffer(lost_map, dtype=np.uint8)}
-            stats = received.stats
+            try:
+                data = pack_message(received.message, self.prior)
+                meta = {"message_id": received.message_id, **received.link.as_dict(),
+                        "lost_map": np.packbits(received.lost.ravel())}
+                pdu = make_pdu(data, meta)
+            except Exception:  # one message that cannot be packed again loses itself only
+                self.publish_failed += 1
+                self._log.exception("message %d could not be passed on", received.message_id)
+                continue
+            stats = received.link
             logger.info("message %d: %d/%d packets, %d of %d sent tokens lost", received.message_id,
                         stats.packets_received, stats.packets_expected, stats.tokens_lost, stats.tokens_sent)
             self.messages_out += 1
-            self.message_port_pub(pmt.intern("out"), make_pdu(data, meta))
+            self.message_port_pub(pmt.intern("out"), pdu)

@@ -7,12 +7,11 @@ import logging
 import pmt
 from gnuradio import gr
 
-from lamigo.errors import LamigoError, MessageError
-from lamigo.link import LinkConfig, packetize
+from lamigo.errors import LamigoError
+from lamigo.link import LinkConfig, LinkKey, check_message_id, packetize
 from lamigo.message import unpack_message
 from lamigo.models.index_prior import model_set_index_prior
-from lamigo.service.wire import checked_message_id
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +31,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         payload_crc: receivers drop damaged packets (True) or keep their bit errors (False).
         control_copies: how many times each control chunk is sent (1 to 16).
         model_set, weights: whose index prior the coders use (as at the source).
+        link_key: file of the pre-shared packet-authentication key (`lamigo.link.auth`); each
+            packet then carries an 8-byte tag. Empty: no authentication.
     """
 
     def __init__(
@@ -43,10 +44,13 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         control_copies: int = 3,
         model_set: str = "tiny",
         weights: str = "",
+        link_key: str = "",
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_packetizer", in_sig=None, out_sig=None)
         self.config = LinkConfig(max_payload, interleaver, interleaver_seed, payload_crc, control_copies)
         self.prior = model_set_index_prior(model_set, weights or None)
+        self.key = LinkKey.load(link_key) if link_key else None
+        self._log = RateLimitedLog(logger)
         self.messages_in = 0
         self.packets_out = 0
         self.rejected = 0
@@ -58,18 +62,20 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
             meta, data = split_pdu(msg)
-            message_id = checked_message_id(meta.get("message_id", self._next_id))
-            if message_id > 0xFFFF:
-                raise MessageError(f"message_id {message_id} is not a 16-bit unsigned integer")
+            message_id = check_message_id(meta.get("message_id", self._next_id))
             packets = packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
         except LamigoError as err:
             self.rejected += 1
-            logger.warning("dropped input PDU: %s", err)
+            self._log.warning("dropped input PDU: %s", err)
+            return
+        except Exception:  # a bug met by one input must not stop the block
+            self.rejected += 1
+            self._log.exception("input PDU could not be handled")
             return
         self._next_id = (message_id + 1) % 0x10000
         self.messages_in += 1
         for packet in packets:
             meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
                     "kind": packet.kind.name.lower()}
-            self.message_port_pub(pmt.intern("out"), make_pdu(packet.to_bytes(), meta))
+            self.message_port_pub(pmt.intern("out"), make_pdu(packet.to_bytes(self.key), meta))
         self.packets_out += len(packets)

@@ -20,3 +20,7 @@ class WeightsError(LamigoError):
 
 class PacketError(LamigoError):
     """A link-layer packet is malformed, truncated or fails its CRC."""
+
+
+class MessageIdError(MessageError):
+    """A message id is not what the packet format carries: an unsigned 16-bit integer."""

@@ -9,7 +9,7 @@ import torch
 from lamigo.errors import ConfigError, MessageError
 from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.masking import make_policy
-from lamigo.message import Geometry, GOMessage
+from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.models.registry import ModelSet, load_model_set
 
 IMAGE = (64, 128)
@@ -62,7 +62,7 @@ def test_lost_tokens_are_regenerated_with_the_masked_ones(
     lost[:4] = True  # one lost packet: the first four rows of tokens
     lost_and_sent = lost & ~message.mask
     decoder = LaMIDecoder(models, DecoderSettings(steps=3, renoise=2, cfg=3.0))
-    out = decoder.decode_messages([message], [lost]).indices[0].numpy()
+    out = decoder.decode_messages([ReceivedMessage(0, message, lost)]).indices[0].numpy()
 
     kept = ~(message.mask | lost)
     assert np.array_equal(out[kept], message.indices[kept])

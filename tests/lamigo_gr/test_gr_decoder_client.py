@@ -36,31 +36,43 @@ class TestDecoderClient(gr_unittest.TestCase):
         lost = np.zeros(message.geometry.latent_shape, dtype=bool)
         lost[0, 1] = lost[3, 3] = True
         lost &= ~message.mask
-        link_meta = {"message_id": 5, "packets_expected": 7, "packets_received": 6, "tokens": 1, "wire": 1,
-                     "lost_map": np.packbits(lost.ravel())}
+        stats = {"packets_expected": 7, "packets_received": 6, "packets_damaged": 0, "index_groups_lost": 1,
+                 "caption_chunks_lost": 0, "tokens_sent": int((~message.mask).sum()),
+                 "tokens_masked_by_policy": int(message.mask.sum()), "tokens_lost": int(lost.sum()),
+                 "packets_lost": 1}
+        link_meta = {"message_id": 5, **stats, "tokens": 1, "wire": 1, "lost_map": np.packbits(lost.ravel())}
         tb = gr.top_block()
         client = decoder_client(address=self.address)
         strobe = blocks.message_strobe(make_pdu(self.data, link_meta), 50)
         tb.msg_connect(strobe, "strobe", client, "in")
         tb.start()
         self.waitFor(lambda: client.messages_sent >= 2, timeout=5)
-        client._post(pmt.intern("in"), make_pdu(b"not a GO message"))
-        client._post(pmt.intern("in"), make_pdu(self.data[:10], {"lost_map": np.zeros(2, np.uint8)}))
-        client._post(pmt.intern("in"), make_pdu(self.data, {"lost_map": np.zeros(2, np.uint8)}))  # too short
-        client._post(pmt.intern("in"), make_pdu(self.data, {"lost_map": "all"}))
-        client._post(pmt.intern("in"), make_pdu(self.data, {"message_id": "five"}))
-        self.waitFor(lambda: client.rejected == 5, timeout=5)
+        non_string_key = pmt.dict_add(pmt.make_dict(), pmt.from_long(1), pmt.from_long(2))
+        bad = [
+            make_pdu(self.data, {"lost_map": "all"}),
+            make_pdu(self.data, {"message_id": "five"}),
+            make_pdu(self.data, {"message_id": 1 << 16}),
+            make_pdu(self.data, {"x": float("nan")}),  # regression: NaN metadata stopped the block
+            make_pdu(self.data, {"packets_expected": 3}),  # link statistics cut short
+            pmt.cons(non_string_key, pmt.init_u8vector(3, [1, 2, 3])),  # regression, as NaN
+        ]
+        for pdu in bad:
+            client._post(pmt.intern("in"), pdu)
+        self.waitFor(lambda: client.rejected == len(bad), timeout=5)
+        client._post(pmt.intern("in"), make_pdu(b"not parsed here", {"message_id": 6}))
+        time.sleep(0.2)
         tb.stop()
         tb.wait()
         frames = self.receive_all(self.pull)
-        self.assertGreaterEqual(len(frames), 2)
+        self.assertGreaterEqual(len(frames), 3)
+        self.assertEqual(frames[0][1], self.data)  # forwarded as it came
         wire = parse_frames(frames[0])
         self.assertEqual(wire.message_id, 5)
-        self.assertEqual((wire.header["packets_expected"], wire.header["packets_received"]), (7, 6))
-        self.assertEqual(wire.header["tokens"], lost.size)  # set by the wire format, not the metadata
-        self.assertEqual(wire.header["tokens_lost"], int(lost.sum()))
+        self.assertEqual((wire.link.packets_expected, wire.link.packets_received), (7, 6))
+        self.assertEqual(wire.link.tokens_lost, int(lost.sum()))
         np.testing.assert_array_equal(wire.lost, lost)
         np.testing.assert_array_equal(wire.message.indices[~message.mask], message.indices[~message.mask])
+        self.assertIn(b"not parsed here", [item[1] for item in frames])  # the service judges it
 
     def test_decoded_images_come_back_saved_and_as_pdus(self):
         publisher = zmq.Context.instance().socket(zmq.PUB)
@@ -75,11 +87,15 @@ class TestDecoderClient(gr_unittest.TestCase):
         record = {"message_id": 12, "steps": 8, "height": 64, "width": 64, "decode_seconds": 0.5}
         deadline = time.monotonic() + 5
         bad_results = [[b"{}", b"bad result"], result_frames(record | {"message_id": "12"}, _png(0)),
-                       result_frames(record | {"message_id": [12]}, _png(0))]
+                       result_frames(record | {"message_id": [12]}, _png(0)),
+                       # regression: an id of 2**63 stopped the receiver thread in pmt
+                       result_frames(record | {"message_id": 2**63}, _png(0))]
+        too_big_for_pmt = result_frames(record | {"message_id": 1, "steps": 2**70}, _png(0))
         # Until subscribed, and then a whole round of bad results has come before a good one.
         while client.results_received < 2 and time.monotonic() < deadline:
             for frames in bad_results:  # each is dropped; the receiver keeps going
                 publisher.send_multipart(frames)
+            publisher.send_multipart(too_big_for_pmt)  # delivered, without the field pmt cannot hold
             publisher.send_multipart(result_frames(record, _png(200)))
             time.sleep(0.05)
         tb.stop()
@@ -87,10 +103,13 @@ class TestDecoderClient(gr_unittest.TestCase):
         publisher.close()
         self.assertGreaterEqual(client.results_received, 2)
         self.assertGreaterEqual(client.results_rejected, len(bad_results))
+        self.assertTrue((self.tmp_path / "decoded" / "message_00001.png").is_file())
         saved = self.tmp_path / "decoded" / "message_00012.png"
         self.assertEqual(np.asarray(Image.open(saved))[0, 0].tolist(), [200, 200, 200])
-        meta, png = split_pdu(debug.get_message(0))
-        self.assertEqual((meta["message_id"], meta["steps"]), (12, 8))
+        delivered = [split_pdu(debug.get_message(i)) for i in range(debug.num_messages())]
+        meta, png = next(item for item in delivered if item[0]["message_id"] == 12)
+        self.assertEqual(meta["steps"], 8)
+        self.assertNotIn("steps", next(item[0] for item in delivered if item[0]["message_id"] == 1))
         self.assertEqual(png, _png(200))
 
     def test_an_unwritable_folder_loses_the_file_not_the_receiver(self):

@@ -118,5 +118,5 @@ def test_packets_off_the_air_never_raise(go_message_bytes, garbage, mutations):
     for data in received + packets:
         block._handle(make_pdu(data))
     stats = block.stats
-    counted = stats.packets_accepted + stats.packets_rejected + stats.duplicates + stats.late + stats.inconsistent
+    counted = stats.packets_accepted + stats.packets_rejected + stats.duplicates + stats.late + stats.over_limit
     assert counted == len(received) + len(packets)

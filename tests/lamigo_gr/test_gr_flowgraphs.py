@@ -88,7 +88,7 @@ def test_loopback_at_high_snr_delivers_every_packet(build_dir, pull_socket, rece
     assert result.packet_error_rate == 0.0
     messages = [parse_frames(frames) for frames in receive_all(socket)]
     assert [wire.message_id for wire in messages] == [0, 1]
-    assert all(wire.header["tokens_lost"] == 0 and not wire.lost.any() for wire in messages)
+    assert all(wire.link.tokens_lost == 0 and not wire.lost.any() for wire in messages)
 
 
 def test_loopback_at_low_snr_loses_packets_and_still_decodes(build_dir, pull_socket, receive_all):
@@ -97,13 +97,13 @@ def test_loopback_at_low_snr_loses_packets_and_still_decodes(build_dir, pull_soc
     assert 0 < result.packets_received < result.packets_sent
     messages = [parse_frames(frames) for frames in receive_all(socket)]
     assert len(messages) == result.messages_received > 0
-    assert sum(wire.header["packets_lost"] for wire in messages) > 0
+    assert sum(wire.link.packets_lost for wire in messages) > 0
     damaged = [wire for wire in messages if wire.lost.any()]
     assert damaged, "no received message has lost tokens"
     wire = damaged[0]
-    assert wire.header["tokens_lost"] == int(wire.lost.sum())
+    assert wire.link.tokens_lost == int(wire.lost.sum())
     decoder = LaMIDecoder(load_model_set("tiny"), DecoderSettings(steps=2, renoise=1, cfg=1.0))
-    decoded = decoder.decode_messages([wire.message], [wire.lost])
+    decoded = decoder.decode_messages([wire])
     assert tuple(decoded.images.shape) == (1, 3, 64, 64)
     regenerated = wire.message.mask | wire.lost
     sent = ~regenerated

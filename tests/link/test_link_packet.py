@@ -4,18 +4,33 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lamigo.errors import PacketError
-from lamigo.link.packet import HEADER_SIZE, OVERHEAD, PACKET_VERSION, Packet, PacketKind, crc16, crc32
+from lamigo.errors import MessageIdError, PacketError
+from lamigo.link.auth import AUTH_TAG_BYTES, LinkKey
+from lamigo.link.packet import (
+    HEADER_SIZE,
+    OVERHEAD,
+    PACKET_VERSION,
+    Packet,
+    PacketKind,
+    check_message_id,
+    crc16,
+    crc32,
+)
+
+KEY = LinkKey(bytes(range(32)))
 
 
 def make_packet(**changes) -> Packet:
-    fields = dict(message_id=513, seq=3, count=9, kind=PacketKind.INDICES, group=1, payload=b"tokens")
+    fields = dict(message_id=513, tag=0xDEADBEEF, seq=3, count=9, kind=PacketKind.INDICES, group=1,
+                  payload=b"tokens")
     return Packet(**{**fields, **changes})
 
 
 def reseal(header_fields: tuple, payload: bytes) -> bytes:
-    """A packet with arbitrary header values but valid CRCs (to reach the checks behind them)."""
-    header = struct.pack(">BBBHHHHH", *header_fields)
+    """A packet with arbitrary header values but valid CRCs (to reach the checks behind them);
+    the fields after version, kind, flags and message id are seq, count, group, length."""
+    version, kind, flags, message_id, *rest = header_fields
+    header = struct.pack(">BBBHIHHHH", version, kind, flags, message_id, 7, *rest)
     body = header + struct.pack(">H", crc16(header)) + payload
     return body + struct.pack(">I", crc32(body))
 
@@ -79,10 +94,51 @@ def test_truncated_packets_are_rejected(cut):
 
 
 def test_fields_must_fit_the_header():
-    with pytest.raises(PacketError):
+    with pytest.raises(MessageIdError):
         make_packet(message_id=1 << 16)
     with pytest.raises(PacketError):
         make_packet(seq=9)
+    with pytest.raises(PacketError):
+        make_packet(tag=1 << 32)
+
+
+@pytest.mark.parametrize("value", [-1, 1 << 16, 2**63, True, 1.0, "1", None])
+def test_one_message_id_check(value):
+    with pytest.raises(MessageIdError, match="not an integer in 0..65535"):
+        check_message_id(value)
+
+
+def test_a_version_1_packet_is_named_as_such():
+    header = struct.pack(">BBBHHHHH", 1, 2, 1, 1, 0, 1, 0, 2)
+    body = header + struct.pack(">H", crc16(header)) + b"ab"
+    with pytest.raises(PacketError, match="version 1 is not supported .*before message tags"):
+        Packet.from_bytes(body + struct.pack(">I", crc32(body)))
+
+
+def test_authenticated_packets_round_trip_and_cost_their_tag():
+    packet = make_packet()
+    data = packet.to_bytes(KEY)
+    assert len(data) == len(packet.to_bytes()) + AUTH_TAG_BYTES
+    assert Packet.from_bytes(data, KEY) == packet
+    assert Packet.from_bytes(data) == packet  # a receiver without the key still reads it
+
+
+@pytest.mark.parametrize("forge", ["unsigned", "other key", "edited payload", "edited header"])
+def test_a_receiver_with_the_key_drops_what_the_key_did_not_sign(forge):
+    packet = make_packet()
+    if forge == "unsigned":
+        data = packet.to_bytes()
+    elif forge == "other key":
+        data = packet.to_bytes(LinkKey(b"k" * 32))
+    else:  # an attacker edits a signed packet and fixes both CRCs
+        signed = bytearray(packet.to_bytes(KEY))
+        signed[HEADER_SIZE if forge == "edited payload" else 4] ^= 1
+        header = bytes(signed[: HEADER_SIZE - 2])
+        signed[HEADER_SIZE - 2 : HEADER_SIZE] = struct.pack(">H", crc16(header))
+        signed[-4:] = struct.pack(">I", crc32(bytes(signed[:-4])))
+        data = bytes(signed)
+    with pytest.raises(PacketError, match="authenticat"):
+        Packet.from_bytes(data, KEY)
 
 
 @settings(max_examples=300, deadline=None)

@@ -41,8 +41,8 @@ def test_saved_set_loads_back_identical(tiny_folder: Path) -> None:
         for key, value in ours.state_dict().items():
             assert torch.equal(value, theirs_state[key]), key
     assert isinstance(loaded.conditions, ByteConditionBuilder)
-    cond, _ = loaded.conditions.build(["a cat"])
-    assert torch.equal(cond["byt5"], original.conditions.build(["a cat"])[0]["byt5"])
+    cond = loaded.conditions.encode(["a cat"])
+    assert torch.equal(cond["byt5"], original.conditions.encode(["a cat"])["byt5"])
 
 
 def test_model_set_json_keeps_its_format(tiny_folder: Path) -> None:
@@ -67,7 +67,7 @@ def test_transformers_conditions_and_captioner_come_from_the_folder(
     loaded = load_model_set(folder)
     assert isinstance(loaded.conditions, TransformersConditionBuilder)
     assert isinstance(loaded.captioner, Captioner)
-    cond, uncond = loaded.conditions.build(["a harbour"])
+    cond, uncond = loaded.conditions.encode(["a harbour"]), loaded.conditions.encode([""])
     assert cond.keys() == uncond.keys() == {"byt5", "clip_text"}
     with torch.inference_mode():
         logits = loaded.denoiser(torch.zeros(1, 8, 8, dtype=torch.long), torch.ones(1), cond)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +11,7 @@ import safetensors.torch
 import torch
 
 from lamigo.cli.main import main
-from lamigo.images import BUNDLED_PHOTOS, bundled_photo_path, fit_image, load_image, to_tensor
+from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
 from lamigo.models.captioner import Captioner
@@ -143,19 +142,6 @@ def test_encode_captions_with_a_blip_folder(tmp_path: Path, hf_folders: dict[str
                  "--captioner", str(hf_folders["blip"]), *TINY]) == 0
     expected = Captioner(hf_folders["blip"]).caption(fitted_pixels((32, 32)))
     assert unpack_message(path.read_bytes(), None).caption == expected[0]
-
-
-def test_encode_without_any_caption_says_what_to_provide(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    image = tmp_path / "my-photo.png"  # not a bundled photo: it has no caption of its own
-    shutil.copy(bundled_photo_path("coffee"), image)
-    path = tmp_path / "coffee.lgo"
-    assert main(["encode", str(image), "-o", str(path), "--size", "32x32", *TINY]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0
-    assert "--caption TEXT" in err and "--captioner DIR" in err
-    assert not path.exists()
 
 
 def test_a_bundled_photo_without_a_captioner_sends_its_own_caption(tmp_path: Path) -> None:

@@ -64,7 +64,7 @@ def test_fresh_model_starts_with_uniform_logits() -> None:
 
 
 def test_forward_gives_logits_per_position(tiny: Denoiser, conditions: ByteConditionBuilder) -> None:
-    cond, _ = conditions.build(["a red car", "two dogs"])
+    cond = conditions.encode(["a red car", "two dogs"])
     indices = torch.randint(0, K, (2, 64, 64))
     with torch.inference_mode():
         logits = tiny(indices, torch.tensor([1.0, 0.3]), cond)
@@ -73,7 +73,8 @@ def test_forward_gives_logits_per_position(tiny: Denoiser, conditions: ByteCondi
 
 
 def test_the_caption_changes_the_logits(tiny: Denoiser, conditions: ByteConditionBuilder) -> None:
-    cond, uncond = conditions.build(["a long caption about a harbour at dusk"])
+    cond = conditions.encode(["a long caption about a harbour at dusk"])
+    uncond = conditions.encode([""])
     assert uncond["byt5"].shape[1] == 1  # Paella's empty caption: the end token alone
     indices = torch.randint(0, K, (1, 16, 16))
     with torch.inference_mode():

@@ -259,7 +259,7 @@ def test_the_uncond_byt5_condition_encodes_the_end_token_alone(hf_folders: dict[
     """Issue 12: not the empty caption padded to the captions' length ([1, 0, 0, ...])."""
     builder = TransformersConditionBuilder(hf_folders["byt5"])
     captions = spec("byt5_empty_caption.json")["captions"]
-    _, uncond = builder.build(captions)
+    uncond = builder.encode(["", ""])
     with torch.no_grad():
         expected = builder.byt5(input_ids=torch.tensor([[1], [1]])).last_hidden_state
     torch.testing.assert_close(uncond["byt5"], expected)

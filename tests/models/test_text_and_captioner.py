@@ -9,9 +9,19 @@ import torch
 
 from lamigo.errors import ConfigError, WeightsError
 from lamigo.models.captioner import Captioner, resolve_captions
-from lamigo.models.conditions import ByteConditionBuilder, TransformersConditionBuilder, message_conditions
+from lamigo.models.conditions import (
+    ByteConditionBuilder,
+    ConditionBuilder,
+    TransformersConditionBuilder,
+    message_conditions,
+)
 
 from .conftest import TEXT_DIM
+
+
+def paella_halves(builder: ConditionBuilder, captions: list[str]) -> tuple[dict, dict]:
+    """The captions and, in a call of their own, as many empty captions: Paella's two halves."""
+    return builder.encode(captions), builder.encode([""] * len(captions))
 
 
 def assert_paella_halves(cond: dict, uncond: dict, batch: int) -> None:
@@ -24,13 +34,13 @@ def assert_paella_halves(cond: dict, uncond: dict, batch: int) -> None:
 
 def test_byte_builder_is_deterministic_and_caption_dependent() -> None:
     captions = ["a cat", "a much longer caption, with ünïcode"]
-    cond, uncond = ByteConditionBuilder(16, seed=3).build(captions)
+    cond, uncond = paella_halves(ByteConditionBuilder(16, seed=3), captions)
     assert_paella_halves(cond, uncond, 2)
     assert cond["byt5"].shape == (2, len(captions[1].encode("utf-8")) + 1, 16)
 
-    again, _ = ByteConditionBuilder(16, seed=3).build(captions)
+    again = ByteConditionBuilder(16, seed=3).encode(captions)
     assert torch.equal(again["byt5"], cond["byt5"])
-    other_seed, _ = ByteConditionBuilder(16, seed=4).build(captions)
+    other_seed = ByteConditionBuilder(16, seed=4).encode(captions)
     assert not torch.equal(other_seed["byt5"], cond["byt5"])
     # Padding is zeros after the end token; the empty caption is only the end token.
     assert torch.count_nonzero(cond["byt5"][0, 6:]) == 0
@@ -40,20 +50,20 @@ def test_byte_builder_is_deterministic_and_caption_dependent() -> None:
 def test_transformers_builder_gives_byt5_and_clip(hf_folders: dict[str, Path]) -> None:
     builder = TransformersConditionBuilder(hf_folders["byt5"], hf_folders["clip"])
     assert builder.byt5_dim == builder.clip_dim == TEXT_DIM
-    cond, uncond = builder.build(["a boat on a lake", "hi"])
+    cond, uncond = paella_halves(builder, ["a boat on a lake", "hi"])
     assert_paella_halves(cond, uncond, 2)
     assert cond.keys() == {"byt5", "clip_text"}
     assert cond["byt5"].shape == (2, len("a boat on a lake") + 1, TEXT_DIM)
     assert cond["clip_text"].shape == (2, TEXT_DIM)
     assert not torch.allclose(cond["clip_text"][0], cond["clip_text"][1])
     # A caption's embedding does not depend on what it was batched with.
-    alone, _ = builder.build(["a boat on a lake"])
+    alone = builder.encode(["a boat on a lake"])
     assert torch.allclose(alone["clip_text"][0], cond["clip_text"][0], atol=1e-5)
 
 
 def test_transformers_builder_without_clip(hf_folders: dict[str, Path]) -> None:
     builder = TransformersConditionBuilder(hf_folders["byt5"], max_length=8)
-    cond, uncond = builder.build(["a caption longer than eight bytes"])
+    cond, uncond = paella_halves(builder, ["a caption longer than eight bytes"])
     assert cond.keys() == {"byt5"} and builder.clip_dim is None
     assert cond["byt5"].shape == (1, 8, TEXT_DIM) and uncond["byt5"].shape == (1, 1, TEXT_DIM)
 
@@ -63,7 +73,7 @@ def test_each_message_is_encoded_as_if_alone(hf_folders: dict[str, Path]) -> Non
     captions = ["a boat on a lake", "hi", "a car on a road"]
     cond, uncond = message_conditions(builder, captions)
     for caption, alone, empty in zip(captions, cond, uncond):
-        expected, expected_empty = builder.build([caption])
+        expected, expected_empty = paella_halves(builder, [caption])
         assert alone["byt5"].shape == (1, len(caption) + 1, TEXT_DIM)
         for key in expected:
             assert torch.allclose(alone[key], expected[key], atol=1e-5)
@@ -74,7 +84,7 @@ def test_text_models_load_in_the_requested_dtype(hf_folders: dict[str, Path]) ->
     builder = TransformersConditionBuilder(hf_folders["byt5"], hf_folders["clip"], dtype=torch.bfloat16)
     assert {p.dtype for p in builder.byt5.parameters()} == {torch.bfloat16}
     assert {p.dtype for p in builder.clip.parameters()} == {torch.bfloat16}
-    cond, _ = builder.build(["a cat"])
+    cond = builder.encode(["a cat"])
     assert cond["byt5"].dtype == cond["clip_text"].dtype == torch.bfloat16
 
 

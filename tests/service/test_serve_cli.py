@@ -13,6 +13,7 @@ import pytest
 from lamigo.cli.main import main
 from lamigo.errors import ConfigError
 from lamigo.service import connect_results, connect_sender, receive_result, send_message
+from lamigo.message import ReceivedMessage
 from lamigo.service.wire import message_frames
 
 from .conftest import SUBSCRIPTION_SECONDS
@@ -34,7 +35,7 @@ def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addre
         time.sleep(SUBSCRIPTION_SECONDS)
         sender = connect_sender(context, messages_address)
         send_message(sender, [b"garbage"], timeout=5)
-        send_message(sender, message_frames(make_message(), message_id=3), timeout=5)
+        send_message(sender, message_frames(ReceivedMessage.whole(make_message(), 3)), timeout=5)
         record, _ = receive_result(results, timeout=60)
         assert record["message_id"] == 3
         process.send_signal(signum)

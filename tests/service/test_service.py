@@ -13,7 +13,7 @@ import zmq
 from lamigo.errors import ConfigError
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
-from lamigo.message import Geometry, GOMessage
+from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
     ServiceConfig,
@@ -23,7 +23,6 @@ from lamigo.service import (
     message_frames,
     png_to_image,
     receive_result,
-    received_frames,
     send_message,
 )
 
@@ -39,16 +38,19 @@ def lossy_frames(message: GOMessage, message_id: int) -> list[bytes]:
         if packet is not dropped:
             reassembler.push(packet.to_bytes())
     (received,) = reassembler.flush()
-    assert received.stats.tokens_lost > 0
-    return received_frames(received)
+    assert received.link.tokens_lost > 0
+    return message_frames(received)
+
+
+def frames_of(message: GOMessage, message_id: int, **info) -> list[bytes]:
+    return message_frames(ReceivedMessage.whole(message, message_id, **info))
 
 
 def foreign_frames(geometry: Geometry, message_id: int) -> list[bytes]:
     """Well-formed frames this service's model cannot decode."""
     policy = make_policy("none")
     indices = np.zeros(geometry.latent_shape, dtype=np.int64)
-    return message_frames(GOMessage(geometry, policy, policy.select(geometry.latent_shape), indices),
-                          message_id=message_id)
+    return frames_of(GOMessage(geometry, policy, policy.select(geometry.latent_shape), indices), message_id)
 
 
 def test_decodes_batches_publishes_and_survives_garbage(
@@ -65,18 +67,18 @@ def test_decodes_batches_publishes_and_survives_garbage(
     garbage = [
         [b"not a message"],
         [b"{}", b"", b""],
-        [b'{"wire": 2, "kind": "go-message", "message_id": 1}', b"", b""],
-        message_frames(message, message_id=5)[:2] + [b"\x00"],  # lost map of the wrong size
+        [b'{"wire": 1, "kind": "go-message", "message_id": 1}', b"", b""],
+        frames_of(message, 5)[:2] + [b"\x00"],  # lost map of the wrong size
         foreign_frames(Geometry(64, 64, 16, 16, 1024), 6),  # another codebook
         foreign_frames(Geometry(24, 24, 6, 6, 512), 7),  # a latent the denoiser cannot take
     ]
     for frames in garbage:
         send_message(sender, frames, timeout=5)
-    send_message(sender, message_frames(make_message(size=(128, 128)), message_id=8), timeout=5)  # oversized
+    send_message(sender, frames_of(make_message(size=(128, 128)), 8), timeout=5)  # oversized
     # Three messages of one geometry arriving together make one batch; a lossy one among them.
-    send_message(sender, message_frames(message, message_id=10, source="test"), timeout=5)
+    send_message(sender, frames_of(message, 10, source="test"), timeout=5)
     send_message(sender, lossy_frames(message, 11), timeout=5)
-    send_message(sender, message_frames(make_message(seed=1), message_id=12), timeout=5)
+    send_message(sender, frames_of(make_message(seed=1), 12), timeout=5)
 
     records = {}
     for _ in range(3):
@@ -92,7 +94,7 @@ def test_decodes_batches_publishes_and_survives_garbage(
     assert first["tokens"] == 256 and first["tokens_masked_by_policy"] == int(message.mask.sum())
     assert first["tokens_lost"] == 0 and records[11]["tokens_lost"] > 0
     assert records[11]["link"]["packets_received"] == records[11]["link"]["packets_expected"] - 1
-    assert first["link"] == {"source": "test"} and first["caption"] == CAPTION
+    assert first["link"] is None and first["info"] == {"source": "test"} and first["caption"] == CAPTION
     assert first["decode_seconds"] > 0 and first["model_set"] == "tiny"
     assert (stats.received, stats.malformed, stats.oversized) == (10, 6, 1)
     assert (stats.decoded, stats.batches, stats.dropped, stats.failed) == (3, 1, 0, 0)
@@ -110,9 +112,9 @@ def test_a_nan_in_a_header_is_malformed_not_fatal(start_service, make_message, c
     results = connect_results(context, results_address)
     time.sleep(SUBSCRIPTION_SECONDS)
     sender = connect_sender(context, messages_address)
-    frames = message_frames(make_message(), message_id=1, source="x")
+    frames = frames_of(make_message(), 1, source="x")
     send_message(sender, [frames[0].replace(b'"x"', b"NaN"), *frames[1:]], timeout=5)
-    send_message(sender, message_frames(make_message(), message_id=2), timeout=5)
+    send_message(sender, frames_of(make_message(), 2), timeout=5)
     record, _ = receive_result(results, timeout=30)
     stats = running.finish()
     assert record["message_id"] == 2
@@ -145,7 +147,7 @@ def test_full_queue_drops_the_oldest(start_service, decoder, make_message, conte
     results = connect_results(context, results_address)
     time.sleep(SUBSCRIPTION_SECONDS)
     sender = connect_sender(context, messages_address)
-    frames = [message_frames(make_message(), message_id=n) for n in range(6)]
+    frames = [frames_of(make_message(), n) for n in range(6)]
     send_message(sender, frames[0], timeout=5)
     assert gated.entered.wait(20)  # message 0 is being decoded; 1..5 meet a queue of 2
     for item in frames[1:]:
@@ -174,7 +176,7 @@ def test_services_share_one_push_stream(start_service, make_message, context, tm
     time.sleep(SUBSCRIPTION_SECONDS)  # both services connected, so PUSH spreads over both
     message = make_message()
     for message_id in range(4):
-        send_message(sender, message_frames(message, message_id=message_id), timeout=5)
+        send_message(sender, frames_of(message, message_id), timeout=5)
     received = sorted(receive_result(collector, timeout=30)[0]["message_id"] for _ in range(4))
     per_service = [running.finish().decoded for running in services]
     assert received == [0, 1, 2, 3]
@@ -193,7 +195,7 @@ def test_curve_admits_only_known_clients(start_service, make_message, context, t
     client_keys = CurveKeys(keys["client_secret"], server_key=keys["server"])
     results = connect_results(context, service.results_endpoint, curve=client_keys)
     time.sleep(SUBSCRIPTION_SECONDS)
-    frames = message_frames(make_message(), message_id=1)
+    frames = frames_of(make_message(), 1)
     stranger = make_curve_keys(tmp_path / "stranger")
     intruder = connect_sender(context, service.messages_endpoint,
                               curve=CurveKeys(stranger["client_secret"], server_key=keys["server"]))
@@ -201,7 +203,7 @@ def test_curve_admits_only_known_clients(start_service, make_message, context, t
     plain = connect_sender(context, service.messages_endpoint)
     plain.send_multipart(frames)
     send_message(connect_sender(context, service.messages_endpoint, curve=client_keys),
-                 message_frames(make_message(), message_id=2), timeout=5)
+                 frames_of(make_message(), 2), timeout=5)
     record, _ = receive_result(results, timeout=30)
     time.sleep(0.3)
     stats = running.finish()

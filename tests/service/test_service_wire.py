@@ -11,13 +11,14 @@ from lamigo.coding import IndexPrior
 from lamigo.errors import ConfigError, MessageError
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
-from lamigo.message import Geometry, GOMessage
+from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits
 from lamigo.service.wire import (
     WIRE_VERSION,
+    OversizedError,
     message_frames,
     parse_frames,
     parse_result,
-    received_frames,
+    pdu_frames,
     result_frames,
 )
 
@@ -40,21 +41,30 @@ def prior() -> IndexPrior:
 
 @pytest.fixture(scope="module")
 def frames(prior) -> list[bytes]:
+    sent = build_message()
     lost = np.zeros(GEOMETRY.latent_shape, dtype=bool)
     lost[3, :5] = True
-    return message_frames(build_message(), lost, message_id=42, prior=prior, source="test")
+    lost &= ~sent.mask
+    return message_frames(ReceivedMessage(42, sent, lost, None, {"source": "test"}), prior)
 
 
 def test_message_round_trip(frames, prior):
     sent = build_message()
     wire = parse_frames(frames, prior)
-    assert wire.message_id == 42
-    assert wire.header["source"] == "test" and wire.header["wire"] == WIRE_VERSION
-    assert wire.header["tokens"] == 256 and wire.header["tokens_lost"] == 5
+    assert wire.message_id == 42 and wire.link is None
+    assert wire.info == {"source": "test"} and json.loads(frames[0])["wire"] == WIRE_VERSION == 2
     np.testing.assert_array_equal(wire.message.indices, sent.indices)
     np.testing.assert_array_equal(wire.message.mask, sent.mask)
     assert wire.message.caption == sent.caption
-    assert wire.lost.shape == (16, 16) and wire.lost[3, :5].all() and wire.lost.sum() == 5
+    expected = np.zeros((16, 16), dtype=bool)
+    expected[3, :5] = True
+    np.testing.assert_array_equal(wire.lost, expected & ~sent.mask)
+
+
+def test_nothing_lost_sends_an_empty_bitmap(prior):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior)
+    assert frames[2] == b""
+    assert not parse_frames(frames, prior).lost.any()
 
 
 def test_received_message_round_trip_marks_lost_tokens():
@@ -66,24 +76,56 @@ def test_received_message_round_trip_marks_lost_tokens():
         if packet is not dropped:
             reassembler.push(packet.to_bytes())
     (received,) = reassembler.flush()
-    wire = parse_frames(received_frames(received))
+    wire = parse_frames(message_frames(received))
     assert wire.message_id == 9
     np.testing.assert_array_equal(wire.lost, received.lost)
-    assert wire.header["tokens_lost"] == received.stats.tokens_lost > 0
-    assert wire.header["packets_expected"] == len(packets)
-    assert wire.header["packets_received"] == len(packets) - 1
-    arrived = ~received.mask & ~received.lost
+    assert wire.link == received.link and wire.link.tokens_lost > 0
+    assert wire.link.packets_expected == len(packets)
+    assert wire.link.packets_received == len(packets) - 1
+    arrived = ~received.regenerate
     np.testing.assert_array_equal(wire.message.indices[arrived], sent.indices[arrived])
-    assert (wire.message.indices[received.lost & ~received.mask] == 0).all()  # placeholders
+    assert (wire.message.indices[received.lost] == 0).all()  # placeholders
 
 
-def test_sender_errors_are_config_errors():
+def test_pdu_frames_forward_the_message_unparsed(frames, prior):
+    """The decoder client's path: PDU metadata in, the GO message bytes passed on as they are."""
+    received = parse_frames(frames, prior)
+    stats = {"packets_expected": 9, "packets_received": 8, "packets_damaged": 0, "index_groups_lost": 1,
+             "caption_chunks_lost": 0, "tokens_sent": 190, "tokens_masked_by_policy": 66,
+             "tokens_lost": int(received.lost.sum()), "packets_lost": 1}
+    meta = {"message_id": 42, "lost_map": np.frombuffer(frames[2], dtype=np.uint8), "source": "test", **stats}
+    forwarded = pdu_frames(meta, frames[1])
+    assert forwarded[1] == frames[1] and forwarded[2] == frames[2]
+    again = parse_frames(forwarded, prior)
+    assert again.link.tokens_lost == received.lost.sum() > 0 and again.info == {"source": "test"}
+    np.testing.assert_array_equal(again.lost, received.lost)
+    assert pdu_frames({}, b"not parsed", default_id=7)[1] == b"not parsed"
+
+
+@pytest.mark.parametrize(
+    ("meta", "error"),
+    [
+        ({"message_id": 1 << 16}, "message id"),
+        ({"message_id": 2**63}, "message id"),
+        ({"message_id": True}, "message id"),
+        ({"x": float("nan")}, "not a finite number"),
+        ({1: "non-string key"}, "string key"),
+        ({"x": [1, 2]}, "plain value"),
+        ({"packets_expected": 3}, "packets_received"),
+        ({"lost_map": "bits"}, "u8vector"),
+    ],
+)
+def test_pdu_metadata_is_checked(meta, error):
+    """Regression: a NaN or a non-string key in PDU metadata stopped the decoder client."""
+    with pytest.raises(MessageError, match=error):
+        pdu_frames(meta, b"")
+
+
+def test_sender_errors():
     with pytest.raises(ConfigError, match="latent shape"):
-        message_frames(build_message(), np.zeros((4, 4), dtype=bool))
-    with pytest.raises(ConfigError, match="set by the wire format"):
-        message_frames(build_message(), tokens=3)
-    with pytest.raises(ConfigError, match="non-negative"):
-        message_frames(build_message(), message_id=-1)
+        ReceivedMessage(0, build_message(), np.zeros((4, 4), dtype=bool))
+    with pytest.raises(MessageError, match="message id"):
+        message_frames(ReceivedMessage.whole(build_message(), -1))
 
 
 @pytest.mark.parametrize(
@@ -92,10 +134,15 @@ def test_sender_errors_are_config_errors():
         (lambda f: f[:2], "3 frames"),
         (lambda f: [b"\xff\xfe", *f[1:]], "not UTF-8 JSON"),
         (lambda f: [b"[1, 2]", *f[1:]], "JSON object"),
-        (lambda f: [json.dumps({**json.loads(f[0]), "wire": 2}).encode(), *f[1:]], "wire version 2"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "wire": 1}).encode(), *f[1:]],
+         "wire version 1, this end reads version 2 .*update the sender"),
         (lambda f: [json.dumps({**json.loads(f[0]), "kind": "x"}).encode(), *f[1:]], "kind 'x'"),
-        (lambda f: [json.dumps({**json.loads(f[0]), "message_id": "7"}).encode(), *f[1:]], "message_id"),
-        (lambda f: [json.dumps({**json.loads(f[0]), "tokens_lost": 1}).encode(), *f[1:]], "tokens_lost"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "message_id": "7"}).encode(), *f[1:]], "message id"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "message_id": 2**64}).encode(), *f[1:]], "message id"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "tokens_lost": 1}).encode(), *f[1:]], "not part of"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "link": {"packets_expected": 1}}).encode(), *f[1:]],
+         "link statistic"),
+        (lambda f: [json.dumps({**json.loads(f[0]), "info": {"x": [1]}}).encode(), *f[1:]], "plain value"),
         (lambda f: [f[0], f[1][:-3], f[2]], "message 42"),
         (lambda f: [f[0], f[1], f[2][:-1]], "lost-token map"),
         (lambda f: [b" " * 70_000, *f[1:]], "over the limit"),
@@ -107,11 +154,15 @@ def test_malformed_frames_say_what_is_wrong(frames, prior, mutate, error):
         parse_frames(mutate(list(frames)), prior)
 
 
-def test_size_limits(frames, prior):
-    with pytest.raises(MessageError, match="over the limit of 10"):
-        parse_frames(frames, prior, max_message_bytes=10)
-    with pytest.raises(MessageError, match="16x16 tokens, over the limit of 100"):
-        parse_frames(frames, prior, max_tokens=100)
+def test_limits(frames, prior):
+    with pytest.raises(OversizedError, match="over the limit of 10"):
+        parse_frames(frames, prior, ReceiverLimits(max_message_bytes=10))
+    with pytest.raises(OversizedError, match="16x16 tokens, over the limit of 100"):
+        parse_frames(frames, prior, ReceiverLimits(max_tokens=100))
+    with pytest.raises(MessageError, match="codebook of 512, this receiver's model 1024"):
+        parse_frames(frames, prior, ReceiverLimits(codebook_size=1024))
+    with pytest.raises(MessageError, match="not a multiple of 32"):
+        parse_frames(frames, prior, ReceiverLimits(latent_multiple=32))
 
 
 def test_result_round_trip_and_errors():
@@ -124,6 +175,9 @@ def test_result_round_trip_and_errors():
         parse_result([PNG])
     with pytest.raises(ConfigError):
         result_frames({"steps": 8}, PNG)
+    # Regression: an id of 2**63 was accepted here and then overflowed pmt in the client.
+    with pytest.raises(MessageError, match="message id"):
+        parse_result(result_frames({"message_id": 2**63}, PNG))
 
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -146,7 +200,8 @@ def test_fuzz_random_frames(random_frames):
 @given(frame=st.integers(0, 2), cut=st.integers(0, 2000))
 def test_fuzz_truncated_frames(frames, prior, frame, cut):
     truncated = list(frames)
-    truncated[frame] = truncated[frame][: min(cut, len(truncated[frame]) - 1)]
+    shortest = 1 if frame == 2 else 0  # an empty lost-token map means nothing was lost
+    truncated[frame] = truncated[frame][: max(shortest, min(cut, len(truncated[frame]) - 1))]
     with pytest.raises(MessageError):
         parse_frames(truncated, prior)
 
@@ -167,7 +222,7 @@ def test_fuzz_mutated_frames(frames, prior, frame, data):
 
 
 @FUZZ
-@given(header=st.dictionaries(st.sampled_from(["wire", "kind", "message_id", "tokens", "tokens_lost", "x"]),
+@given(header=st.dictionaries(st.sampled_from(["wire", "kind", "message_id", "link", "info", "x"]),
                               st.one_of(st.none(), st.integers(), st.text(max_size=5), st.floats(),
                                         st.lists(st.integers(), max_size=2)),
                               max_size=6))

@@ -119,19 +119,19 @@ def run(args: argparse.Namespace) -> int:
               f"({record['packets_lost']} of {record['packets_sent']} packets lost); wrote {out}/report.json")
         return 1
     decoder = LaMIDecoder(models, settings)
-    result = decoder.decode_messages([message.to_go_message()], [message.lost], progress=True)
+    result = decoder.decode_messages([message], progress=True)
     image = to_uint8(result.images)[0]
     save_image(image, out / "received.png")
     arrived_tokens = ~message.regenerate
     record |= {
         "decoded": True,
-        "caption_received": message.caption,
-        "caption_chunks_lost": message.stats.caption_chunks_lost,
-        "index_packets_lost": message.stats.index_groups_lost,
-        "packets_damaged": message.stats.packets_damaged,
-        "tokens_lost": message.stats.tokens_lost,
+        "caption_received": message.message.caption,
+        "caption_chunks_lost": message.link.caption_chunks_lost,
+        "index_packets_lost": message.link.index_groups_lost,
+        "packets_damaged": message.link.packets_damaged,
+        "tokens_lost": message.link.tokens_lost,
         "tokens_regenerated": int(message.regenerate.sum()),
-        "tokens_corrupted": int((message.indices[arrived_tokens] != sent.indices[arrived_tokens]).sum()),
+        "tokens_corrupted": int((message.message.indices[arrived_tokens] != sent.indices[arrived_tokens]).sum()),
         "steps": settings.steps,
         "renoise": settings.renoise,
         "renoise_scope": settings.renoise_scope,
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
               f"lost {record['packets_lost']}")
         print(f"tokens: {record['tokens']}, masked by policy {record['tokens_masked_by_policy']}, "
               f"lost {record['tokens_lost']}, corrupted {record['tokens_corrupted']}, "
-              f"regenerated {record['tokens_regenerated']}; caption: {caption_label(message.caption)}")
+              f"regenerated {record['tokens_regenerated']}; caption: {caption_label(message.message.caption)}")
         print(f"decoded in {record['decode_seconds']} s ({settings.steps} steps, model set {models.name}): "
               f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
     return 0

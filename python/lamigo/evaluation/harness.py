@@ -28,7 +28,7 @@ from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_si
 from lamigo.evaluation.report import write_plots, write_report
 from lamigo.images import DEFAULT_SIZE, IMAGE_SUFFIXES, image_files, parse_size
 from lamigo.lami.settings import DecoderSettings
-from lamigo.message import BandwidthReport, GOMessage, bandwidth_report
+from lamigo.message import BandwidthReport, GOMessage, ReceivedMessage, bandwidth_report
 from lamigo.models.registry import ModelSet
 
 logger = logging.getLogger(__name__)
@@ -213,9 +213,9 @@ def _transmit(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple
 
 
 def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, message: GOMessage,
-                   row: dict) -> tuple[GOMessage, np.ndarray] | None:
-    """Send `message` through the condition's noise setup; the message and lost-token mask as
-    received, or None when its control block was lost."""
+                   row: dict) -> ReceivedMessage | None:
+    """Send `message` through the condition's noise setup; the message as received, or None
+    when its control block was lost."""
     from lamigo.link import NOISE_SETUPS
     from lamigo.link.simulation import simulate_link
 
@@ -223,10 +223,9 @@ def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, mes
     channel = setup.channel(condition.rate, seed=_stable_seed(ctx.config.seed, condition.key, item.name))
     link = simulate_link(message, channel, setup.link_config(), ctx.prior)
     row["air_kb"] = link.bytes_on_air / KB
-    if link.received is None:
-        return None
-    row["tokens_lost"] = link.received.stats.tokens_lost
-    return link.received.to_go_message(), link.received.lost
+    if link.received is not None:
+        row["tokens_lost"] = link.received.link.tokens_lost
+    return link.received
 
 
 def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
@@ -237,21 +236,21 @@ def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dic
     row.update(total_kb=report.total_bytes / KB, header_kb=report.header_bytes / KB,
                mask_kb=report.mask_bytes / KB, text_kb=report.text_bytes / KB,
                indices_kb=report.index_bytes / KB)
-    lost = None
     if condition.setup:
-        arrived = _over_the_link(ctx, item, condition, message, row)
-        if arrived is None:
+        message = _over_the_link(ctx, item, condition, message, row)
+        if message is None:
             return None
-        message, lost = arrived
+    else:
+        message = ReceivedMessage.whole(message)
     settings = ctx.config.decoder.replace(
         steps=condition.steps, renoise=condition.tau, seed=ctx.config.seed,
         **{name: getattr(condition, name) for name in ("renoise_scope", "cfg_steps")
            if getattr(condition, name) is not None},
     )
     decoder = LaMIDecoder(ctx.models, settings, bf16=ctx.config.bf16)
-    result = decoder.decode_messages([message], [lost], plain=condition.sampling == "plain")
+    result = decoder.decode_messages([message], plain=condition.sampling == "plain")
     timings = result.timings
-    row.update(tokens_regenerated=int(message.mask.sum() + (0 if lost is None else lost.sum())),
+    row.update(tokens_regenerated=int(message.regenerate.sum()),
                text_s=timings.text_encoding, denoise_s=timings.denoising,
                vqgan_s=timings.vqgan_decode, decode_s=timings.total)
     return to_uint8(result.images)[0]

@@ -7,19 +7,17 @@ import logging
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 
 from lamigo.errors import ConfigError, MessageError
-from lamigo.lami.sampler import combine_masks, lami_sample
+from lamigo.lami.sampler import lami_sample
 from lamigo.lami.settings import DecoderSettings
+from lamigo.message import GOMessage, ReceivedMessage
 from lamigo.models.conditions import ConditionBuilder, message_conditions
-
-if TYPE_CHECKING:
-    from lamigo.message import GOMessage
 
 logger = logging.getLogger(__name__)
 
@@ -168,20 +166,19 @@ class LaMIDecoder:
 
     def decode_messages(
         self,
-        messages: Sequence[GOMessage],
-        lost_masks: Sequence[np.ndarray | None] | None = None,
+        messages: Sequence[GOMessage | ReceivedMessage],
         *,
         seed: int | None = None,
         plain: bool = False,
         progress: bool = False,
     ) -> DecodeResult:
-        """Regenerate a batch of `lamigo.message.GOMessage` of one geometry.
-
-        `lost_masks` holds, per message, the tokens lost on the link ([h', w'] bool, True =
-        lost) or None; they are united with each message's policy mask.
-        """
+        """Regenerate a batch of GO messages of one geometry: each a `lamigo.message.GOMessage`
+        (nothing lost) or a `lamigo.message.ReceivedMessage`, whose lost tokens are united with
+        its policy mask."""
         if not messages:
             raise MessageError("no messages to decode")
+        received = [m if isinstance(m, ReceivedMessage) else ReceivedMessage.whole(m) for m in messages]
+        messages = [r.message for r in received]
         geometry = messages[0].geometry
         if any(message.geometry != geometry for message in messages):
             raise MessageError("a batch must hold messages of one geometry")
@@ -190,13 +187,7 @@ class LaMIDecoder:
                 f"messages use a codebook of {geometry.codebook_size} entries, the model "
                 f"{self.codebook_size}"
             )
-        lost_masks = lost_masks or [None] * len(messages)
-        if len(lost_masks) != len(messages):
-            raise ConfigError(f"{len(lost_masks)} lost-token masks for {len(messages)} messages")
-        masks = np.stack(
-            [combine_masks(np.asarray(m.mask, dtype=bool), lost) for m, lost in
-             zip(messages, lost_masks)]
-        )
+        masks = np.stack([r.regenerate for r in received])
         indices = np.stack([np.asarray(m.indices, dtype=np.int64) for m in messages])
         captions = [m.caption for m in messages]
         return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress)

@@ -108,7 +108,7 @@ def add_decoder_options(parser: argparse.ArgumentParser, *, steps: bool = True, 
                        help="tokens the re-noising may touch: all (eq. 13 and Algorithm 2 as written: "
                        "the whole map, received tokens included, which eq. 12 then restores) or masked "
                        f"(only the regenerated tokens) (default: {default.renoise_scope})")
-    group.add_argument("--cfg", type=float, default=None,
+    group.add_argument("--cfg", type=float, default=None, metavar="S",
                        help=f"classifier-free guidance scale; 1 turns it off (default: {default.cfg:g})")
     group.add_argument("--cfg-steps", type=int, default=None, metavar="N",
                        help="guide only the first N steps, as Paella's demos guide 20 of 32 "

@@ -10,18 +10,14 @@ from lamigo.link.channel import (
     PacketErasureChannel,
     noise_setup,
 )
+from lamigo.link.auth import AUTH_TAG_BYTES, LinkKey, write_link_key
 from lamigo.link.interleave import INTERLEAVERS, seeded_permutation, token_groups
-from lamigo.link.packet import HEADER_SIZE, OVERHEAD, Packet, PacketKind
+from lamigo.link.packet import HEADER_SIZE, OVERHEAD, Packet, PacketKind, check_message_id
 from lamigo.link.packetizer import DEFAULT_PAYLOAD, LinkConfig, packetize
-from lamigo.link.reassembler import (
-    LinkStats,
-    ReassemblerStats,
-    Reassembler,
-    ReceivedMessage,
-    assemble,
-)
+from lamigo.link.reassembler import ReassemblerStats, Reassembler, assemble
 
 __all__ = [
+    "AUTH_TAG_BYTES",
     "DEFAULT_PAYLOAD",
     "HEADER_SIZE",
     "INTERLEAVERS",
@@ -31,17 +27,18 @@ __all__ = [
     "Channel",
     "ChannelStats",
     "LinkConfig",
-    "LinkStats",
+    "LinkKey",
     "NoiseSetup",
     "Packet",
     "PacketErasureChannel",
     "PacketKind",
     "Reassembler",
     "ReassemblerStats",
-    "ReceivedMessage",
     "assemble",
+    "check_message_id",
     "noise_setup",
     "packetize",
     "seeded_permutation",
     "token_groups",
+    "write_link_key",
 ]

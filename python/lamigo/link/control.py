@@ -1,11 +1,16 @@
 """The link control block: what a receiver needs before it can read any text or index packet.
 
-Layout (version 1; "varint" = unsigned LEB128)::
+Layout (version 2; "varint" = unsigned LEB128)::
 
-    version u8 | varint length + the GO message's control part (geometry, policy and mask,
-    coder names, index-prior fingerprint; `lamigo.message.format.encode_control`)
+    version u8 | message tag u32 | varint length + the GO message's control part (geometry,
+    policy and mask, coder names, index-prior fingerprint; `lamigo.message.format.encode_control`)
     | interleaver u8 | interleaver seed u32 | varint index groups
     | varint caption chunks | varint characters of each chunk
+
+The message tag is the one every packet of the message carries in its header: a control block
+is taken only for packets with its own tag. The receiver checks what it can decode (`accept`)
+from the geometry alone, before any mask is built, and that the caption chunks add up to no
+more than a GO message may hold.
 
 The token-to-group assignment follows from the mask, the interleaver and the group count, so
 no index packet needs to say which positions it carries.
@@ -18,9 +23,10 @@ from dataclasses import dataclass
 from lamigo.coding.wire import Reader, Writer
 from lamigo.errors import MessageError
 from lamigo.link.interleave import INTERLEAVERS
-from lamigo.message import Control, decode_control
+from lamigo.message import Control, GeometryCheck, decode_control
+from lamigo.message.format import MAX_CAPTION_CHARS
 
-CONTROL_VERSION = 1
+CONTROL_VERSION = 2
 MAX_GROUPS = 0xFFFF
 
 
@@ -28,6 +34,7 @@ MAX_GROUPS = 0xFFFF
 class LinkControl:
     """The decoded control block of one message."""
 
+    tag: int
     message: Control
     interleaver: str
     interleaver_seed: int
@@ -36,11 +43,12 @@ class LinkControl:
 
 
 def encode_link_control(
-    message_control: bytes, interleaver: str, seed: int, index_groups: int, chunk_chars: list[int]
+    tag: int, message_control: bytes, interleaver: str, seed: int, index_groups: int, chunk_chars: list[int]
 ) -> bytes:
     """Serialise a control block around the GO message's encoded control part."""
     out = Writer()
     out.u8(CONTROL_VERSION)
+    out.u32(tag)
     out.blob(message_control)
     out.u8(INTERLEAVERS.index(interleaver))
     out.u32(seed)
@@ -51,13 +59,15 @@ def encode_link_control(
     return out.getvalue()
 
 
-def decode_link_control(data: bytes) -> LinkControl:
-    """Parse a control block; raises MessageError when it is malformed."""
+def decode_link_control(data: bytes, accept: GeometryCheck | None = None) -> LinkControl:
+    """Parse a control block; raises MessageError when it is malformed or `accept` refuses its
+    geometry."""
     inp = Reader(data, "link control block")
     version = inp.u8("version")
     if version != CONTROL_VERSION:
         raise MessageError(f"link control version {version} is not supported (expected {CONTROL_VERSION})")
-    message = decode_control(inp.blob("message control"))
+    tag = inp.u32("message tag")
+    message = decode_control(inp.blob("message control"), accept)
     interleaver_id = inp.u8("interleaver")
     if interleaver_id >= len(INTERLEAVERS):
         raise MessageError(f"unknown interleaver id {interleaver_id}")
@@ -68,4 +78,6 @@ def decode_link_control(data: bytes) -> LinkControl:
         raise MessageError(f"{index_groups} index groups and {n_chunks} caption chunks exceed {MAX_GROUPS}")
     chunk_chars = tuple(inp.varint("chunk characters") for _ in range(n_chunks))
     inp.expect_end()
-    return LinkControl(message, INTERLEAVERS[interleaver_id], seed, index_groups, chunk_chars)
+    if sum(chunk_chars) > MAX_CAPTION_CHARS:
+        raise MessageError(f"caption chunks of {sum(chunk_chars)} characters exceed {MAX_CAPTION_CHARS}")
+    return LinkControl(tag, message, INTERLEAVERS[interleaver_id], seed, index_groups, chunk_chars)

@@ -25,7 +25,7 @@ from lamigo.errors import ConfigError
 from lamigo.link.control import encode_link_control
 from lamigo.link.fec import protect_control
 from lamigo.link.interleave import INTERLEAVERS, token_groups
-from lamigo.link.packet import MAX_PACKETS, MAX_PAYLOAD, Packet, PacketKind
+from lamigo.link.packet import MAX_PACKETS, MAX_PAYLOAD, Packet, PacketKind, check_message_id, crc32
 from lamigo.message import GOMessage, encode_control
 
 logger = logging.getLogger(__name__)
@@ -119,11 +119,11 @@ def packetize(
     config: LinkConfig | None = None,
     prior: IndexPrior | None = None,
 ) -> list[Packet]:
-    """The packets of `msg`, in sending order. `message_id` (16 bits) tells a receiver which
-    packets belong together; `prior` is the pre-shared index statistics the coders use."""
+    """The packets of `msg`, in sending order. `message_id` (16 bits) and the message tag (a
+    CRC-32 of its coded content) tell a receiver which packets belong together; `prior` is the
+    pre-shared index statistics the coders use."""
     config = config or LinkConfig()
-    if not 0 <= message_id <= 0xFFFF:
-        raise ConfigError(f"message id must fit 16 bits, got {message_id}")
+    check_message_id(message_id)
     message_control = encode_control(msg, prior)
     index_coder = get_index_coder(msg.index_coder, msg.geometry.codebook_size, prior)
     text_coder = get_text_coder(msg.text_coder)
@@ -131,8 +131,9 @@ def packetize(
     chunks = split_caption(msg.caption, text_coder, config.max_payload)
     text_payloads = [text_coder.encode(chunk) for chunk in chunks]
     index_payloads = index_groups(msg.transmitted, index_coder, config)
+    tag = crc32(b"".join([message_control, *text_payloads, *index_payloads]))
     block = encode_link_control(
-        message_control, config.interleaver, config.interleaver_seed, len(index_payloads),
+        tag, message_control, config.interleaver, config.interleaver_seed, len(index_payloads),
         [len(chunk) for chunk in chunks],
     )
     control_payloads = protect_control(block, config.max_payload)
@@ -155,7 +156,7 @@ def packetize(
     )
     return [
         Packet(
-            message_id=message_id, seq=seq, count=len(stream), kind=kind, group=group,
+            message_id=message_id, tag=tag, seq=seq, count=len(stream), kind=kind, group=group,
             payload=payload, payload_crc=config.payload_crc,
         )
         for seq, (kind, group, payload) in enumerate(stream)

@@ -4,16 +4,12 @@ reassemble. The one link simulation of `lamigo simulate` and `lamigo eval`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.link.channel import Channel
 from lamigo.link.packetizer import LinkConfig, packetize
 from lamigo.link.reassembler import Reassembler
-from lamigo.message import GOMessage
-
-if TYPE_CHECKING:
-    from lamigo.link.reassembler import ReceivedMessage
+from lamigo.message import GOMessage, ReceivedMessage
 
 __all__ = ["LinkRun", "simulate_link"]
 

@@ -1,11 +1,15 @@
-"""The GO message: binary format, control part and bandwidth report."""
+"""The GO message: binary format, control part, bandwidth report, and the message as received."""
 
 from lamigo.message.format import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TOKENS,
     MAGIC,
     VERSION,
     Control,
     Geometry,
+    GeometryCheck,
     GOMessage,
+    ReceiverLimits,
     check_prior,
     decode_control,
     encode_control,
@@ -13,15 +17,22 @@ from lamigo.message.format import (
     peek_control,
     unpack_message,
 )
+from lamigo.message.received import LinkStats, ReceivedMessage
 from lamigo.message.report import BandwidthReport, bandwidth_report
 
 __all__ = [
+    "DEFAULT_MAX_MESSAGE_BYTES",
+    "DEFAULT_MAX_TOKENS",
     "MAGIC",
     "VERSION",
     "BandwidthReport",
     "Control",
     "GOMessage",
     "Geometry",
+    "GeometryCheck",
+    "LinkStats",
+    "ReceivedMessage",
+    "ReceiverLimits",
     "bandwidth_report",
     "check_prior",
     "decode_control",

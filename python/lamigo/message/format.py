@@ -15,6 +15,7 @@ the link layer sends it on its own, more strongly protected (see `encode_control
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import crcmod.predefined
@@ -62,6 +63,44 @@ class Geometry:
     @property
     def latent_shape(self) -> tuple[int, int]:
         return (self.latent_height, self.latent_width)
+
+
+#: Called with a message's geometry before its mask is built; raises MessageError to refuse a
+#: message its receiver cannot decode (`ReceiverLimits.check`).
+GeometryCheck = Callable[[Geometry], None]
+
+DEFAULT_MAX_TOKENS = 256 * 256  #: latent tokens; a 1024x1024 image with the f=4 VQGAN
+DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  #: a 1024x1024 image at 2 bytes a token fits 8 times over
+
+
+@dataclass(frozen=True)
+class ReceiverLimits:
+    """What a receiver can decode: at most `max_tokens` latent tokens, a codebook of
+    `codebook_size` (any when None), latent sides a multiple of `latent_multiple`, messages of
+    at most `max_message_bytes`. Checking the geometry on the control header alone keeps a
+    forged header from costing more than its size."""
+
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    codebook_size: int | None = None
+    latent_multiple: int = 1
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+
+    def __post_init__(self) -> None:
+        if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1:
+            raise ConfigError("receiver limits must be positive")
+
+    def check(self, geometry: Geometry) -> None:
+        tokens = geometry.latent_height * geometry.latent_width
+        if tokens > self.max_tokens:
+            raise MessageError(f"{geometry.latent_height}x{geometry.latent_width} tokens exceed this "
+                               f"receiver's limit of {self.max_tokens}")
+        if self.codebook_size is not None and geometry.codebook_size != self.codebook_size:
+            raise MessageError(f"message uses a codebook of {geometry.codebook_size}, this receiver's model "
+                               f"{self.codebook_size}: use the same model set on both ends")
+        step = self.latent_multiple
+        if geometry.latent_height % step or geometry.latent_width % step:
+            raise MessageError(f"latent {geometry.latent_height}x{geometry.latent_width} is not a multiple "
+                               f"of {step} on each side")
 
 
 @dataclass(eq=False)
@@ -139,7 +178,9 @@ def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None) -> int:
     return len(out) - before if msg.policy.sends_mask else 0
 
 
-def read_control(inp: Reader) -> Control:
+def read_control(inp: Reader, accept: GeometryCheck | None = None) -> Control:
+    """Read a control part; `accept` sees the geometry before any mask is built (default:
+    `ReceiverLimits()`, which bounds the tokens)."""
     magic = inp.raw(len(MAGIC), "magic")
     if magic != MAGIC:
         raise MessageError(f"not a GO message: magic {magic!r}, expected {MAGIC!r}")
@@ -160,6 +201,7 @@ def read_control(inp: Reader) -> Control:
         geometry = Geometry(*sizes)
     except ConfigError as err:
         raise MessageError(str(err)) from None
+    (accept or _DEFAULT_LIMITS.check)(geometry)
     fingerprint = inp.u16("index prior fingerprint")
     before = inp.position
     policy, mask = policy_cls.read(inp, geometry.latent_shape)
@@ -173,16 +215,16 @@ def encode_control(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
     return out.getvalue()
 
 
-def decode_control(data: bytes) -> Control:
+def decode_control(data: bytes, accept: GeometryCheck | None = None) -> Control:
     inp = Reader(data, "control part")
-    control = read_control(inp)
+    control = read_control(inp, accept)
     inp.expect_end()
     return control
 
 
-def peek_control(data: bytes) -> Control:
+def peek_control(data: bytes, accept: GeometryCheck | None = None) -> Control:
     """The control part of a packed message, read without checking the rest."""
-    return read_control(Reader(bytes(data)))
+    return read_control(Reader(bytes(data)), accept)
 
 
 def check_prior(control: Control, prior: IndexPrior | None) -> IndexPrior | None:
@@ -201,6 +243,9 @@ def check_prior(control: Control, prior: IndexPrior | None) -> IndexPrior | None
             f"holds 0x{prior.fingerprint:04x}: use the same model set on both ends"
         )
     return prior
+
+
+_DEFAULT_LIMITS = ReceiverLimits()
 
 
 @dataclass(frozen=True)
@@ -242,18 +287,19 @@ def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
     )
 
 
-def unpack_message(data: bytes, prior: IndexPrior | None = None) -> GOMessage:
-    """Parse a packed message. Anything malformed raises MessageError saying what is wrong."""
-    return _unpack(data, prior)[0]
+def unpack_message(data: bytes, prior: IndexPrior | None = None, accept: GeometryCheck | None = None) -> GOMessage:
+    """Parse a packed message. Anything malformed, or refused by `accept` (see
+    `read_control`), raises MessageError saying what is wrong."""
+    return _unpack(data, prior, accept)[0]
 
 
-def _unpack(data: bytes, prior: IndexPrior | None) -> tuple[GOMessage, Sections]:
+def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None = None) -> tuple[GOMessage, Sections]:
     data = bytes(data)
     minimum = len(MAGIC) + 3 + CRC_BYTES
     if len(data) < minimum:
         raise MessageError(f"message truncated: {len(data)} bytes, a GO message has at least {minimum}")
     inp = Reader(data[:-CRC_BYTES])
-    control = read_control(inp)  # magic and version first: a wrong version is named as such
+    control = read_control(inp, accept)  # magic and version first: a wrong version is named as such
     stored_crc = int.from_bytes(data[-CRC_BYTES:], "big")
     if crc32(data[:-CRC_BYTES]) != stored_crc:
         raise MessageError("message corrupted or truncated: CRC-32 mismatch")

@@ -1,11 +1,11 @@
 """Condition builders: captions -> the condition dicts the denoiser's mappers expect.
 
 A builder encodes a batch as Paella does (`encode`: one tokenizer call, shorter captions padded
-to the longest, no attention mask) and `build(captions)` gives `(cond, uncond)`, the captions
-and, in a separate call, as many empty captions: Paella v3's empty caption is the single ByT5
-end token, whatever the captions' length. `message_conditions` encodes each message as if it
-were alone, which the receiver needs: with no attention mask, padding changes the denoiser's
-output, so one message must not be padded for another.
+to the longest, no attention mask). `message_conditions` gives the receiver each message's
+caption condition as if the message were alone (with no attention mask, padding changes the
+denoiser's output, so one message must not be padded for another) and the empty caption of
+classifier-free guidance, encoded in a call of its own as Paella v3 does: the single ByT5 end
+token, whatever the captions' length.
 """
 
 from __future__ import annotations
@@ -42,21 +42,6 @@ class ConditionBuilder(Protocol):
         """Captions -> batch-first conditions, padded to the longest caption as Paella pads."""
         ...
 
-    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """Captions -> (cond, uncond): `encode(captions)` and `encode([""] * B)`."""
-        ...
-
-
-class _PaellaBatches:
-    """`build` as Paella makes the two halves of classifier-free guidance: two encoder calls."""
-
-    def encode(self, captions: list[str]) -> Conditions:
-        raise NotImplementedError
-
-    def build(self, captions: list[str]) -> tuple[Conditions, Conditions]:
-        """Captions -> (cond, uncond); uncond is the empty caption, encoded on its own."""
-        return self.encode(list(captions)), self.encode([""] * len(captions))
-
 
 def message_conditions(
     builder: ConditionBuilder, captions: list[str]
@@ -78,7 +63,7 @@ def message_conditions(
     return cond, [uncond] * len(captions)
 
 
-class ByteConditionBuilder(_PaellaBatches):
+class ByteConditionBuilder:
     """Stand-in text encoder for the small model sets: no weights, nothing to download.
 
     Each UTF-8 byte of a caption maps to a fixed random vector drawn from `seed`, plus a
@@ -148,7 +133,7 @@ def _require_folder(folder: Path, what: str) -> Path:
     return folder
 
 
-class TransformersConditionBuilder(_PaellaBatches):
+class TransformersConditionBuilder:
     """ByT5 encoder states and, optionally, CLIP pooled text embeddings via `transformers`.
 
     Both models load from local folders only (`local_files_only=True`); nothing is downloaded.

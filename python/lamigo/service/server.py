@@ -2,7 +2,8 @@
 over ZMQ PUB (and optionally as files).
 
 One process, two threads: a receiver drains the PULL socket, parses each message
-(`lamigo.service.wire.parse_frames`) and appends it to a bounded queue that drops its oldest
+(`lamigo.service.wire.parse_frames`, refusing from the control header alone what its model set
+cannot decode) and appends it to a bounded queue that drops its oldest
 message when full; the decoding thread takes the oldest message and the queued messages of the
 same geometry, waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
 full batch of `batch_size`, decodes them with `LaMIDecoder.decode_messages` and publishes one
@@ -45,7 +46,7 @@ from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, MessageError
 from lamigo.images import SIZE_MULTIPLE, to_uint8
 from lamigo.lami import DecodeResult, LaMIDecoder
-from lamigo.message import Geometry
+from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
 from lamigo.service.curve import CurveKeys, start_authenticator
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -53,9 +54,7 @@ from lamigo.service.wire import (
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
     MAX_HEADER_BYTES,
-    RESERVED_HEADER_KEYS,
     OversizedError,
-    WireMessage,
     parse_frames,
     result_frames,
 )
@@ -142,12 +141,12 @@ class ServiceStats:
 
 @dataclass(eq=False)
 class _Queued:
-    wire: WireMessage
+    received: ReceivedMessage
     arrived: float
 
     @property
     def geometry(self) -> Geometry:
-        return self.wire.message.geometry
+        return self.received.message.geometry
 
 
 class DecoderService:
@@ -188,6 +187,11 @@ class DecoderService:
         self._pull: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self._authenticator = None
+        self.limits = ReceiverLimits(
+            max_tokens=self.config.max_tokens, codebook_size=decoder.codebook_size,
+            latent_multiple=SIZE_MULTIPLE // decoder.models.vqgan.downscale,
+            max_message_bytes=self.config.max_message_bytes,
+        )
         self.messages_endpoint: str | None = None
         self.results_endpoint: str | None = None
         if self.config.out_dir is not None:
@@ -310,11 +314,7 @@ class DecoderService:
 
     def _accept(self, frames: list[bytes]) -> None:
         try:
-            wire = parse_frames(
-                frames, self.prior, max_message_bytes=self.config.max_message_bytes,
-                max_tokens=self.config.max_tokens,
-            )
-            self._check_decodable(wire)
+            received = parse_frames(frames, self.prior, self.limits)
         except OversizedError as err:
             self._reject("oversized", err)
             return
@@ -330,19 +330,8 @@ class DecoderService:
                 if dropped <= REJECTIONS_LOGGED_IN_FULL or dropped % 100 == 0:
                     logger.warning("queue full (%d): dropped the oldest message (%d dropped so far)",
                                    self.config.queue_size, dropped)
-            self._queue.append(_Queued(wire, time.monotonic()))
+            self._queue.append(_Queued(received, time.monotonic()))
             self._condition.notify()
-
-    def _check_decodable(self, wire: WireMessage) -> None:
-        geometry = wire.message.geometry
-        codebook = self.decoder.codebook_size
-        if geometry.codebook_size != codebook:
-            raise MessageError(f"message {wire.message_id} uses a codebook of {geometry.codebook_size}, "
-                               f"this service's model {codebook}: use the same model set on both ends")
-        step = SIZE_MULTIPLE // self.decoder.models.vqgan.downscale
-        if geometry.latent_height % step or geometry.latent_width % step:
-            raise MessageError(f"message {wire.message_id}: latent {geometry.latent_height}x"
-                               f"{geometry.latent_width} is not a multiple of {step} on each side")
 
     def _reject(self, counter: str, err: MessageError) -> None:
         with self._condition:
@@ -377,10 +366,7 @@ class DecoderService:
     def _decode(self, batch: list[_Queued]) -> None:
         started = time.monotonic()
         try:
-            result = self.decoder.decode_messages(
-                [item.wire.message for item in batch], [item.wire.lost for item in batch],
-                seed=self.config.seed,
-            )
+            result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed)
             images = to_uint8(result.images)
         except Exception:  # whatever one batch raises (a torch error included), the service goes on
             logger.exception("decoding a batch of %d message(s) failed", len(batch))
@@ -395,7 +381,7 @@ class DecoderService:
                 png = _png_bytes(image)
                 self._publish(record, png)
             except Exception:  # one message's record cannot end the service or lose the others
-                logger.exception("result of message %d not published", item.wire.message_id)
+                logger.exception("result of message %d not published", item.received.message_id)
                 continue
             published += 1
             if self.config.out_dir is not None:
@@ -408,11 +394,11 @@ class DecoderService:
 
     def _record(self, item: _Queued, result: DecodeResult, image: np.ndarray, seconds: float,
                 started: float, batch_size: int) -> dict[str, Any]:
-        wire = item.wire
-        mask, lost = wire.message.mask, wire.lost
+        received = item.received
+        mask, lost = received.message.mask, received.lost
         timings = result.timings
         return {
-            "message_id": wire.message_id,
+            "message_id": received.message_id,
             "tokens": int(mask.size),
             "tokens_masked_by_policy": int(mask.sum()),
             "tokens_lost": int((lost & ~mask).sum()),
@@ -431,8 +417,9 @@ class DecoderService:
             "device": str(self.decoder.device),
             "height": int(image.shape[0]),
             "width": int(image.shape[1]),
-            "caption": wire.message.caption,
-            "link": {key: value for key, value in wire.header.items() if key not in RESERVED_HEADER_KEYS},
+            "caption": received.message.caption,
+            "link": received.link.as_dict() if received.link is not None else None,
+            "info": received.info,
         }
 
     def _publish(self, record: dict[str, Any], png: bytes) -> None:

@@ -1,43 +1,53 @@
 """The service wire format: how GO messages travel to `lamigo serve` and results come back.
 
-A message to the service is one multipart ZMQ message of three frames:
+A message to the service is one multipart ZMQ message of three frames (wire version 2):
 
-    0  UTF-8 JSON header {"wire": 1, "kind": "go-message", "message_id": int, "tokens": int,
-       "tokens_lost": int, "packets_expected": int, "packets_received": int, ...link stats}
+    0  UTF-8 JSON header {"wire": 2, "kind": "go-message", "message_id": 0..65535,
+       "link": {packets_expected, packets_received, ..., tokens_lost} (absent when the message
+       did not cross a link), "info": {the sender's plain fields, e.g. "source"} (optional)}
     1  the GO message as `lamigo.message.pack_message` writes it: what arrived, with a
        placeholder index 0 at every token lost on the link
-    2  the lost-token bitmap: `np.packbits` of the [h', w'] bool map (True = lost), row-major
+    2  the lost-token bitmap: `np.packbits` of the [h', w'] bool map (True = lost), row-major;
+       empty when nothing was lost
 
-`pdu_frames` builds these frames from a PDU's metadata and payload as the GNU Radio blocks pass
-them (`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics).
+`message_frames` builds them from a `lamigo.message.ReceivedMessage`, `parse_frames` reads
+them back into one. `pdu_frames` builds them from a PDU as the GNU Radio blocks pass it
+(`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics) without
+parsing the GO message, so a client that only forwards needs no model set. Version 1 (the link
+statistics mixed into the header, no empty bitmap) is refused with a message that says so.
 
-A result the service publishes is two frames: a UTF-8 JSON record {"wire": 1, "kind": "decoded",
+A result the service publishes is two frames: a UTF-8 JSON record {"wire": 2, "kind": "decoded",
 "message_id", "tokens_masked_by_policy", "tokens_lost", "steps", "renoise", "decode_seconds",
 "model_set", "height", "width", ...} and the regenerated image as PNG bytes.
 
 Everything here is plain bytes (no sockets), so the GNU Radio blocks and any other client can
 build and read frames without the service. `parse_frames` and `parse_result` take input from
-the network: anything malformed, truncated, oversized or of another wire version raises
-`lamigo.errors.MessageError` and nothing else.
+the network: anything malformed, truncated, oversized, not decodable by the receiver's limits or
+of another wire version raises `lamigo.errors.MessageError` and nothing else.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any
 
 import numpy as np
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, LamigoError, MessageError
-from lamigo.message import GOMessage, pack_message, peek_control, unpack_message
-
-if TYPE_CHECKING:
-    from lamigo.link import ReceivedMessage
+from lamigo.link.packet import check_message_id
+from lamigo.message import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_TOKENS,
+    LinkStats,
+    ReceivedMessage,
+    ReceiverLimits,
+    pack_message,
+    unpack_message,
+)
 
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
@@ -45,176 +55,129 @@ __all__ = [
     "DEFAULT_MESSAGES_ADDRESS",
     "DEFAULT_RESULTS_ADDRESS",
     "MAX_HEADER_BYTES",
-    "RESERVED_HEADER_KEYS",
     "WIRE_VERSION",
     "OversizedError",
-    "WireMessage",
-    "checked_message_id",
     "message_frames",
     "parse_frames",
     "pdu_frames",
     "parse_result",
-    "received_frames",
     "result_frames",
 ]
 
-WIRE_VERSION = 1
+WIRE_VERSION = 2
 MESSAGE_KIND = "go-message"
 RESULT_KIND = "decoded"
 DEFAULT_MESSAGES_ADDRESS = "tcp://127.0.0.1:5557"  #: the service binds PULL here
 DEFAULT_RESULTS_ADDRESS = "tcp://127.0.0.1:5558"  #: the service binds PUB here
 MAX_HEADER_BYTES = 64 * 1024
-DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  #: a 1024x1024 image at 2 bytes a token fits 8 times over
-DEFAULT_MAX_TOKENS = 256 * 256  #: latent tokens; a 1024x1024 image with the f=4 VQGAN
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-#: header fields the wire format sets itself; the rest is the sender's link information
-RESERVED_HEADER_KEYS = ("wire", "kind", "message_id", "tokens", "tokens_lost")
-#: PDU metadata that is not forwarded into the header: set by the wire format, or its own frame
-_PDU_ONLY_KEYS = (*RESERVED_HEADER_KEYS, "lost_map")
+_LINK_FIELDS = frozenset(item.name for item in fields(LinkStats)) | {"packets_lost"}
+#: PDU metadata that is not sender information: the wire format's own, or its own frame
+_PDU_OWN_KEYS = frozenset({"message_id", "lost_map", "tokens", "wire", "kind"}) | _LINK_FIELDS
+Plain = str | int | float | bool
 
 
 class OversizedError(MessageError):
     """A message over the byte or token limit (a MessageError, told apart for counting)."""
 
 
-@dataclass(eq=False)
-class WireMessage:
-    """A parsed message frame set: the header, the GO message and its lost-token map."""
-
-    header: dict[str, Any]
-    message: GOMessage
-    lost: np.ndarray  #: bool [h', w'], True where a sent token was lost on the link
-
-    @property
-    def message_id(self) -> int:
-        return self.header["message_id"]
-
-
-def received_frames(received: ReceivedMessage, prior: IndexPrior | None = None) -> list[bytes]:
-    """Frames for a message as the link reassembled it (`lamigo.link.Reassembler`)."""
-    stats = dataclasses.asdict(received.stats)
-    stats["packets_lost"] = received.stats.packets_lost
-    return message_frames(
-        _with_placeholders(received),
-        received.lost,
-        message_id=received.message_id,
-        prior=prior,
-        **{key: value for key, value in stats.items() if key != "tokens_lost"},
-    )
+def message_frames(received: ReceivedMessage, prior: IndexPrior | None = None) -> list[bytes]:
+    """Frames for a message as received (`ReceivedMessage.whole` for one sent complete)."""
+    header: dict[str, Any] = {"wire": WIRE_VERSION, "kind": MESSAGE_KIND,
+                              "message_id": check_message_id(received.message_id)}
+    if received.link is not None:
+        header["link"] = received.link.as_dict()
+    if received.info:
+        header["info"] = _plain_fields(received.info, ConfigError)
+    lost = np.packbits(received.lost.ravel()).tobytes() if received.lost.any() else b""
+    return [_dump_json(header), pack_message(received.message, prior), lost]
 
 
-def _with_placeholders(received: ReceivedMessage) -> GOMessage:
-    """The GO message of what arrived, index 0 standing in for every lost token."""
-    indices = np.where(received.lost & ~received.mask, 0, received.indices)
-    return GOMessage(
-        received.geometry, received.policy, received.mask, indices, received.caption,
-        received.index_coder, received.text_coder,
-    )
-
-
-def message_frames(
-    msg: GOMessage,
-    lost: np.ndarray | None = None,
-    *,
-    message_id: int = 0,
-    prior: IndexPrior | None = None,
-    **info: Any,
-) -> list[bytes]:
-    """Frames for a GO message; `lost` ([h', w'] bool) marks tokens lost on the way (none when
-    None). `info` adds JSON-serialisable fields to the header (link statistics, a source name)."""
-    shape = msg.geometry.latent_shape
-    lost = np.zeros(shape, dtype=bool) if lost is None else np.asarray(lost, dtype=bool)
-    if lost.shape != shape:
-        raise ConfigError(f"lost-token map {lost.shape} must have the latent shape {shape}")
-    if isinstance(message_id, bool) or not isinstance(message_id, (int, np.integer)) or message_id < 0:
-        raise ConfigError(f"message_id must be a non-negative integer, got {message_id!r}")
-    clashes = sorted(set(info) & set(RESERVED_HEADER_KEYS))
-    if clashes:
-        raise ConfigError(f"header fields {clashes} are set by the wire format itself")
-    header = {
-        "wire": WIRE_VERSION,
-        "kind": MESSAGE_KIND,
-        "message_id": int(message_id),
-        "tokens": int(lost.size),
-        "tokens_lost": int(lost.sum()),
-        **info,
-    }
-    return [_dump_json(header), pack_message(msg, prior), np.packbits(lost.ravel()).tobytes()]
-
-
-def checked_message_id(value: Any) -> int:
-    """`value` as a message id; MessageError when it is not a non-negative integer."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MessageError(f"message_id {value!r} is not a non-negative integer")
-    return value
-
-
-def pdu_frames(
-    meta: dict[str, Any], data: bytes, prior: IndexPrior | None = None, default_id: int = 0
-) -> list[bytes]:
-    """Frames for a PDU of the GO Depacketizer or GO Message Source: `data` a GO message,
-    `meta` its `message_id` (else `default_id`), optional `lost_map` (np.packbits of the lost
-    tokens, a uint8 array) and link statistics (plain values, forwarded into the header).
-    Raises MessageError on anything malformed."""
-    message = unpack_message(data, prior)
-    shape = message.geometry.latent_shape
-    lost = None
+def pdu_frames(meta: Mapping[Any, Any], data: bytes, default_id: int = 0) -> list[bytes]:
+    """Frames for a PDU of the GO Depacketizer or GO Message Source, without parsing the GO
+    message in `data`: `meta` holds its `message_id` (else `default_id`), optionally `lost_map`
+    (a uint8 array), the link statistics (`lamigo.message.LinkStats` fields) and other plain
+    fields (forwarded as sender information). Raises MessageError on anything malformed."""
+    message_id = check_message_id(meta.get("message_id", default_id))
+    header: dict[str, Any] = {"wire": WIRE_VERSION, "kind": MESSAGE_KIND, "message_id": message_id}
+    if any(name in meta for name in _LINK_FIELDS):
+        header["link"] = LinkStats.from_dict(dict(meta)).as_dict()
+    info = _plain_fields({key: value for key, value in meta.items() if key not in _PDU_OWN_KEYS}, MessageError)
+    if info:
+        header["info"] = info
+    lost = b""
     lost_map = meta.get("lost_map")
     if lost_map is not None:
         if not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8:
             raise MessageError("lost_map metadata must be a u8vector")
-        bits = np.unpackbits(lost_map.ravel())
-        if bits.size < shape[0] * shape[1]:
-            raise MessageError(f"lost_map has {bits.size} bits for {shape[0]}x{shape[1]} tokens")
-        lost = bits[: shape[0] * shape[1]].reshape(shape).astype(bool)
-    message_id = checked_message_id(meta.get("message_id", default_id))
-    info = {key: value for key, value in meta.items()
-            if key not in _PDU_ONLY_KEYS and isinstance(value, (bool, int, float, str))}
-    return message_frames(message, lost, message_id=message_id, prior=prior, **info)
+        lost = lost_map.tobytes()
+    return [_dump_json(header), bytes(data), lost]
+
+
+def _plain_fields(values: Mapping[Any, Any], error: type[Exception]) -> dict[str, Plain]:
+    """`values` if every key is a string and every value a plain JSON value (finite numbers)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, np.generic):
+            value = value.item()
+        if not isinstance(key, str) or not isinstance(value, (str, int, float, bool)):
+            raise error(f"field {key!r}={value!r} is not a string key with a plain value")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise error(f"field {key!r} is {value}, not a finite number")
+        out[key] = value
+    return out
 
 
 def parse_frames(
     frames: Sequence[bytes],
     prior: IndexPrior | None = None,
-    *,
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
-) -> WireMessage:
+    limits: ReceiverLimits | None = None,
+) -> ReceivedMessage:
     """Read the frames of one message (bytes or `zmq.Frame`). Raises MessageError, saying what is
-    wrong, on anything malformed, truncated, larger than the limits or of another version."""
+    wrong, on anything malformed, truncated, of another version, or that `limits` refuse (an
+    OversizedError for the byte and token limits) before any of it is decoded."""
+    limits = limits or ReceiverLimits()
     if isinstance(frames, (bytes, bytearray, memoryview, str)) or len(frames) != 3:
         raise MessageError(f"a GO message on the wire has 3 frames (header, message, lost map), got {len(frames)}")
     header_bytes, message_bytes, lost_bytes = (bytes(frame) for frame in frames)
     header = _load_json(header_bytes, "header")
     _check_kind(header, MESSAGE_KIND)
-    message_id = checked_message_id(header.get("message_id"))
-    if len(message_bytes) > max_message_bytes:
-        raise OversizedError(f"message {message_id} is {len(message_bytes)} bytes, over the limit of {max_message_bytes}")
+    unknown = sorted(set(header) - {"wire", "kind", "message_id", "link", "info"})
+    if unknown:
+        raise MessageError(f"header fields {unknown} are not part of wire version {WIRE_VERSION}")
+    message_id = check_message_id(header.get("message_id"))
+    link = LinkStats.from_dict(header["link"]) if "link" in header else None
+    info = header.get("info", {})
+    if not isinstance(info, dict):
+        raise MessageError("header info must be an object")
+    info = _plain_fields(info, MessageError)
+    if len(message_bytes) > limits.max_message_bytes:
+        raise OversizedError(f"message {message_id} is {len(message_bytes)} bytes, over the limit of "
+                             f"{limits.max_message_bytes}")
+
+    def accept(geometry) -> None:
+        tokens = geometry.latent_height * geometry.latent_width
+        if tokens > limits.max_tokens:
+            raise OversizedError(f"{geometry.latent_height}x{geometry.latent_width} tokens, over the limit "
+                                 f"of {limits.max_tokens}")
+        limits.check(geometry)
+        if lost_bytes and len(lost_bytes) != math.ceil(tokens / 8):
+            raise MessageError(f"lost-token map is {len(lost_bytes)} bytes, {tokens} tokens need "
+                               f"{math.ceil(tokens / 8)}")
+
     try:
-        geometry = peek_control(message_bytes).geometry
+        message = unpack_message(message_bytes, prior, accept)
+        shape = message.geometry.latent_shape
+        if lost_bytes:
+            lost = np.unpackbits(np.frombuffer(lost_bytes, dtype=np.uint8), count=shape[0] * shape[1])
+            lost = lost.reshape(shape).astype(bool)
+        else:
+            lost = np.zeros(shape, dtype=bool)
+        return ReceivedMessage(message_id, message, lost, link, info)
+    except OversizedError as err:
+        raise OversizedError(f"message {message_id}: {err}") from None
     except LamigoError as err:
         raise MessageError(f"message {message_id}: {err}") from None
-    tokens = geometry.latent_height * geometry.latent_width
-    if tokens > max_tokens:
-        raise OversizedError(
-            f"message {message_id} has {geometry.latent_height}x{geometry.latent_width} tokens, over the "
-            f"limit of {max_tokens}"
-        )
-    try:
-        message = unpack_message(message_bytes, prior)
-    except LamigoError as err:
-        raise MessageError(f"message {message_id}: {err}") from None
-    if len(lost_bytes) != math.ceil(tokens / 8):
-        raise MessageError(
-            f"message {message_id}: lost-token map is {len(lost_bytes)} bytes, {tokens} tokens need "
-            f"{math.ceil(tokens / 8)}"
-        )
-    lost = np.unpackbits(np.frombuffer(lost_bytes, dtype=np.uint8), count=tokens).astype(bool)
-    lost = lost.reshape(geometry.latent_shape)
-    for key, actual in (("tokens", tokens), ("tokens_lost", int(lost.sum()))):
-        if key in header and header[key] != actual:
-            raise MessageError(f"message {message_id}: header says {key}={header[key]!r}, the frames hold {actual}")
-    return WireMessage(header=header, message=message, lost=lost)
 
 
 def result_frames(record: dict[str, Any], png: bytes) -> list[bytes]:
@@ -233,8 +196,7 @@ def parse_result(frames: Sequence[bytes]) -> tuple[dict[str, Any], bytes]:
         raise MessageError(f"a result on the wire has 2 frames (record, PNG), got {len(frames)}")
     record = _load_json(bytes(frames[0]), "result record")
     _check_kind(record, RESULT_KIND)
-    if "message_id" not in record:
-        raise MessageError("result record has no message_id")
+    check_message_id(record.get("message_id"))
     png = bytes(frames[1])
     if not png.startswith(PNG_SIGNATURE):
         raise MessageError(f"result {record['message_id']}: image frame is not a PNG")
@@ -277,6 +239,7 @@ def _finite_float(text: str) -> float:
 def _check_kind(header: dict[str, Any], kind: str) -> None:
     version = header.get("wire")
     if version != WIRE_VERSION:
-        raise MessageError(f"wire version {version!r}, this end reads version {WIRE_VERSION}")
+        raise MessageError(f"wire version {version!r}, this end reads version {WIRE_VERSION} (version 1 "
+                           "mixed the link statistics into the header: update the sender)")
     if header.get("kind") != kind:
         raise MessageError(f"expected a {kind!r} frame set, got kind {header.get('kind')!r}")

@@ -80,7 +80,7 @@ class DenoiserTask:
         # Paella's noise levels: r = 1 - U[0,1), at least 0.001.
         r = (1 - torch.rand(batch, device=indices.device)).clamp(0.001, 1.0)
         noised, replaced = noise_tokens(indices, r, self.model.codebook_size)
-        cond, _ = self.conditions.build(self.random_captions(batch))
+        cond = self.conditions.encode(self.random_captions(batch))
         logits = model(noised, r, cond)
         loss = F.cross_entropy(logits, indices, label_smoothing=self.label_smoothing)
         with torch.no_grad():

@@ -26,7 +26,7 @@ def token_accuracy(models: ModelSet, indices: torch.Tensor, ratio: float, seed: 
     generator = torch.Generator(device=device).manual_seed(seed)
     r = torch.full((indices.shape[0],), ratio, device=device)
     noised, replaced = noise_tokens(indices, r, models.denoiser.codebook_size, generator)
-    _, uncond = models.conditions.build([""] * indices.shape[0])
+    uncond = models.conditions.encode([""] * indices.shape[0])
     dtype = next(models.denoiser.parameters()).dtype
     logits = models.denoiser(noised, r.to(dtype), uncond)
     correct = logits.argmax(dim=1) == indices
