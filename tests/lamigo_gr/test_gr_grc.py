@@ -133,3 +133,11 @@ def test_the_launcher_starts_grc_so_that_run_executes_with_this_interpreter(tmp_
     assert run["run_command"].startswith(shlex.quote(sys.executable) + " -u ")
     assert run["returncode"] == 0, run["output"][-3000:]
     assert len(receive_all(service)) == 1  # the message reached the decoder service's socket
+
+
+def test_the_launcher_refuses_an_unknown_flowgraph_in_one_line(capsys):
+    from lamigo_gr.apps.grc import main
+
+    assert main(["no_such_flowgraph"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no flowgraph" in err[0] and "loopback_gui" in err[0]
