@@ -29,6 +29,7 @@ bench: setup
 	$(PY) bench/gr_packet_rate.py
 	$(PY) bench/bench_service.py --quick
 	$(PY) bench/showtime.py --quick
+	$(PY) bench/bench_classical.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .benchmarks
