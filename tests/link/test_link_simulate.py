@@ -31,6 +31,21 @@ def test_ten_percent_per_decodes_from_the_packets_that_arrived(tmp_path, capsys)
     assert f"lost {report['tokens_lost']}" in summary and "PSNR" in summary
 
 
+def test_packets_can_be_authenticated(tmp_path):
+    key = tmp_path / "link.key"
+    assert main(["serve", "--make-link-key", str(key)]) == 0
+    plain, signed = tmp_path / "plain", tmp_path / "signed"
+    for out, extra in ((plain, []), (signed, ["--link-key", str(key)])):
+        assert main(["simulate", "photo:coffee", "--setup", "1", "--per", "0", "-o", str(out), *extra,
+                     *SMALL, *TINY]) == 0
+    plain_report, signed_report = (json.loads((out / "report.json").read_text()) for out in (plain, signed))
+    assert signed_report["decoded"] and signed_report["authenticated"] and not plain_report["authenticated"]
+    assert signed_report["bytes_sent"] - plain_report["bytes_sent"] == 8 * plain_report["packets_sent"]
+    key.write_text("not hex")
+    assert main(["simulate", "photo:coffee", "--setup", "1", "-o", str(plain), "--link-key", str(key),
+                 *SMALL, *TINY]) == 2
+
+
 def test_bit_flips_pass_as_corrupted_tokens(tmp_path):
     out = tmp_path / "sim"
     assert main(["simulate", "photo:coffee", "--setup", "4", "--ber", "0.01", "-o", str(out), "--json",
@@ -53,7 +68,7 @@ def test_a_lost_control_block_writes_a_report_and_fails(tmp_path):
     [
         (["--setup", "1", "--per", "1.5"], "PER must lie in [0, 1]"),
         (["--setup", "1", "--ber", "0.01"], "--ber does not apply to setup 1"),
-        (["--setup", "2", "--steps", "4", "--renoise", "6"], "--renoise"),
+        (["--setup", "2", "--steps", "4", "--renoise", "6"], "re-noising steps tau must lie in [0, T=4]"),
     ],
 )
 def test_bad_option_value_is_one_line_and_exit_2(options, message, tmp_path, capsys):

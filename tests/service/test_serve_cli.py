@@ -70,6 +70,20 @@ def test_make_curve_keys_refuses_to_overwrite(tmp_path, capsys):
     assert "--curve-secret-key" in capsys.readouterr().out
     assert main(["serve", "--make-curve-keys", str(tmp_path)]) == 2
     assert "not overwriting" in capsys.readouterr().err
+    # Regression: secret keys were written 0644.
+    assert {path.name: path.stat().st_mode & 0o777 for path in tmp_path.iterdir()} == {
+        "server.key": 0o644, "client.key": 0o644, "server.key_secret": 0o600, "client.key_secret": 0o600}
+
+
+def test_make_link_key_writes_an_owner_only_key(tmp_path, capsys):
+    from lamigo.link import LinkKey
+
+    path = tmp_path / "link.key"
+    assert main(["serve", "--make-link-key", str(path)]) == 0
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert repr(LinkKey.load(path)) == "LinkKey(<secret>)"
+    assert main(["serve", "--make-link-key", str(path)]) == 2  # never overwritten
+    assert "cannot create link key" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

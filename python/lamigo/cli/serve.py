@@ -81,7 +81,10 @@ def register(subparsers) -> None:
                        help="admit only clients whose public certificates lie in DIR "
                        "(default: any client that knows the service's public key)")
     curve.add_argument("--make-curve-keys", metavar="DIR", default=None,
-                       help="write a service and a client key pair into DIR and exit")
+                       help="write a service and a client key pair into DIR (secret keys 0600) and exit")
+    curve.add_argument("--make-link-key", metavar="FILE", default=None,
+                       help="write a new packet-authentication key for the GO Packetizer and "
+                       "Depacketizer blocks and lamigo simulate --link-key (hex, 0600) to FILE and exit")
     add_model_options(parser)
     parser.set_defaults(func=run)
 
@@ -89,6 +92,11 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from lamigo.service.curve import CurveKeys, make_curve_keys
 
+    if args.make_link_key:
+        from lamigo.link.auth import write_link_key
+
+        print(f"link key written to {write_link_key(args.make_link_key)}: give it to both ends of the link")
+        return 0
     if args.make_curve_keys:
         paths = make_curve_keys(args.make_curve_keys)
         for name, path in paths.items():

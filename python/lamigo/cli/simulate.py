@@ -51,6 +51,9 @@ def register(subparsers) -> None:
                         "(default: %(default)s, the paper's WiFi assumption)")
     parser.add_argument("--control-copies", type=int, default=3, metavar="N",
                         help="times each Reed-Solomon coded control chunk is sent (default: %(default)s)")
+    parser.add_argument("--link-key", metavar="FILE", default=None,
+                        help="authenticate every packet with this pre-shared key (hex; make one with "
+                        "lamigo serve --make-link-key FILE): 8 more bytes per packet")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_decoder_options(parser, seed=False)  # --seed (above) seeds the sampler too
     add_model_options(parser)
@@ -72,12 +75,14 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.images import fit_image, load_image, parse_size, save_image, to_uint8
     from lamigo.lami import LaMIDecoder
     from lamigo.lami.transmitter import Transmitter
+    from lamigo.link.auth import LinkKey
     from lamigo.link.simulation import simulate_link
 
     setup = noise_setup(args.setup)
     channel, rate = channel_from_args(args, setup)
     link_config = setup.link_config(max_payload=args.payload, control_copies=args.control_copies)
     policy = policy_from_args(args)
+    key = LinkKey.load(args.link_key) if args.link_key else None
     size = parse_size(args.size)
     settings = decoder_settings(args)  # checked before the models load and the image is encoded
     original = fit_image(load_image(args.image), size)
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     transmitter = Transmitter(models, policy, setup.index_coder, setup.text_coder, size, prior)
     sent = transmitter.encode(original, caption)
     go_message_bytes = len(transmitter.pack(sent))
-    link = simulate_link(sent, channel, link_config, prior)
+    link = simulate_link(sent, channel, link_config, prior, key=key)
     logger.info("%s: %d packets sent, %d dropped, %d bits flipped", setup.description, len(link.packets),
                 link.packets_dropped, link.bits_flipped)
 
@@ -105,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         "go_message_bytes": go_message_bytes,
         "bytes_sent": link.bytes_on_air,
         "packets_sent": len(link.packets),
+        "authenticated": key is not None,
         "packets_lost": link.packets_lost,
         "bits_flipped": link.bits_flipped,
         "tokens": int(sent.mask.size),

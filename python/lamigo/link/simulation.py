@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lamigo.coding.prior import IndexPrior
+from lamigo.link.auth import LinkKey
 from lamigo.link.channel import Channel
 from lamigo.link.packetizer import LinkConfig, packetize
 from lamigo.link.reassembler import Reassembler
@@ -42,11 +43,11 @@ class LinkRun:
 
 
 def simulate_link(message: GOMessage, channel: Channel, config: LinkConfig, prior: IndexPrior | None = None,
-                  message_id: int = 0) -> LinkRun:
+                  message_id: int = 0, key: LinkKey | None = None) -> LinkRun:
     """Send `message` as packets through `channel` (a fresh one: its statistics are this
-    message's) and reassemble what arrives."""
-    packets = tuple(packet.to_bytes() for packet in packetize(message, message_id, config, prior))
-    reassembler = Reassembler(prior)
+    message's) and reassemble what arrives; with `key`, every packet is authenticated."""
+    packets = tuple(packet.to_bytes(key) for packet in packetize(message, message_id, config, prior))
+    reassembler = Reassembler(prior, key=key)
     received = [done for data in channel(packets) for done in reassembler.push(data)]
     received += reassembler.flush()
     return LinkRun(packets, received[0] if received else None, channel.stats.packets_dropped,

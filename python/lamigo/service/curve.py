@@ -11,6 +11,7 @@ key may connect (the link is encrypted either way).
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,8 +98,16 @@ def make_curve_keys(folder: str | Path) -> dict[str, Path]:
     if existing:
         raise ConfigError(f"CURVE keys already exist, not overwriting: {', '.join(existing)}")
     folder.mkdir(parents=True, exist_ok=True)
-    for name in (SERVER_NAME, CLIENT_NAME):
-        zmq.auth.create_certificates(folder, name)
+    # Secret keys are born owner-only (0600): no moment when another user could read them.
+    umask = os.umask(0o077)
+    try:
+        for name in (SERVER_NAME, CLIENT_NAME):
+            zmq.auth.create_certificates(folder, name)
+    finally:
+        os.umask(umask)
+    for name, path in paths.items():
+        if not name.endswith("_secret"):
+            path.chmod(0o644)
     return paths
 
 
