@@ -33,28 +33,20 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 def add_transmitter_options(parser: argparse.ArgumentParser, seed_help: str) -> None:
     """The masking policy, caption and image size options of every command that transmits."""
+    from lamigo import masking
     from lamigo.images import DEFAULT_SIZE
-    from lamigo.masking import (
-        DEFAULT_ORDER,
-        DEFAULT_PATTERN,
-        DEFAULT_POLICY,
-        DEFAULT_RATIO,
-        EBM_ORDERS,
-        PDM_PATTERNS,
-        POLICIES,
-    )
 
-    parser.add_argument("--policy", choices=sorted(POLICIES), default=DEFAULT_POLICY,
+    parser.add_argument("--policy", choices=sorted(masking.POLICIES), default=masking.DEFAULT_POLICY,
                         help="masking policy: prm pseudo-random, pdm pre-determined pattern, "
                         "ebm lowest codeword distance (mask sent), none (default: %(default)s)")
-    parser.add_argument("--ratio", type=float, default=DEFAULT_RATIO,
+    parser.add_argument("--ratio", type=float, default=masking.DEFAULT_RATIO,
                         help="fraction of tokens masked by prm and ebm (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help=f"{seed_help} (default: %(default)s)")
-    parser.add_argument("--pattern", choices=list(PDM_PATTERNS), default=DEFAULT_PATTERN,
+    parser.add_argument("--pattern", choices=list(masking.PDM_PATTERNS), default=masking.DEFAULT_PATTERN,
                         help="pdm pattern from the pre-shared set; 2x2 is the paper's eq. 15 (default: %(default)s)")
     parser.add_argument("--threshold", type=float, default=None, metavar="ETA",
                         help="ebm: mask every token whose distance is below ETA instead of --ratio")
-    parser.add_argument("--order", choices=EBM_ORDERS, default=DEFAULT_ORDER,
+    parser.add_argument("--order", choices=masking.EBM_ORDERS, default=masking.DEFAULT_ORDER,
                         help="ebm: mask the lowest (paper) or highest distances (default: %(default)s)")
     parser.add_argument("--caption", default=None,
                         help="caption text sent with the indices; overrides any captioner")
