@@ -60,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "needed for any other image)")
     parser.add_argument("--size", default=defaults["size"], metavar="HxW",
                         help="size the image is scaled and cropped to, multiples of 32 (default: %(default)s)")
-    parser.add_argument("--noise-voltage", type=float, default=0.5, metavar="V",
+    parser.add_argument("--noise-voltage", type=float, default=0.55, metavar="V",
                         help="channel noise voltage; the signal amplitude is 1, so the SNR per sample is "
-                        "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 5%% of the packets, 0.6 about half "
-                        "(default: %(default)s)")
+                        "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 5%% of the packets, 0.55 about 20%%, "
+                        "0.6 about half (default: %(default)s)")
     parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"], help="seed of the channel noise (default: %(default)s)")
     add_decoder_options(parser)  # passed on to the decoder service
     parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
