@@ -5,12 +5,16 @@ test_link_packet.py and test_link_reassembler.py; longer runs by hand:
     .venv/bin/python tests/link/fuzz_packet.py -atheris_runs=200000
     .venv/bin/python tests/link/fuzz_packet.py corpus/ -max_total_time=600   # keep a corpus
 
-Each input drives up to 16 packets. The first byte of each picks how it is made:
+Each input drives up to 16 packets. A choice from the input picks how each is made:
 * raw bytes straight to the parser, which must reject anything malformed with PacketError;
-* a packet of a real two-message stream whose payload is rewritten, cut or extended from the
-  input and then resealed with valid CRCs (as a sender with the payload CRC off would), so the
-  fuzzer reaches the Reed-Solomon control decoder and the index and caption decoders behind
-  the CRCs.
+* a packet of a real two-message stream, or of crafted control blocks claiming huge or odd
+  geometry (a 4096x4096 latent with PRM and EBM masks, a codebook of 2^20, a 70,000-character
+  caption, more index groups than tokens), whose payload is rewritten, cut or extended from
+  the input and then resealed with valid CRCs (as a sender with the payload CRC off would), so
+  the fuzzer reaches the Reed-Solomon control decoder and the index and caption decoders behind
+  the CRCs;
+* a control block made of input bytes, Reed-Solomon coded as a sender would, so the fuzzer
+  writes control blocks (geometry, policy, mask, chunk counts) directly.
 The packets go to one reassembler in the input's order (reordered, duplicated, missing).
 `Reassembler.push` must never raise: any exception is a finding and stops the run.
 """
@@ -24,8 +28,11 @@ import atheris
 with atheris.instrument_imports():
     import numpy as np
 
+    from lamigo.coding.wire import Writer
     from lamigo.errors import PacketError
-    from lamigo.link import LinkConfig, Packet, Reassembler, packetize
+    from lamigo.link import LinkConfig, Packet, PacketKind, Reassembler, packetize
+    from lamigo.link.control import encode_link_control
+    from lamigo.link.fec import protect_control
     from lamigo.masking import make_policy
     from lamigo.message import Geometry, GOMessage
 
@@ -46,15 +53,57 @@ def _stream() -> list[Packet]:
     return packets
 
 
-STREAM = _stream()
+def crafted_control(sizes: tuple[int, ...], policy: int, policy_bytes: bytes, index_groups: int = 1,
+                    chunk_chars: tuple[int, ...] = (), tag: int = 5) -> list[Packet]:
+    """Control packets an attacker writes byte by byte: `sizes` (h, w, h', w', K) and a policy
+    (1 PRM, 3 EBM) with its parameter bytes, whatever a transmitter would allow."""
+    out = Writer()
+    out.raw(b"LG")
+    out.u8(1)
+    out.u8(0x11)  # huffman indices, huffman caption
+    out.u8(policy)
+    for value in sizes:
+        out.varint(value)
+    out.u16(0)
+    out.raw(policy_bytes)
+    block = encode_link_control(tag, out.getvalue(), "block", 0, index_groups, list(chunk_chars))
+    return control_packets(block, tag)
+
+
+def control_packets(block: bytes, tag: int) -> list[Packet]:
+    chunks = protect_control(block, 32)
+    return [Packet(message_id=7, tag=tag, seq=group, count=len(chunks) + 1, kind=PacketKind.CONTROL,
+                   group=group, payload=chunk, payload_crc=False) for group, chunk in enumerate(chunks)]
+
+
+def _crafted() -> list[Packet]:
+    huge = (16384, 16384, 4096, 4096, 512)
+    prm = b"\x80\x80\x80\x01" + bytes(4)  # varint count 2^21, seed 0
+    ebm = b"\x04" + bytes(4)  # a 4-byte EBM mask: all-unmasked for any size
+    return [
+        *crafted_control(huge, 1, prm),
+        *crafted_control(huge, 3, ebm, tag=6),
+        *crafted_control((64, 64, 16, 16, 1 << 20), 1, b"\x01" + bytes(4), tag=8),
+        *crafted_control((256, 256, 64, 64, 512), 3, ebm, tag=9),
+        *crafted_control((32, 32, 8, 8, 64), 1, b"\x01" + bytes(4), chunk_chars=(70_000,), tag=10),
+        *crafted_control((32, 32, 8, 8, 64), 1, b"\x01" + bytes(4), index_groups=1000, tag=11),
+    ]
+
+
+STREAM = _stream() + _crafted()
 
 
 def packets_from(data: bytes) -> list[bytes]:
     provider = atheris.FuzzedDataProvider(data)
     packets = []
     for _ in range(provider.ConsumeIntInRange(0, 16)):
-        if provider.ConsumeBool():
+        how = provider.ConsumeIntInRange(0, 3)
+        if how == 0:
             packets.append(provider.ConsumeBytes(provider.ConsumeIntInRange(0, 160)))
+            continue
+        if how == 1:
+            block = provider.ConsumeBytes(provider.ConsumeIntInRange(0, 120))
+            packets += [packet.to_bytes() for packet in control_packets(block, 12)]
             continue
         packet = STREAM[provider.ConsumeIntInRange(0, len(STREAM) - 1)]
         keep = provider.ConsumeIntInRange(0, len(packet.payload))

@@ -33,13 +33,14 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamigo.lami import LaMIDecoder
-    from lamigo.message import unpack_message
+    from lamigo.message import ReceiverLimits, unpack_message
     from lamigo.images import save_image, to_uint8
 
     data = read_input(args.message)
     settings = decoder_settings(args)  # checked before the models take time to load
     models, prior = load_models(args, captioner=False)
-    msg = unpack_message(data, prior)
+    # Refused from its header when the models cannot decode it, before any mask or tensor.
+    msg = unpack_message(data, prior, ReceiverLimits.for_models(models).check)
     decoder = LaMIDecoder(models, settings, bf16=args.bf16)
     start = time.perf_counter()
     result = decoder.decode_messages([msg], plain=args.plain, progress=sys.stderr.isatty())

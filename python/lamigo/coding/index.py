@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 from abc import ABC, abstractmethod
+from collections import OrderedDict
 from typing import ClassVar
 
 import constriction
@@ -176,13 +177,18 @@ class RangeCoder(IndexCoder):
         return np.concatenate(blocks).astype(np.int64) if blocks else np.zeros(0, dtype=np.int64)
 
 
-_cache: dict[tuple[str, int, bytes], IndexCoder] = {}
+# Least recently used last; bounded, since a codebook size comes with every message: a stream of
+# messages each claiming another K must not grow memory (100 such messages once took 800 MB).
+_cache: OrderedDict[tuple[str, int, bytes], IndexCoder] = OrderedDict()
+CACHE_SIZE = 8
 
 
 def get_index_coder(name: str, codebook_size: int, prior: IndexPrior | None = None) -> IndexCoder:
     """The named coder for this codebook and prior (cached: building a Huffman code costs ms)."""
     coder_class = INDEX_CODERS.lookup(name)
     key = (name, codebook_size, prior.digest if prior is not None else b"")
-    if key not in _cache:
-        _cache[key] = coder_class(codebook_size, prior)
-    return _cache[key]
+    coder = _cache.pop(key, None) or coder_class(codebook_size, prior)
+    _cache[key] = coder
+    while len(_cache) > CACHE_SIZE:
+        _cache.popitem(last=False)
+    return coder

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import crcmod.predefined
 import numpy as np
@@ -88,6 +89,15 @@ class ReceiverLimits:
     def __post_init__(self) -> None:
         if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1:
             raise ConfigError("receiver limits must be positive")
+
+    @classmethod
+    def for_models(cls, models: Any, **limits: int) -> ReceiverLimits:
+        """What a model set (`lamigo.models.registry.ModelSet`) decodes: its codebook, latents
+        whose image sides are multiples of `lamigo.images.SIZE_MULTIPLE`."""
+        from lamigo.images import SIZE_MULTIPLE
+
+        return cls(codebook_size=models.denoiser.codebook_size,
+                   latent_multiple=SIZE_MULTIPLE // models.vqgan.downscale, **limits)
 
     def check(self, geometry: Geometry) -> None:
         tokens = geometry.latent_height * geometry.latent_width

@@ -44,7 +44,7 @@ from PIL import Image
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, MessageError
-from lamigo.images import SIZE_MULTIPLE, to_uint8
+from lamigo.images import to_uint8
 from lamigo.lami import DecodeResult, LaMIDecoder
 from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
 from lamigo.service.curve import CurveKeys, start_authenticator
@@ -187,11 +187,8 @@ class DecoderService:
         self._pull: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self._authenticator = None
-        self.limits = ReceiverLimits(
-            max_tokens=self.config.max_tokens, codebook_size=decoder.codebook_size,
-            latent_multiple=SIZE_MULTIPLE // decoder.models.vqgan.downscale,
-            max_message_bytes=self.config.max_message_bytes,
-        )
+        self.limits = ReceiverLimits.for_models(decoder.models, max_tokens=self.config.max_tokens,
+                                                max_message_bytes=self.config.max_message_bytes)
         self.messages_endpoint: str | None = None
         self.results_endpoint: str | None = None
         if self.config.out_dir is not None:
@@ -303,14 +300,20 @@ class DecoderService:
     def _receive_loop(self) -> None:
         """Drain the PULL socket into the queue until stopped (the only user of that socket)."""
         assert self._pull is not None
-        while not self._stopping.is_set():
+        while not self._stopping.is_set():  # one message at a time, so a stop is seen at once
             if not self._pull.poll(int(POLL_SECONDS * 1000)):
                 continue
             try:
-                while True:
-                    self._accept(self._pull.recv_multipart(zmq.NOBLOCK))
+                frames = self._pull.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
-                pass
+                continue
+            try:
+                self._accept(frames)
+            except Exception:  # a bug met by one message must not end the receiving thread
+                logger.exception("a message could not be handled")
+                with self._condition:
+                    self._stats.received += 1
+                    self._stats.malformed += 1
 
     def _accept(self, frames: list[bytes]) -> None:
         try:
