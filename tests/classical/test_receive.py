@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -71,6 +73,7 @@ def test_jpeg_with_lost_packets_decodes_without_raising(coffee, files):
         received = get_baseline(codec).receive(garbled(encoded.data, lost), lost, SHAPE)
         assert received.decoded_ok and received.image.shape == (*SHAPE, 3)
         assert received.lost_bytes == 3 * PAYLOAD and len(received.lost_ranges) == 2
+        assert json.loads(json.dumps(received.as_dict()))["lost_bytes"] == 3 * PAYLOAD
         assert psnr(coffee, received.image) > psnr(coffee, np.full_like(coffee, MID_GREY)), codec
 
 

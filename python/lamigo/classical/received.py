@@ -32,6 +32,12 @@ class Received:
     def lost_bytes(self) -> int:
         return sum(end - start for start, end in self.lost_ranges)
 
+    def as_dict(self) -> dict:
+        """Everything but the image, JSON-ready (for a report)."""
+        return {"decoded_ok": self.decoded_ok, "lost_bytes": self.lost_bytes,
+                "lost_ranges": [list(r) for r in self.lost_ranges], "lost_segments": self.lost_segments,
+                "note": self.note}
+
 
 def loss_mask(data: bytes, lost) -> np.ndarray:
     """`lost` as a boolean array, one entry per byte of `data` (a caller's mistake raises)."""
