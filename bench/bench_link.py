@@ -44,7 +44,7 @@ def build_message(latent: tuple[int, int], codebook_size: int, coder: str, seed:
 def reassemble(wire: list[bytes], prior: IndexPrior) -> None:
     reassembler = Reassembler(prior)
     (message,) = [m for data in wire for m in reassembler.push(data)]
-    assert message.stats.tokens_lost == 0
+    assert message.link.tokens_lost == 0
 
 
 def main() -> None:
@@ -90,7 +90,7 @@ def main() -> None:
         share = f"{overhead} ({100 * overhead / go_bytes:.0f}%)"
         print(f"{name:<22} {payload:>7} {n_packets:>7} {n_bytes:>7} {share:>14} {headers:>7} "
               f"{control:>7} {1 / seconds:>8.1f} {go_bytes / seconds / 1e6:>7.2f}")
-    print("overhead: link bytes minus the GO message; headers: 19 bytes of header and CRCs per "
+    print(f"overhead: link bytes minus the GO message; headers: {OVERHEAD} bytes of header and CRCs per "
           "packet; control: Reed-Solomon coded control chunks, all copies")
 
 

@@ -24,6 +24,7 @@ from lamigo.images import load_image, parse_size
 from lamigo.lami import LaMIDecoder, add_decoder_options, decoder_settings
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
+from lamigo.message import ReceivedMessage
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
 from lamigo.service import (
@@ -111,7 +112,7 @@ def main() -> None:
     prior = model_set_index_prior(args.model_set)
     transmitter = Transmitter(models, make_policy("prm", ratio=0.3, seed=0), size=size, index_prior=prior)
     message = transmitter.encode(load_image("photo:coffee"), caption="a cup of coffee on a saucer")
-    frames = message_frames(message, message_id=1, prior=prior)
+    frames = message_frames(ReceivedMessage.whole(message, 1), prior)
     decoder = LaMIDecoder(models, settings)
     for batch in batches:  # warm up every batch shape once
         in_thread(lambda: direct_rate(decoder, message, batch, batch))

@@ -84,7 +84,7 @@ def _crafted() -> list[Packet]:
         *crafted_control(huge, 1, prm),
         *crafted_control(huge, 3, ebm, tag=6),
         *crafted_control((64, 64, 16, 16, 1 << 20), 1, b"\x01" + bytes(4), tag=8),
-        *crafted_control((256, 256, 64, 64, 512), 3, ebm, tag=9),
+        *crafted_control((128, 128, 32, 32, 512), 3, ebm, tag=9),
         *crafted_control((32, 32, 8, 8, 64), 1, b"\x01" + bytes(4), chunk_chars=(70_000,), tag=10),
         *crafted_control((32, 32, 8, 8, 64), 1, b"\x01" + bytes(4), index_groups=1000, tag=11),
     ]

@@ -12,7 +12,7 @@ import pytest
 pytest.importorskip("atheris")
 
 FUZZER = Path(__file__).with_name("fuzz_packet.py")
-RUNS = 10_000
+RUNS = 5_000
 
 
 def test_packet_fuzzer_finds_nothing(tmp_path):
