@@ -58,19 +58,21 @@ class DecoderSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        # Each error names the command-line option that sets the field.
         object.__setattr__(self, "temperature", tuple(float(t) for t in self.temperature))
         if self.steps < 1:
-            raise ConfigError(f"denoising steps T must be at least 1, got {self.steps}")
+            raise ConfigError(f"--steps: denoising steps T must be at least 1, got {self.steps}")
         if not 0 <= self.renoise <= self.steps:
-            raise ConfigError(f"re-noising steps tau must lie in [0, T={self.steps}], got {self.renoise}")
+            raise ConfigError(f"--renoise: re-noising steps tau must lie in [0, T={self.steps}], got {self.renoise}")
         if not math.isfinite(self.cfg):
-            raise ConfigError(f"the guidance scale must be a finite number, got {self.cfg}")
+            raise ConfigError(f"--cfg: the guidance scale must be a finite number, got {self.cfg}")
         if self.cfg_steps is not None and not 0 <= self.cfg_steps <= self.steps:
-            raise ConfigError(f"guided steps must lie in [0, T={self.steps}], got {self.cfg_steps}")
+            raise ConfigError(f"--cfg-steps: guided steps must lie in [0, T={self.steps}], got {self.cfg_steps}")
         if len(self.temperature) != 2 or not all(t > 0 and math.isfinite(t) for t in self.temperature):
-            raise ConfigError(f"sampling temperatures must be positive (first, last), got {self.temperature}")
+            raise ConfigError(f"--temperature: sampling temperatures must be positive (first, last), got "
+                              f"{self.temperature}")
         if self.renoise_scope not in RENOISE_SCOPES:
-            raise ConfigError(f"re-noising scope must be one of {', '.join(RENOISE_SCOPES)}, got "
+            raise ConfigError(f"--renoise-scope: re-noising scope must be one of {', '.join(RENOISE_SCOPES)}, got "
                               f"{self.renoise_scope!r}")
 
     @property
