@@ -1,0 +1,325 @@
+"""Attacks on the receiver: what each rejected input costs, and whether the receiver still works.
+
+For every attack of issue 14 the crafted inputs (each at most 1 KB unless the attack is a
+flood) go to the part that meets them off the air or the wire: the link reassembler (the GO
+Depacketizer's core), the service's frame parser, the decoder client's PDU conversion, or
+`unpack_message` as `lamigo decode` calls it. Per rejected input it prints the CPU time and the
+peak of memory allocated while handling it (tracemalloc: Python and numpy), and whether the
+next good message, sent right after to the same receiver, still came out intact. The peer row
+is that good message's own cost, measured in the same run. At the end a decoder service (tiny
+model set) takes every service attack and then a good message, and is stopped with 64 crafted
+messages still queued, to time the shutdown.
+
+    .venv/bin/python bench/bench_attacks.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import threading
+import time
+import tracemalloc
+from collections.abc import Callable, Iterable
+
+import numpy as np
+
+from lamigo.coding.wire import Writer
+from lamigo.errors import LamigoError
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, Reassembler, packetize
+from lamigo.link.control import encode_link_control
+from lamigo.link.fec import protect_control
+from lamigo.masking import make_policy
+from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits, unpack_message
+from lamigo.message.format import crc32
+from lamigo.service.wire import message_frames, parse_frames, pdu_frames
+
+GEOMETRY = Geometry(64, 64, 16, 16, 512)
+HUGE = (16384, 16384, 4096, 4096, 512)
+CAPTION = "a cup of coffee on a saucer"
+
+
+def good_message(seed: int = 0) -> GOMessage:
+    rng = np.random.default_rng(seed)
+    policy = make_policy("prm", ratio=0.25, seed=seed)
+    mask = policy.select(GEOMETRY.latent_shape)
+    return GOMessage(GEOMETRY, policy, mask, rng.integers(0, 512, GEOMETRY.latent_shape), CAPTION)
+
+
+def control_part(sizes: Iterable[int], policy: int, policy_bytes: bytes) -> bytes:
+    """A GO message control part written byte by byte, as an attacker would."""
+    out = Writer()
+    out.raw(b"LG")
+    out.u8(1)
+    out.u8(0x11)
+    out.u8(policy)
+    for value in sizes:
+        out.varint(value)
+    out.u16(0)
+    out.raw(policy_bytes)
+    return out.getvalue()
+
+
+PRM_EMPTY = b"\x00" + bytes(4)  # masked count 0, seed 0
+EBM_TINY = b"\x04" + bytes(4)  # a 4-byte context-coded mask: decodes to any size
+
+
+def control_packets(control: bytes, message_id: int = 1, tag: int = 5, index_groups: int = 1,
+                    chunk_chars: tuple[int, ...] = (), count: int = 2) -> list[bytes]:
+    block = encode_link_control(tag, control, "block", 0, index_groups, list(chunk_chars))
+    return [Packet(message_id=message_id, tag=tag, seq=group, count=count, kind=PacketKind.CONTROL,
+                   group=group, payload=chunk).to_bytes()
+            for group, chunk in enumerate(protect_control(block, 105))]
+
+
+def go_message_bytes(sizes: Iterable[int], policy: int, policy_bytes: bytes) -> bytes:
+    out = Writer()
+    out.raw(control_part(sizes, policy, policy_bytes))
+    out.varint(0)
+    out.blob(b"")
+    out.blob(b"")
+    out.u32(crc32(out.getvalue()))
+    return out.getvalue()
+
+
+@dataclasses.dataclass
+class Row:
+    attack: str
+    target: str
+    inputs: int
+    input_bytes: int  # largest single input
+    cpu_ms: float  # per rejected input
+    peak_mb: float  # per rejected input (the largest)
+    next_good: str
+
+
+def measure(inputs: list, handle: Callable[[object], None]) -> tuple[float, float]:
+    """(CPU ms per input, largest peak MB of one input)."""
+    cpu, peak = 0.0, 0
+    for item in inputs:
+        tracemalloc.start()
+        started = time.process_time()
+        try:
+            handle(item)
+        except LamigoError:
+            pass
+        cpu += time.process_time() - started
+        peak = max(peak, tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    return 1000 * cpu / max(1, len(inputs)), peak / 2**20
+
+
+def size_of(item) -> int:
+    if isinstance(item, (bytes, bytearray)):
+        return len(item)
+    if isinstance(item, list):
+        return sum(size_of(part) for part in item)
+    if isinstance(item, tuple):
+        return size_of(item[1])
+    return 0
+
+
+def reassembler_attack(name: str, packets: list[bytes], check: Callable[[Reassembler, ReceivedMessage], bool]
+                       | None = None, *, key: LinkKey | None = None, sent_key: LinkKey | None = None,
+                       **options) -> Row:
+    reassembler = Reassembler(key=key, **options)
+    cpu, peak = measure(packets, lambda data: reassembler.push(data))
+    reassembler.flush()
+    message = good_message(seed=3)
+    good = [p.to_bytes(sent_key or key) for p in packetize(message, 2, LinkConfig(max_payload=60))]
+    out = [m for data in good for m in reassembler.push(data)] + reassembler.flush()
+    intact = len(out) == 1 and np.array_equal(out[0].message.indices, message.indices) and not out[0].lost.any()
+    if check is not None:
+        intact = intact and check(reassembler, out[0])
+    return Row(name, "reassembler", len(packets), max(map(len, packets)), cpu, peak, "yes" if intact else "NO")
+
+
+def interleaved_attack(name: str, genuine: list[Packet], junk: Callable[[int, Packet], list[bytes]], sent: GOMessage,
+                       **options) -> Row:
+    """Junk packets around each genuine one; the genuine message must come out intact."""
+    reassembler = Reassembler(**options)
+    stream, junk_count = [], 0
+    for number, packet in enumerate(genuine):
+        extra = junk(number, packet)
+        junk_count += len(extra)
+        stream += [(True, packet.to_bytes()), *((False, data) for data in extra)]
+    out, cpu = [], 0.0
+    tracemalloc.start()
+    for is_genuine, data in stream:
+        started = time.process_time()
+        out += reassembler.push(data)
+        if not is_genuine:
+            cpu += time.process_time() - started
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    out += reassembler.flush()
+    mine = [m for m in out if np.array_equal(m.message.indices, sent.indices)]
+    intact = len(mine) == 1 and not mine[0].lost.any()
+    largest = max(len(data) for is_genuine, data in stream if not is_genuine)
+    return Row(name, "reassembler", junk_count, largest, 1000 * cpu / junk_count, peak / 2**20,
+               "yes" if intact else "NO")
+
+
+def wire_attack(name: str, frames: list[list[bytes]], limits: ReceiverLimits) -> Row:
+    cpu, peak = measure(frames, lambda item: parse_frames(item, None, limits))
+    good = parse_frames(message_frames(ReceivedMessage.whole(good_message(), 4)), None, limits)
+    return Row(name, "service parser", len(frames), max(size_of(f) for f in frames), cpu, peak,
+               "yes" if good.message_id == 4 else "NO")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=20, metavar="N", help="crafted inputs per attack")
+    parser.add_argument("--no-service", action="store_true", help="skip the live decoder service part")
+    args = parser.parse_args()
+    logging.getLogger().addHandler(logging.NullHandler())  # counted below, not printed
+    n = args.repeat
+    rows: list[Row] = []
+
+    # The peer: a good 64x64 message's packets through the reassembler.
+    message = good_message()
+    packets = [p.to_bytes() for p in packetize(message, 1, LinkConfig(max_payload=60))]
+    reassembler = Reassembler()
+    cpu, peak = measure(packets, lambda data: reassembler.push(data))
+    rows.append(Row("(peer) a good message, per packet", "reassembler", len(packets), max(map(len, packets)),
+                    cpu, peak, "-"))
+
+    huge_prm = control_packets(control_part(HUGE, 1, PRM_EMPTY))
+    huge_ebm = control_packets(control_part(HUGE, 3, EBM_TINY))
+    rows.append(reassembler_attack("control claims 4096x4096, PRM", huge_prm * n))
+    rows.append(reassembler_attack("control claims 4096x4096, EBM", huge_ebm * n))
+    at_limit = control_packets(control_part((1024, 1024, 256, 256, 512), 3, EBM_TINY))
+    rows.append(reassembler_attack("control claims 256x256 (the limit), EBM", at_limit * 3))
+    rows.append(reassembler_attack(
+        "control claims codebook 2^20 (cache growth)",
+        [data for k in range(n) for data in control_packets(control_part((64, 64, 16, 16, (1 << 20) - k), 1,
+                                                                         PRM_EMPTY), message_id=k + 10)],
+        lambda r, _: True, limits=ReceiverLimits(codebook_size=512)))
+    rows.append(reassembler_attack(
+        "caption of 70,000 characters",
+        control_packets(control_part((64, 64, 16, 16, 512), 1, PRM_EMPTY), chunk_chars=(70_000,)) * n))
+    counted = good_message(seed=3)
+    forged_count = dataclasses.replace(packetize(counted, 2, LinkConfig(max_payload=60))[1], count=65535, seq=9)
+    rows.append(reassembler_attack("one packet claims count=65535", [forged_count.to_bytes()] * n))
+    key = LinkKey(bytes(range(32)))
+    unsigned = [p.to_bytes() for p in packetize(good_message(seed=5), 2, LinkConfig(max_payload=60))]
+    rows.append(reassembler_attack("unsigned packets, link key on", unsigned, key=key))
+    rows.append(reassembler_attack("random bytes", [bytes(np.random.default_rng(i).integers(0, 256, 100, np.uint8))
+                                                    for i in range(n)]))
+
+    first, second = good_message(seed=1), good_message(seed=2)
+    a, b = packetize(first, 7), packetize(second, 7)
+    rows.append(interleaved_attack("another message reuses the id", a, lambda i, p: [b[i].to_bytes()] if i < len(b)
+                                   else [], first))
+    other = good_message(seed=9)
+    other = GOMessage(other.geometry, make_policy("prm", ratio=0.5, seed=9),
+                      make_policy("prm", ratio=0.5, seed=9).select(GEOMETRY.latent_shape), other.indices, "x")
+    forged_control = packetize(other, 3)[0].payload
+    genuine = packetize(first, 3)
+    rows.append(interleaved_attack(
+        "forged control copy with the genuine tag, first", genuine,
+        lambda i, p: [dataclasses.replace(p, payload=forged_control).to_bytes()] if i == 0 else [], first))
+    junk_index = next(p for p in genuine if p.kind == PacketKind.INDICES)
+    rows.append(interleaved_attack(
+        "16 foreign-id packets per real packet", genuine,
+        lambda i, p: [dataclasses.replace(junk_index, message_id=100 + j, tag=i).to_bytes() for j in range(16)],
+        first, max_in_flight=16))
+
+    # A flood: how many log lines do 200,000 junk packets cost?
+    lines = []
+    handler = logging.Handler()
+    handler.emit = lines.append
+    logging.getLogger("lamigo").addHandler(handler)
+    flood = Reassembler(max_in_flight=4)
+    started = time.process_time()
+    for i in range(20_000):
+        for data in control_packets(control_part(HUGE, 1, PRM_EMPTY), message_id=i % 65536, count=1):
+            flood.push(data)
+    flood_cpu = time.process_time() - started
+    logging.getLogger("lamigo").removeHandler(handler)
+    rows.append(Row(f"flood: 20,000 refused messages ({len([r for r in lines if r.levelno >= logging.WARNING])} "
+                    "warnings logged)", "reassembler", 20_000, len(huge_prm[0]), 1000 * flood_cpu / 20_000, 0.0, "-"))
+
+    limits = ReceiverLimits(codebook_size=512, latent_multiple=8)
+    good_frames = message_frames(ReceivedMessage.whole(good_message(), 1))
+    nan_header = good_frames[0].replace(b'"message_id":1', b'"message_id":1,"info":{"x":NaN}')
+    rows.append(wire_attack("header with NaN", [[nan_header, *good_frames[1:]]] * n, limits))
+    rows.append(wire_attack("message id 2^63", [[good_frames[0].replace(b'"message_id":1', b'"message_id":'
+                                                                      + str(2**63).encode()), *good_frames[1:]]] * n,
+                            limits))
+    huge_go = go_message_bytes(HUGE, 3, EBM_TINY)
+    rows.append(wire_attack(f"{len(huge_go)}-byte EBM message claims 4096x4096",
+                            [[good_frames[0], huge_go, b""]] * n, limits))
+    limit_go = go_message_bytes((1024, 1024, 256, 256, 512), 3, EBM_TINY)
+    rows.append(wire_attack(f"{len(limit_go)}-byte EBM message claims 256x256 (the limit)",
+                            [[good_frames[0], limit_go, b""]] * 3, ReceiverLimits(codebook_size=512)))
+    rows.append(wire_attack("another codebook (1024)", [[good_frames[0], go_message_bytes((64, 64, 16, 16, 1024), 1,
+                                                                                        PRM_EMPTY), b""]] * n, limits))
+
+    bad_meta = [{"message_id": 1, "x": float("nan")}, {1: "key"}, {"message_id": 2**63}]
+    cpu, peak = measure([(meta, good_frames[1]) for meta in bad_meta] * n, lambda item: pdu_frames(*item))
+    ok = pdu_frames({"message_id": 3}, good_frames[1])[1] == good_frames[1]
+    rows.append(Row("PDU metadata: NaN, non-string key, id 2^63", "decoder client", 3 * n, len(good_frames[1]),
+                    cpu, peak, "yes" if ok else "NO"))
+
+    decode_limits = ReceiverLimits(codebook_size=512, latent_multiple=8)
+    huge_prm_message = go_message_bytes(HUGE, 1, PRM_EMPTY)
+    cpu, peak = measure([huge_prm_message] * n, lambda data: unpack_message(data, None, decode_limits.check))
+    rows.append(Row(f"{len(huge_prm_message)}-byte PRM message claims 4096x4096", "lamigo decode", n,
+                    len(huge_prm_message), cpu, peak, "-"))
+
+    print(f"{'attack':<52} {'target':<15} {'inputs':>7} {'bytes':>6} {'CPU ms':>8} {'peak MB':>8} next good")
+    for row in rows:
+        print(f"{row.attack:<52} {row.target:<15} {row.inputs:>7} {row.input_bytes:>6} {row.cpu_ms:>8.3f} "
+              f"{row.peak_mb:>8.2f} {row.next_good}")
+    print("CPU ms and peak MB: per rejected input (the peer: per packet of a good 64x64 message); "
+          "next good: a good message sent next to the same receiver came out intact")
+    if not args.no_service:
+        service_check(good_frames, huge_go, nan_header)
+
+
+def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -> None:
+    """A live service (tiny models) takes every service attack, then a good message; then 64
+    crafted messages are queued and the service is stopped (as SIGTERM does)."""
+    import zmq
+
+    from lamigo.lami import DecoderSettings, LaMIDecoder
+    from lamigo.models.registry import load_model_set
+    from lamigo.service import DecoderService, ServiceConfig, connect_results, connect_sender, receive_result
+
+    context = zmq.Context()
+    decoder = LaMIDecoder(load_model_set("tiny"), DecoderSettings(steps=2, renoise=1))
+    config = ServiceConfig(listen="tcp://127.0.0.1:*", publish="tcp://127.0.0.1:*", batch_size=1, batch_wait=0)
+    service = DecoderService(decoder, config, model_set="tiny", context=context)
+    service.bind()
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    results = connect_results(context, service.results_endpoint)
+    time.sleep(0.3)
+    sender = connect_sender(context, service.messages_endpoint)
+    attacks = [[nan_header, *good_frames[1:]], [good_frames[0], huge_go, b""], [b"junk"],
+               [good_frames[0].replace(b'"message_id":1', b'"message_id":' + str(2**63).encode()), *good_frames[1:]]]
+    for frames in attacks:
+        sender.send_multipart(frames)
+    sender.send_multipart(good_frames)
+    record, _ = receive_result(results, timeout=60)
+    stats = service.stats
+    print(f"service: {stats.malformed} malformed and {stats.oversized} oversized of {len(attacks)} attacks, "
+          f"then the good message decoded: {record['message_id'] == 1}")
+    for _ in range(64):
+        sender.send_multipart([good_frames[0], huge_go, b""])
+    time.sleep(0.05)
+    started = time.monotonic()
+    service.stop()
+    thread.join(30)
+    print(f"service stopped {time.monotonic() - started:.2f} s after stop() with crafted messages queued "
+          f"(alive: {thread.is_alive()})")
+    sender.close(0)
+    results.close(0)
+    context.term()
+
+
+if __name__ == "__main__":
+    main()
