@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/bench_link.py
 	$(PY) bench/gr_packet_rate.py
 	$(PY) bench/bench_service.py --quick
+	$(PY) bench/bench_attacks.py
 	$(PY) bench/showtime.py --quick
 	$(PY) bench/bench_classical.py
 
