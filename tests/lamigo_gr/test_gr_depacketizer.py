@@ -1,5 +1,7 @@
 """Depacketizer: packet PDUs in, reassembled GO messages with their losses out."""
 
+import time
+
 import numpy as np
 import pmt
 import pytest
@@ -120,3 +122,47 @@ def test_packets_off_the_air_never_raise(go_message_bytes, garbage, mutations):
     stats = block.stats
     counted = stats.packets_accepted + stats.packets_rejected + stats.duplicates + stats.late + stats.over_limit
     assert counted == len(received) + len(packets)
+
+
+def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
+    """Regression: a message whose caption claimed over 65,536 characters raised in the block
+    (and, completing by timeout, killed its timer thread); a 73-byte packet claiming a
+    4096x4096 latent blocked it for 24 s. Now each is a lost message and the next one arrives."""
+    from lamigo.coding.wire import Writer
+    from lamigo.link import Packet
+    from lamigo.link.control import encode_link_control
+    from lamigo.link.fec import protect_control
+
+    def crafted(sizes, chunk_chars, message_id):
+        out = Writer()
+        out.raw(b"LG")
+        out.u8(1)
+        out.u8(0x11)
+        out.u8(1)  # PRM
+        for value in sizes:
+            out.varint(value)
+        out.u16(0)
+        out.varint(0)
+        out.u32(0)
+        block = encode_link_control(9, out.getvalue(), "block", 0, 1, chunk_chars)
+        return [make_pdu(Packet(message_id=message_id, tag=9, seq=group, count=3, kind=PacketKind.CONTROL,
+                                group=group, payload=chunk).to_bytes())
+                for group, chunk in enumerate(protect_control(block, 105))]
+
+    tb = gr.top_block()
+    block = depacketizer(timeout=0.2)
+    debug = blocks.message_debug()
+    tb.msg_connect(block, "out", debug, "store")
+    tb.start()
+    for pdu in crafted((64, 64, 16, 16, 512), [70_000], 1) + crafted((16384, 16384, 4096, 4096, 512), [], 2):
+        block._post(pmt.intern("in"), pdu)
+    time.sleep(0.6)  # both complete by timeout, on the timer thread
+    for packet in packetize(unpack_message(go_message_bytes), 3, LinkConfig(max_payload=40)):
+        block._post(pmt.intern("in"), make_pdu(packet.to_bytes()))
+    deadline = time.monotonic() + 5
+    while debug.num_messages() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tb.stop()
+    tb.wait()
+    assert [split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())] == [3]
+    assert block.stats.messages_failed == 2
