@@ -121,6 +121,25 @@ def test_a_nan_in_a_header_is_malformed_not_fatal(start_service, make_message, c
     assert (stats.malformed, stats.decoded, stats.failed) == (1, 1, 0)
 
 
+def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context, addresses):
+    """Regression: ZMQ drops a frame far over the limit with its connection, and it went
+    uncounted. The connection's end is counted now; the service goes on."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, max_message_bytes=1000))
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    flooder = connect_sender(context, messages_address)
+    flooder.send_multipart([b"{}", bytes(200_000), b""])  # over 8 x 1000 + 64 KiB: ZMQ's limit
+    running.wait_for(lambda stats: stats.connections_dropped >= 1)
+    flooder.close(linger=0)
+    send_message(connect_sender(context, messages_address), frames_of(make_message(), 2), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 2
+    assert stats.received == 1 and stats.connections_dropped >= 1
+
+
 class GatedDecoder:
     """The real decoder, held at each batch until the test opens the gate (to build a backlog)."""
 

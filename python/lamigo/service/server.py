@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import zmq
 from PIL import Image
+from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, MessageError
@@ -134,6 +135,9 @@ class ServiceStats:
     batches: int = 0
     decode_seconds: float = 0.0  #: summed over batches
     abandoned: int = 0  #: still queued at shutdown
+    #: sender connections that ZMQ closed: a frame far over the size limit (dropped by ZMQ before
+    #: it takes memory, so it is never received), or a sender that went away
+    connections_dropped: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,6 +189,7 @@ class DecoderService:
         self._condition = threading.Condition()
         self._stopping = threading.Event()
         self._pull: zmq.Socket | None = None
+        self._monitor: zmq.Socket | None = None
         self._pub: zmq.Socket | None = None
         self._authenticator = None
         self.limits = ReceiverLimits.for_models(decoder.models, max_tokens=self.config.max_tokens,
@@ -217,6 +222,7 @@ class DecoderService:
         pull.maxmsgsize = 8 * config.max_message_bytes + MAX_HEADER_BYTES
         pull.rcvhwm = config.queue_size
         pull.linger = 0
+        self._monitor = pull.get_monitor_socket(zmq.EVENT_DISCONNECTED)
         pub = self._context.socket(zmq.PUB)
         pub.sndhwm = 4 * config.queue_size
         pub.linger = RESULT_LINGER_MS
@@ -289,6 +295,9 @@ class DecoderService:
         return self.stats
 
     def _close(self) -> None:
+        if self._monitor is not None:
+            self._pull.disable_monitor()
+            self._monitor.close()
         for socket in (self._pull, self._pub):
             if socket is not None:
                 socket.close()
@@ -300,8 +309,14 @@ class DecoderService:
     def _receive_loop(self) -> None:
         """Drain the PULL socket into the queue until stopped (the only user of that socket)."""
         assert self._pull is not None
+        poller = zmq.Poller()
+        poller.register(self._pull, zmq.POLLIN)
+        poller.register(self._monitor, zmq.POLLIN)
         while not self._stopping.is_set():  # one message at a time, so a stop is seen at once
-            if not self._pull.poll(int(POLL_SECONDS * 1000)):
+            ready = dict(poller.poll(int(POLL_SECONDS * 1000)))
+            if self._monitor in ready:
+                self._count_disconnect()
+            if self._pull not in ready:
                 continue
             try:
                 frames = self._pull.recv_multipart(zmq.NOBLOCK)
@@ -314,6 +329,15 @@ class DecoderService:
                 with self._condition:
                     self._stats.received += 1
                     self._stats.malformed += 1
+
+    def _count_disconnect(self) -> None:
+        recv_monitor_message(self._monitor)
+        with self._condition:
+            self._stats.connections_dropped += 1
+            count = self._stats.connections_dropped
+        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
+        logger.log(level, "a sender's connection closed (%d so far): it left, or sent a frame over %d bytes",
+                   count, self._pull.maxmsgsize)
 
     def _accept(self, frames: list[bytes]) -> None:
         try:
@@ -447,10 +471,11 @@ class DecoderService:
             queued = len(self._queue)
         logger.info(
             "%s after %.0f s: %d received, %d decoded in %d batches (%.2f msg/s), %d malformed, "
-            "%d oversized, %d dropped, %d failed, %d queued%s",
+            "%d oversized, %d dropped, %d failed, %d queued, %d connections dropped%s",
             "final stats" if final else "stats", elapsed, stats.received, stats.decoded, stats.batches,
             stats.decoded / elapsed if elapsed > 0 else 0.0, stats.malformed, stats.oversized,
-            stats.dropped, stats.failed, queued, f", {stats.abandoned} abandoned" if final else "",
+            stats.dropped, stats.failed, queued, stats.connections_dropped,
+            f", {stats.abandoned} abandoned" if final else "",
         )
 
 
