@@ -54,7 +54,7 @@ def connect_results(
 
 
 def send_message(socket: zmq.Socket, frames: Sequence[bytes], *, timeout: float | None = None) -> None:
-    """Send one message's frames (`lamigo.service.wire.message_frames` or `received_frames`).
+    """Send one message's frames (`lamigo.service.wire.message_frames` or `pdu_frames`).
     Raises TimeoutError when the socket cannot take it within `timeout` seconds (no service
     connected, or all of them busy); waits as long as it takes when None."""
     if timeout is not None and not socket.poll(int(timeout * 1000), zmq.POLLOUT):
