@@ -99,12 +99,16 @@ def classifier_free_guidance(cond_logits: torch.Tensor, uncond_logits: torch.Ten
 
 @dataclass(frozen=True)
 class _Pass:
-    """One forward pass of a step: the rows of the stacked [cond; uncond] logits it fills, the
-    message of each row, and their conditions (all of one shape, so no padding is added)."""
+    """One forward pass of a step: the messages it runs, whose conditions share one shape (so
+    no message is padded for another), and where the logits of their masked tokens go among
+    the step's rows (row half * N + n is token n of the cond half, 0, or the uncond half, 1)."""
 
-    rows: torch.Tensor
     messages: torch.Tensor
     cond: dict[str, torch.Tensor]
+    token_batch_rows: torch.Tensor
+    token_rows: torch.Tensor
+    token_columns: torch.Tensor
+    destination: torch.Tensor
 
 
 def _per_message(conditions: Conditions | Sequence[Conditions], batch: int, what: str) -> list[Conditions]:
@@ -117,38 +121,53 @@ def _per_message(conditions: Conditions | Sequence[Conditions], batch: int, what
     return list(conditions)
 
 
-def _plan_passes(halves: list[list[Conditions]], device: torch.device) -> list[_Pass]:
-    """Group the rows (row h * B + b is half h of message b) whose conditions have equal shapes:
-    each group is one forward pass. A message's rows never meet padding from another's."""
+def _plan_passes(halves: list[list[Conditions]], tokens: tuple[torch.Tensor, ...]) -> list[_Pass]:
+    """Group the halves of the messages whose conditions have equal shapes into passes.
+
+    `tokens` are the masked tokens' (message, row, column), message by message. With one pass
+    the destinations are all rows in order."""
+    batch_index, row_index, column_index = tokens
+    count = len(batch_index)
     groups: dict[tuple, list[tuple[int, int, Conditions]]] = {}
-    batch = len(halves[0])
     for half, conditions in enumerate(halves):
         for message, cond in enumerate(conditions):
             signature = tuple(sorted((key, tuple(value.shape[1:]), value.dtype) for key, value in cond.items()))
-            groups.setdefault(signature, []).append((half * batch + message, message, cond))
-    return [
-        _Pass(
-            rows=torch.tensor([row for row, _, _ in members], device=device),
-            messages=torch.tensor([message for _, message, _ in members], device=device),
+            groups.setdefault(signature, []).append((half, message, cond))
+    passes = []
+    for members in groups.values():
+        batch_rows, destination = [], []
+        for position, (half, message, _) in enumerate(members):
+            ids = (batch_index == message).nonzero(as_tuple=True)[0]
+            batch_rows.append(torch.full_like(ids, position))
+            destination.append(ids + half * count)
+        destination = torch.cat(destination)
+        passes.append(_Pass(
+            messages=torch.tensor([message for _, message, _ in members], device=batch_index.device),
             cond={key: torch.cat([cond[key] for _, _, cond in members]) for key in members[0][2]},
-        )
-        for members in groups.values()
-    ]
+            token_batch_rows=torch.cat(batch_rows),
+            token_rows=row_index[destination % count],
+            token_columns=column_index[destination % count],
+            destination=destination,
+        ))
+    return passes
 
 
-def _forward(denoiser: TokenDenoiser, passes: list[_Pass], current: torch.Tensor, t: float) -> torch.Tensor:
-    """Logits of every row of `passes`, stacked in row order."""
-    logits = None
+def _masked_logits(
+    denoiser: TokenDenoiser, passes: list[_Pass], current: torch.Tensor, t: float, rows: int
+) -> torch.Tensor:
+    """Float32 logits [rows, K] of the masked tokens, each pass's gathered as soon as it ends
+    (only masked positions are sampled: eq. 12 overwrites every other one anyway)."""
+    masked = None
     for forward in passes:
         r = torch.full((len(forward.messages),), t, device=current.device)
-        output = denoiser(current.index_select(0, forward.messages), r, forward.cond)
+        logits = denoiser(current.index_select(0, forward.messages), r, forward.cond)
+        gathered = logits[forward.token_batch_rows, :, forward.token_rows, forward.token_columns].float()
         if len(passes) == 1:  # every row, in order
-            return output
-        if logits is None:
-            logits = output.new_empty((sum(len(each.rows) for each in passes), *output.shape[1:]))
-        # Copied at once: a CUDA-graphed denoiser may reuse its output memory in the next pass.
-        logits.index_copy_(0, forward.rows, output)
-    return logits
+            return gathered
+        if masked is None:
+            masked = gathered.new_empty((rows, gathered.shape[1]))
+        masked[forward.destination] = gathered
+    return masked
 
 
 @torch.inference_mode()
@@ -204,10 +223,6 @@ def lami_sample(
 
     device = indices.device
     batch = indices.shape[0]
-    cond_rows = _per_message(cond, batch, "cond")
-    guided_passes = _plan_passes([cond_rows, _per_message(uncond, batch, "uncond")], device) if guided_steps else []
-    cond_passes = _plan_passes([cond_rows], device) if guided_steps < settings.steps else []
-
     generators = [torch.Generator(device=device).manual_seed(settings.seed) for _ in range(batch)]
     # The initial noise map of Paella, over every position: the masked tokens start from it
     # and Gamma re-noises from it.
@@ -229,20 +244,20 @@ def lami_sample(
     # Coordinates of the masked tokens, found once: gathering and scattering by index keeps
     # every step free of host-device synchronisation (boolean indexing would sync each time)
     # and copies only the masked positions' logits.
-    batch_index, row_index, column_index = mask.nonzero(as_tuple=True)
+    tokens = batch_index, row_index, column_index = mask.nonzero(as_tuple=True)
     # nonzero lists message 0's tokens first, then message 1's, ...: each message samples its own
     # rows with its own generator (one host sync here, none in the loop).
     tokens_per_message = mask.sum(dim=(1, 2)).tolist()
+    count = len(batch_index)
+    cond_rows = _per_message(cond, batch, "cond")
+    guided_passes = _plan_passes([cond_rows, _per_message(uncond, batch, "uncond")], tokens) if guided_steps else []
+    cond_passes = _plan_passes([cond_rows], tokens) if guided_steps < settings.steps else []
     for i in tqdm(range(settings.steps), desc="LaMI", unit="step", disable=not progress):
-        guided = i < guided_steps
-        logits = _forward(denoiser, guided_passes if guided else cond_passes, current, t_schedule[i])
-        # Only masked positions are sampled: eq. 12 overwrites every other one anyway.
-        masked_logits = logits[batch_index, :, row_index, column_index].float()
-        if guided:
-            uncond_logits = logits[batch_index + batch, :, row_index, column_index].float()
-            masked_logits = classifier_free_guidance(masked_logits, uncond_logits, settings.cfg)
-        # The full logits are the largest tensor of a step; free them before the next forward.
-        del logits
+        if i < guided_steps:
+            both = _masked_logits(denoiser, guided_passes, current, t_schedule[i], 2 * count)
+            masked_logits = classifier_free_guidance(both[:count], both[count:], settings.cfg)
+        else:
+            masked_logits = _masked_logits(denoiser, cond_passes, current, t_schedule[i], count)
         probs = torch.softmax(masked_logits.div_(temperatures[i]), dim=-1)
         sampled = torch.cat([
             torch.multinomial(rows, 1, generator=g).squeeze(1) if len(rows) else rows.new_empty(0, dtype=torch.long)
