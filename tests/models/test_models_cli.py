@@ -148,3 +148,15 @@ def test_a_bundled_photo_without_a_captioner_sends_its_own_caption(tmp_path: Pat
     path = tmp_path / "coffee.lgo"
     assert main(["encode", "photo:coffee", "-o", str(path), "--size", "32x32", *TINY]) == 0
     assert unpack_message(path.read_bytes(), None).caption == BUNDLED_PHOTOS["coffee"]
+
+
+def test_paella_v3_without_clip_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "paella_v3.pt").write_bytes(b"")
+    (tmp_path / "byt5-xl").mkdir()
+    (tmp_path / "byt5-xl" / "config.json").write_text("{}")
+    message = tmp_path / "m.lgo"
+    message.write_bytes(b"LG")
+    capsys.readouterr()
+    assert main(["decode", str(message), "-o", str(tmp_path / "x.png"), "--weights", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "clip-vit-h-14/config.json" in err and "--allow-missing-clip" in err
