@@ -53,6 +53,23 @@ def header_length(data: bytes) -> int | None:
     return next((start for marker, start, _ in _main_header_segments(data) if marker == SOT), None)
 
 
+REQUIRED_MARKERS = frozenset((0x51, 0x52, 0x5C))  # SIZ, COD, QCD
+
+
+def _main_header_end(data: bytes, lost: np.ndarray) -> int | None:
+    """Where the main header ends: at the first SOT; or, when the bytes right after the last
+    complete segment were lost (the SOT marker with them) and SIZ, COD and QCD arrived, there
+    (a link that protects the main header loses the tile-part header with the first data
+    packet); None otherwise."""
+    end, seen = None, set()
+    for marker, start, stop in _main_header_segments(data):
+        if marker == SOT:
+            return start
+        end = stop
+        seen.add(marker)
+    return end if end is not None and end < len(lost) and lost[end] and REQUIRED_MARKERS <= seen else None
+
+
 def encode(image: np.ndarray, target_bytes: int) -> bytes:
     """A J2K codestream whose rate control aims at `target_bytes` (OpenJPEG may miss by a few)."""
     ratio = image.size / max(1, target_bytes)  # raw bytes per coded byte
@@ -70,7 +87,7 @@ def receive(data: bytes, lost: np.ndarray, shape: tuple[int, int]) -> Received:
     mid-grey and `decoded_ok=False` when the main header did not arrive whole, claims another size
     than `shape`, or OpenJPEG cannot decode what is left."""
     lost = loss_mask(data, lost)
-    main = header_length(data)
+    main = _main_header_end(data, lost)
     if main is None or lost[:main].any():
         return failure(shape, lost, "the main header was lost")
     if len(data) < main + TILE_PART_HEADER + 2:

@@ -66,7 +66,11 @@ class BitFlipChannel:
     The first `protected_bytes` of each packet (by default the link header) are left intact:
     they model the PHY/MAC header that radios send at their most robust rate, and match the
     paper's assumption that bit noise hits the GO message. With `protected_bytes=0` headers are
-    hit too; the header CRC then turns a damaged header into a dropped packet."""
+    hit too; the header CRC then turns a damaged header into a dropped packet.
+
+    The flips of the n-th packet depend only on the seed and n, not on the lengths of the packets
+    before it: two streams sent through channels of the same seed (a GO message and the classical
+    file it is compared with) see the same bit positions flipped in each packet slot."""
 
     ber: float
     seed: int | None = None
@@ -77,14 +81,15 @@ class BitFlipChannel:
         self.ber = _check_rate("BER", self.ber)
         if self.protected_bytes < 0:
             raise ConfigError(f"protected_bytes must be >= 0, got {self.protected_bytes}")
-        self._rng = np.random.default_rng(self.seed)
+        self._entropy = np.random.SeedSequence(self.seed).entropy
 
     def __call__(self, packets: Iterable[bytes]) -> list[bytes]:
         received = []
         for packet in packets:
+            slot_rng = np.random.default_rng([self._entropy, self.stats.packets_in])
             self.stats.packets_in += 1
             exposed = np.frombuffer(packet[self.protected_bytes :], dtype=np.uint8)
-            flips = self._rng.random(exposed.size * 8) < self.ber
+            flips = slot_rng.random(exposed.size * 8) < self.ber
             n_flips = int(flips.sum())
             if n_flips:
                 self.stats.bits_flipped += n_flips

@@ -60,6 +60,8 @@ class PacketKind(enum.IntEnum):
     CONTROL = 0  #: a Reed-Solomon protected chunk of the control block (geometry, policy, mask)
     TEXT = 1  #: an independently coded group of caption words
     INDICES = 2  #: an independently coded group of codebook indices
+    CLASSICAL_HEADER = 3  #: a chunk of a classical file's header block, protected as CONTROL is
+    CLASSICAL_DATA = 4  #: a run of a classical file's bytes after its header (`lamigo.link.classical`)
 
 
 class PacketFlags(enum.IntFlag):

@@ -113,6 +113,20 @@ def index_groups(tokens: np.ndarray, coder: IndexCoder, config: LinkConfig) -> l
         n_groups = max(n_groups + 1, math.ceil(n_groups * largest / config.max_payload))
 
 
+Slot = tuple[PacketKind, int, bytes]  # kind, group, payload of one packet to send
+
+
+def spread_control(control: list[Slot], data: list[Slot], copies: int) -> list[Slot]:
+    """The sending order: copy r of the control packets goes r/copies of the way into the data
+    packets. The first copy leads, so a receiver can place everything that follows as soon as
+    it arrives, and a burst cannot take every copy."""
+    stream: list[Slot] = []
+    for copy in range(copies):
+        start, end = len(data) * copy // copies, len(data) * (copy + 1) // copies
+        stream += control + data[start:end]
+    return stream
+
+
 def packetize(
     msg: GOMessage,
     message_id: int,
@@ -141,18 +155,12 @@ def packetize(
     data = [(PacketKind.TEXT, group, payload) for group, payload in enumerate(text_payloads)]
     data += [(PacketKind.INDICES, group, payload) for group, payload in enumerate(index_payloads)]
     control = [(PacketKind.CONTROL, group, payload) for group, payload in enumerate(control_payloads)]
-    # Copy r of the control block goes r/copies of the way into the stream: the first copy
-    # leads, so a receiver can place everything that follows as soon as it arrives.
-    stream: list[tuple[PacketKind, int, bytes]] = []
-    copies = config.control_copies
-    for copy in range(copies):
-        start, end = len(data) * copy // copies, len(data) * (copy + 1) // copies
-        stream += control + data[start:end]
+    stream = spread_control(control, data, config.control_copies)
     if len(stream) > MAX_PACKETS:
         raise ConfigError(f"message needs {len(stream)} packets, more than {MAX_PACKETS}")
     logger.debug(
         "message %d: %d control x%d, %d caption, %d index packets", message_id,
-        len(control_payloads), copies, len(text_payloads), len(index_payloads),
+        len(control_payloads), config.control_copies, len(text_payloads), len(index_payloads),
     )
     return [
         Packet(

@@ -271,7 +271,7 @@ def assemble(
     geometry = message.geometry
     by_kind: dict[PacketKind, dict[int, bytes]] = {PacketKind.TEXT: {}, PacketKind.INDICES: {}}
     for packet in packets:
-        if packet.kind != PacketKind.CONTROL:
+        if packet.kind in by_kind:  # a classical file's packets never fill a GO message
             by_kind[packet.kind].setdefault(packet.group, packet.payload)
 
     sent_positions = np.flatnonzero(~message.mask)

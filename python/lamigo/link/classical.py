@@ -1,0 +1,262 @@
+"""A classical file (JPEG, JPEG 2000; `lamigo.classical`) over the same link as a GO message.
+
+What a fair comparison needs: the same packets (header, payload size, CRCs, authentication),
+and the same protection for what the codec cannot lose as for what a GO message cannot lose.
+So the file's header (JPEG up to its first scan, the JPEG 2000 main header) travels inside a
+header block protected exactly as a GO message's control block (`lamigo.link.fec`: Reed-Solomon
+chunks, each sent `control_copies` times, spread over the stream), in CLASSICAL_HEADER packets;
+the rest of the file follows in CLASSICAL_DATA packets of consecutive bytes, unprotected as GO
+tokens are. The receiver fills the bytes of lost packets with zeros, marks them lost and hands
+both to the codec's receiver (`Baseline.receive`), which never raises; when the header block is
+lost, nothing can be decoded and the image is mid-grey, counted as a failure.
+
+Header block (version 1; "varint" = unsigned LEB128)::
+
+    version u8 | file tag u32 | codec wire id u8 | height u16 | width u16 | file bytes u32
+    | data bytes per packet u16 | varint length + the file's header bytes
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from lamigo.classical import BASELINES, Encoded, Received, encode_at_budget, get_baseline
+from lamigo.classical.received import failure
+from lamigo.coding.wire import Reader, Writer
+from lamigo.errors import ConfigError, LamigoError, MessageError, PacketError
+from lamigo.link.auth import LinkKey
+from lamigo.link.channel import Channel
+from lamigo.link.fec import decode_chunk, join_control, protect_control
+from lamigo.link.packet import MAX_PACKETS, Packet, PacketKind, check_message_id, crc32
+from lamigo.link.packetizer import LinkConfig, spread_control
+from lamigo.message import DEFAULT_MAX_MESSAGE_BYTES
+
+__all__ = ["ArrivedFile", "ClassicalLinkRun", "file_bytes_on_air", "packetize_file", "receive_file",
+           "send_at_budget", "simulate_file"]
+
+HEADER_BLOCK_VERSION = 1
+MAX_SIDE = 0xFFFF
+
+
+@dataclass(frozen=True)
+class _HeaderBlock:
+    tag: int
+    codec: str
+    shape: tuple[int, int]
+    file_bytes: int
+    chunk: int  # data bytes per CLASSICAL_DATA packet
+    header: bytes
+
+    @property
+    def data_packets(self) -> int:
+        return math.ceil((self.file_bytes - len(self.header)) / self.chunk)
+
+    def to_bytes(self) -> bytes:
+        out = Writer()
+        out.u8(HEADER_BLOCK_VERSION)
+        out.u32(self.tag)
+        out.u8(BASELINES[self.codec].wire_id)
+        out.u16(self.shape[0])
+        out.u16(self.shape[1])
+        out.u32(self.file_bytes)
+        out.u16(self.chunk)
+        out.blob(self.header)
+        return out.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, max_file_bytes: int) -> "_HeaderBlock":
+        """MessageError for a malformed block or one claiming more than `max_file_bytes`."""
+        inp = Reader(data, "classical header block")
+        version = inp.u8("version")
+        if version != HEADER_BLOCK_VERSION:
+            raise MessageError(f"classical header block version {version} is not supported")
+        tag = inp.u32("file tag")
+        wire_id = inp.u8("codec")
+        baseline = BASELINES.by_wire_id(wire_id)
+        if baseline is None:
+            raise MessageError(f"unknown classical codec id {wire_id}")
+        shape = (inp.u16("height"), inp.u16("width"))
+        file_bytes, chunk = inp.u32("file bytes"), inp.u16("data bytes per packet")
+        header = inp.blob("file header")
+        inp.expect_end()
+        if not 0 < len(header) <= file_bytes <= max_file_bytes or chunk == 0 or 0 in shape:
+            raise MessageError(f"classical header block claims a {file_bytes}-byte file ({len(header)}-byte "
+                               f"header, {chunk} bytes per packet, {shape[0]}x{shape[1]}), beyond "
+                               f"this receiver's limit of {max_file_bytes} bytes or inconsistent")
+        return cls(tag, baseline.name, shape, file_bytes, chunk, header)
+
+
+def packetize_file(encoded: Encoded, shape: tuple[int, int], message_id: int,
+                   config: LinkConfig | None = None) -> list[Packet]:
+    """The packets of a classical file of an image of `shape` (height, width), in sending order:
+    its header block protected and repeated as a GO control block, then its other bytes."""
+    config = config or LinkConfig()
+    check_message_id(message_id)
+    if not 0 < encoded.header_bytes <= len(encoded.data) or not all(0 < side <= MAX_SIDE for side in shape):
+        raise ConfigError(f"cannot send a {len(encoded.data)}-byte {encoded.codec} file with a "
+                          f"{encoded.header_bytes}-byte header of a {shape[0]}x{shape[1]} image")
+    data = encoded.data
+    block = _HeaderBlock(crc32(data), encoded.codec, tuple(shape), len(data), config.max_payload,
+                         data[:encoded.header_bytes])
+    body = data[encoded.header_bytes:]
+    header = [(PacketKind.CLASSICAL_HEADER, group, payload)
+              for group, payload in enumerate(protect_control(block.to_bytes(), config.max_payload))]
+    chunks = [(PacketKind.CLASSICAL_DATA, group, body[start:start + config.max_payload])
+              for group, start in enumerate(range(0, len(body), config.max_payload))]
+    stream = spread_control(header, chunks, config.control_copies)
+    if len(stream) > MAX_PACKETS:
+        raise ConfigError(f"the file needs {len(stream)} packets, more than {MAX_PACKETS}")
+    return [Packet(message_id=message_id, tag=block.tag, seq=seq, count=len(stream), kind=kind, group=group,
+                   payload=payload, payload_crc=config.payload_crc)
+            for seq, (kind, group, payload) in enumerate(stream)]
+
+
+def file_bytes_on_air(encoded: Encoded, shape: tuple[int, int], config: LinkConfig | None = None,
+                      key: LinkKey | None = None) -> int:
+    """Bytes on air of the file: every packet whole, link headers, CRCs, authentication tags and
+    the repeated, Reed-Solomon coded header block included."""
+    return sum(len(packet.to_bytes(key)) for packet in packetize_file(encoded, shape, 0, config))
+
+
+def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfig | None = None,
+                   key: LinkKey | None = None) -> Encoded | None:
+    """`codec`'s file of `image` at its highest setting whose bytes on air (as
+    `file_bytes_on_air` counts them) are at most `budget`; None when none fits."""
+    baseline = get_baseline(codec)
+    shape = image.shape[:2]
+
+    def on_air(data: bytes) -> int:
+        header = baseline.header_length(data)
+        return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key)
+
+    return encode_at_budget(codec, image, budget, on_air)
+
+
+@dataclass(frozen=True)
+class ArrivedFile:
+    """What arrived of one classical file: its bytes (zeros where lost) and which were lost."""
+
+    codec: str
+    shape: tuple[int, int]
+    data: bytes
+    lost: np.ndarray
+    packets_damaged: int
+
+    def receive(self) -> Received:
+        """The codec receiver's best-effort image (never raises)."""
+        return get_baseline(self.codec).receive(self.data, self.lost, self.shape)
+
+
+def receive_file(packets: Iterable[bytes], key: LinkKey | None = None,
+                 max_file_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> ArrivedFile | None:
+    """The file carried by the received `packets` (of one file; others, and any that fail to
+    parse, are ignored); None when its header block did not arrive or does not decode."""
+    parsed: list[Packet] = []
+    for data in packets:
+        try:
+            parsed.append(Packet.from_bytes(data, key))
+        except PacketError:
+            continue
+    votes: dict[int, Counter[tuple[int, bytes]]] = {}
+    by_group: dict[int, list[bytes]] = {}
+    for packet in parsed:
+        if packet.kind == PacketKind.CLASSICAL_HEADER:
+            by_group.setdefault(packet.group, []).append(packet.payload)
+    for group, copies in by_group.items():
+        # The copies that decode alone vote; when none does, their bitwise majority (as in the
+        # GO reassembler).
+        chunks = [chunk for chunk in map(decode_chunk, ([copy] for copy in copies)) if chunk is not None]
+        majority = None if chunks else decode_chunk(copies)
+        votes[group] = Counter(chunks or ([majority] if majority else []))
+    chosen = {group: counter.most_common(1)[0][0] for group, counter in votes.items() if counter}
+    try:
+        if not chosen:
+            raise PacketError("no header chunk arrived")
+        counts = Counter(count for count, _ in chosen.values())
+        n_chunks = counts.most_common(1)[0][0]
+        if any(group not in chosen for group in range(n_chunks)):
+            raise PacketError("header chunks were lost")
+        block = _HeaderBlock.from_bytes(join_control([chosen[group][1] for group in range(n_chunks)]), max_file_bytes)
+    except LamigoError:
+        return None
+    tagged = [packet for packet in parsed if packet.tag == block.tag]
+    data = np.zeros(block.file_bytes, dtype=np.uint8)
+    lost = np.ones(block.file_bytes, dtype=bool)
+    data[:len(block.header)] = np.frombuffer(block.header, dtype=np.uint8)
+    lost[:len(block.header)] = False
+    damaged = 0
+    for packet in tagged:
+        if packet.kind != PacketKind.CLASSICAL_DATA or packet.group >= block.data_packets:
+            continue
+        start = len(block.header) + packet.group * block.chunk
+        end = min(start + block.chunk, block.file_bytes)
+        if len(packet.payload) != end - start:
+            continue  # not the chunk the header block announces
+        data[start:end] = np.frombuffer(packet.payload, dtype=np.uint8)
+        lost[start:end] = False
+        damaged += packet.damaged
+    return ArrivedFile(block.codec, block.shape, data.tobytes(), lost, damaged)
+
+
+@dataclass(frozen=True)
+class ClassicalLinkRun:
+    """What became of one classical file on the link (the counterpart of `LinkRun`).
+
+    Attributes:
+        encoded: the file as sent.
+        packets: the packets as sent.
+        received: the receiver's image and what it lost (mid-grey, `decoded_ok` False, when the
+            header block was lost).
+        header_lost: no copy of some header chunk arrived decodable: nothing could be decoded.
+        packets_dropped: erased by the channel; packets_rejected: failed their CRC or header CRC.
+    """
+
+    encoded: Encoded
+    packets: tuple[bytes, ...]
+    received: Received
+    header_lost: bool
+    packets_dropped: int
+    packets_rejected: int
+    bits_flipped: int
+
+    @property
+    def bytes_on_air(self) -> int:
+        return sum(len(packet) for packet in self.packets)
+
+    @property
+    def packets_lost(self) -> int:
+        return self.packets_dropped + self.packets_rejected
+
+    def as_dict(self) -> dict:
+        """JSON-ready, for a report: what was sent, what the link did, what the receiver made."""
+        return {"codec": self.encoded.codec, "setting": self.encoded.setting, "file_bytes": len(self.encoded.data),
+                "header_bytes": self.encoded.header_bytes, "bytes_on_air": self.bytes_on_air,
+                "packets_sent": len(self.packets), "packets_lost": self.packets_lost,
+                "bits_flipped": self.bits_flipped, "header_lost": self.header_lost, **self.received.as_dict()}
+
+
+def simulate_file(encoded: Encoded, shape: tuple[int, int], channel: Channel, config: LinkConfig,
+                  message_id: int = 0, key: LinkKey | None = None) -> ClassicalLinkRun:
+    """Send a classical file through `channel` (a fresh one, seeded as the GO message's channel
+    for the same realisation) and receive it."""
+    packets = tuple(packet.to_bytes(key) for packet in packetize_file(encoded, shape, message_id, config))
+    arrived_packets = channel(packets)
+    rejected = 0
+    for data in arrived_packets:
+        try:
+            Packet.from_bytes(data, key)
+        except PacketError:
+            rejected += 1
+    arrived = receive_file(arrived_packets, key)
+    if arrived is None:
+        everything = np.ones(len(encoded.data), dtype=bool)
+        received = failure(tuple(shape), everything, "the header block was lost")
+    else:
+        received = arrived.receive()
+    return ClassicalLinkRun(encoded, packets, received, arrived is None, channel.stats.packets_dropped,
+                            rejected, channel.stats.bits_flipped)
