@@ -16,7 +16,7 @@ from lamigo.evaluation.perceptual import (
     load_lpips,
     load_st_lpips,
 )
-from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, psnr, ssim
+from lamigo.evaluation.quality import psnr, ssim
 
 
 def _images(count: int, size: int = 48, seed: int = 0) -> list[np.ndarray]:
@@ -36,14 +36,6 @@ def test_psnr_and_ssim_rank_noise():
     light, heavy = _noisy(image, 5), _noisy(image, 40)
     assert psnr(image, light) > psnr(image, heavy)
     assert 1.0 > ssim(image, light) > ssim(image, heavy)
-
-
-def test_jpeg2000_fits_the_byte_budget_or_says_it_cannot():
-    (image,) = _images(1, size=64)
-    ratio, data = jpeg2000_at_size(image, 1500)
-    assert len(data) <= 1500 and ratio >= 1.0
-    assert decode_image(data).shape == image.shape
-    assert jpeg2000_at_size(image, 10) is None
 
 
 def test_st_lpips_is_zero_for_equal_images_and_grows_with_noise():

@@ -121,7 +121,8 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from lamigo.evaluation.quality import jpeg_at_size, png_bytes, psnr
+    from lamigo.classical import encode_at_budget
+    from lamigo.evaluation.quality import png_bytes, psnr
     from lamigo.models.registry import default_model_set_name
     from lamigo.images import bundled_caption, fit_image, load_image, parse_size, save_image
 
@@ -168,11 +169,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     received = load_image(service_folder / "0.png")
     save_image(received, out / "received.png")
     sent = _what_was_sent(link, model_set)
-    jpeg = jpeg_at_size(original, sent["message_bytes"])
+    jpeg = encode_at_budget("jpeg", original, sent["message_bytes"])
     panels = [original, received]
     jpeg_record = None
     if jpeg is not None:
-        quality, data = jpeg
+        quality, data = jpeg.setting, jpeg.data
         (out / "jpeg_same_size.jpg").write_bytes(data)
         jpeg_image = load_image(out / "jpeg_same_size.jpg")
         panels.append(jpeg_image)

@@ -10,6 +10,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from lamigo.classical import BASELINES
 from lamigo.errors import ConfigError
 from lamigo.lami.sampler import PAPER_STEP_SETTINGS
 from lamigo.lami.settings import RENOISE_SCOPES
@@ -38,7 +39,7 @@ class Condition:
     policy: str | None = None
     ratio: float | None = None
     order: str | None = None
-    codec: str = "lami-go"  # or a classic codec ("jpeg", "jpeg2000") at the LaMI-GO message's bytes
+    codec: str = "lami-go"  # or a classical baseline (`lamigo.classical.BASELINES`) at the LaMI-GO message's bytes
     sampling: str | None = None  # "lami", or "plain" Paella sampling from noise
     setup: int | None = None  # noise setup (`lamigo.link.NOISE_SETUPS`); None: no link
     rate: float | None = None  # its PER or BER
@@ -121,8 +122,8 @@ def _bandwidth(quick: bool) -> list[Condition]:
     conditions = []
     for ratio in (0.25, 0.35):
         conditions.append(_lami("prm", ratio, tau, steps))
-        # The classic codecs get the bytes of the LaMI-GO message of the same image and ratio.
-        conditions += [Condition(codec=codec, ratio=ratio) for codec in ("jpeg", "jpeg2000")]
+        # The baselines get the bytes of the LaMI-GO message of the same image and ratio.
+        conditions += [Condition(codec=codec, ratio=ratio) for codec in BASELINES]
     return conditions
 
 
@@ -133,7 +134,11 @@ def _per(quick: bool) -> list[Condition]:
     conditions = []
     for setup in (1, 2, 3, 4):
         rates = per_rates if setup in (1, 3) else ber_rates
-        conditions += [_lami("prm", 0.25, tau, steps, setup=setup, rate=rate) for rate in rates]
+        for rate in rates:
+            # Every baseline at the LaMI-GO message's bytes on air, through the same channel realisation.
+            conditions.append(_lami("prm", 0.25, tau, steps, setup=setup, rate=rate))
+            conditions += [Condition(codec=codec, policy="prm", ratio=0.25, setup=setup, rate=rate)
+                           for codec in BASELINES]
     if not quick:  # Table VIII (setup 3, PER 10%) and Fig. 16 (PER 50%) against the steps
         for setup, rate in ((3, 0.1), (1, 0.5)):
             conditions += [_lami("prm", 0.25, tau, steps, setup=setup, rate=rate)
@@ -198,10 +203,13 @@ EXPERIMENTS: dict[str, Experiment] = {
                    ("ratio", "tau", "steps"), "steps", "ratio", _ratio),
         Experiment("ebm-order", "EBM masking the lowest- or the highest-distance tokens", "Table III",
                    ("order",), "order", None, _ebm_order),
-        Experiment("bandwidth", "LaMI-GO against JPEG and JPEG 2000 at the same bytes per image",
+        Experiment("bandwidth", "LaMI-GO against the classical baselines (JPEG, JPEG with restart markers, "
+                   "JPEG 2000) at the same bytes per image",
                    "Table VII", ("codec", "ratio", "tau", "steps"), "ratio", "codec", _bandwidth),
-        Experiment("per", "Packet erasures (setups 1, 3) and bit flips (setups 2, 4) on the link",
-                   "Fig. 10-12, 16, Tables VIII-IX", ("setup", "rate", "tau", "steps"), "rate", "setup", _per),
+        Experiment("per", "Packet erasures (setups 1, 3) and bit flips (setups 2, 4) on the link, LaMI-GO "
+                   "against the classical baselines at the same bytes on air",
+                   "Fig. 10-12, 16, Tables VIII-IX", ("codec", "setup", "rate", "tau", "steps"), "rate",
+                   ("codec", "setup"), _per),
         Experiment("showtime", "Receiver showtime per image and its stages (EBM)", "Table X",
                    ("tau", "steps"), "steps", None, _showtime),
         Experiment("lami-vs-plain", "LaMI against plain Paella sampling from noise (PDM)", "Fig. 13",

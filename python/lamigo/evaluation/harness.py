@@ -2,8 +2,13 @@
 of per-image results, a CSV of per-condition means (with FID), a plot, and one report.md.
 
 Runs are deterministic for a seed (every image is decoded on its own with that seed, and each
-channel draws from a seed derived from the seed, the condition and the image) and resumable:
-rows already in an experiment's CSV are not run again.
+channel draws from a seed derived from the seed, the noise setup, the rate and the image, so
+LaMI-GO at every tau/T and every classical baseline meet the same channel realisation) and
+resumable: rows already in an experiment's CSV are not run again.
+
+A message lost entirely (its control block, or a classical file's header block, or a classical
+file that cannot fit its budget at all) counts as a mid-grey image in every mean and in FID,
+for LaMI-GO and the baselines alike; the `received` column says which arrived.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experiment, cell_text, condition_key
-from lamigo.evaluation.quality import decode_image, jpeg2000_at_size, jpeg_at_size, psnr, ssim
+from lamigo.evaluation.quality import psnr, ssim
 from lamigo.evaluation.report import write_plots, write_report
 from lamigo.images import DEFAULT_SIZE, IMAGE_SUFFIXES, image_files, parse_size
 from lamigo.lami.settings import DecoderSettings
@@ -55,11 +60,11 @@ KB = 1000  # bytes per KB in every table
 
 RESULT_FIELDS = (
     "image", "received", "total_kb", "header_kb", "mask_kb", "text_kb", "indices_kb", "air_kb",
-    "codec_setting", "tokens_regenerated", "tokens_lost", "psnr", "ssim", "st_lpips", "lpips",
+    "codec_setting", "packets_lost", "tokens_regenerated", "tokens_lost", "psnr", "ssim", "st_lpips", "lpips",
     "text_s", "denoise_s", "vqgan_s", "decode_s",
 )
 MEAN_FIELDS = RESULT_FIELDS[2:]
-SUMMARY_FIELDS = (*CONDITION_FIELDS, "images", "received", *MEAN_FIELDS, "fid", "fid_samples")
+SUMMARY_FIELDS = (*CONDITION_FIELDS, "images", "received", "lost", *MEAN_FIELDS, "fid", "fid_samples")
 RUN_FILE = "run.json"
 
 
@@ -212,6 +217,15 @@ def _transmit(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple
     return bandwidth_report(data, ctx.prior)
 
 
+def _channel(ctx: TrialContext, item: EvalImage, condition: Condition):
+    """The channel of the condition's noise setup and rate for `item`: the same realisation
+    (packets lost, bits flipped) for LaMI-GO at any tau/T and for every baseline."""
+    from lamigo.link import NOISE_SETUPS
+
+    seed = _stable_seed(ctx.config.seed, condition.setup, cell_text(condition.rate), item.name)
+    return NOISE_SETUPS[condition.setup].channel(condition.rate, seed=seed)
+
+
 def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, message: GOMessage,
                    row: dict) -> ReceivedMessage | None:
     """Send `message` through the condition's noise setup; the message as received, or None
@@ -219,10 +233,9 @@ def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, mes
     from lamigo.link import NOISE_SETUPS
     from lamigo.link.simulation import simulate_link
 
-    setup = NOISE_SETUPS[condition.setup]
-    channel = setup.channel(condition.rate, seed=_stable_seed(ctx.config.seed, condition.key, item.name))
-    link = simulate_link(message, channel, setup.link_config(), ctx.prior)
-    row["air_kb"] = link.bytes_on_air / KB
+    link = simulate_link(message, _channel(ctx, item, condition), NOISE_SETUPS[condition.setup].link_config(),
+                         ctx.prior)
+    row.update(air_kb=link.bytes_on_air / KB, packets_lost=link.packets_lost)
     if link.received is not None:
         row["tokens_lost"] = link.received.link.tokens_lost
     return link.received
@@ -257,26 +270,46 @@ def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dic
 
 
 def _run_classic(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
-    """JPEG or JPEG 2000 within the bytes of the LaMI-GO (PRM) message of the same image."""
-    budget = _transmit(ctx, item, Condition(policy="prm", ratio=condition.ratio))[1].total_bytes
-    fit = (jpeg_at_size if condition.codec == "jpeg" else jpeg2000_at_size)(item.image, budget)
-    if fit is None:
-        logger.info("%s of %s cannot fit %d bytes", condition.codec, item.name, budget)
+    """A classical baseline (`lamigo.classical`) at its best within the bytes of the LaMI-GO
+    (PRM) message of the same image and ratio: without a link, the file within the message's
+    bytes; over a noise setup, the file's bytes on air (link headers, CRCs and its protected,
+    repeated header block) within the message's bytes on air, through the same channel
+    realisation. None when it cannot fit or its header block was lost."""
+    from lamigo.classical import encode_at_budget, get_baseline
+    from lamigo.link import NOISE_SETUPS, packetize
+    from lamigo.link.classical import send_at_budget, simulate_file
+
+    message, report = _transmit(ctx, item, Condition(policy="prm", ratio=condition.ratio, setup=condition.setup))
+    shape = item.image.shape[:2]
+    if not condition.setup:
+        encoded = encode_at_budget(condition.codec, item.image, report.total_bytes)
+    else:
+        config = NOISE_SETUPS[condition.setup].link_config()
+        budget = sum(len(packet.to_bytes()) for packet in packetize(message, 0, config, ctx.prior))
+        encoded = send_at_budget(condition.codec, item.image, budget, config)
+    if encoded is None:
+        logger.info("%s of %s cannot fit the LaMI-GO message's bytes", condition.codec, item.name)
         return None
-    setting, data = fit
-    row.update(total_kb=len(data) / KB, codec_setting=setting)
-    return decode_image(data)
+    row.update(total_kb=len(encoded.data) / KB, header_kb=encoded.header_bytes / KB, codec_setting=encoded.setting)
+    if not condition.setup:
+        return get_baseline(condition.codec).receive(encoded.data, np.zeros(len(encoded.data), bool), shape).image
+    run = simulate_file(encoded, shape, _channel(ctx, item, condition), config)
+    row.update(air_kb=run.bytes_on_air / KB, packets_lost=run.packets_lost)
+    return run.received.image if run.received.decoded_ok else None
 
 
-def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[dict, np.ndarray | None]:
-    """One image under one condition: its CSV row and the received image (None if lost)."""
+def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[dict, np.ndarray]:
+    """One image under one condition: its CSV row and the received image (mid-grey when the
+    message was lost: `received` 0, measured like any other)."""
+    from lamigo.classical.received import grey
+
     row: dict = {"image": item.name}
     runner = _run_lami if condition.codec == "lami-go" else _run_classic
     received = runner(ctx, item, condition, row)
     row["received"] = int(received is not None)
-    if received is not None:
-        row.update(ctx.metrics.measure(item.image, received))
-    return row, received
+    image = received if received is not None else grey(item.image.shape[:2])
+    row.update(ctx.metrics.measure(item.image, image))
+    return row, image
 
 
 def _read_csv(path: Path, fields: Sequence[str]) -> list[dict]:
@@ -328,12 +361,11 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
         trial = (*condition.key, item.name)
         if trial not in ctx.done:
             ctx.done[trial] = run_trial(ctx, item, condition)
-        row, received = ctx.done[trial]
+        row, image = ctx.done[trial]
         row = {**condition.as_row(), **row}
-        if received is not None:
-            from lamigo.images import save_image
+        from lamigo.images import save_image
 
-            save_image(received, out / "images" / experiment.name / condition.slug(experiment.keys) / f"{item.name}.png")
+        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / f"{item.name}.png")
         with path.open("a", newline="") as file:  # one row at a time: an interrupted run resumes here
             csv.DictWriter(file, fieldnames=fields).writerow({name: cell_text(row.get(name)) for name in fields})
         rows.append({name: cell_text(row.get(name)) for name in fields})
@@ -343,7 +375,8 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
 
 
 def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_scorer) -> list[dict]:
-    """Per-condition means, and FID over the received images (cached in the summary CSV)."""
+    """Per-condition means, and FID over the images (lost ones mid-grey; cached in the summary
+    CSV)."""
     from lamigo.images import load_image
 
     out = ctx.config.out
@@ -357,11 +390,11 @@ def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_
         group = [row for row in rows if condition_key(row) == key]
         received = [row for row in group if row["received"] == "1"]
         entry = condition.as_row()
-        entry.update(images=len(group), received=len(received))
+        entry.update(images=len(group), received=len(received), lost=len(group) - len(received))
         for name in MEAN_FIELDS:
-            values = [float(row[name]) for row in received if row.get(name)]
+            values = [float(row[name]) for row in group if row.get(name)]
             entry[name] = float(np.mean(values)) if values else None
-        if fid_scorer is not None and len(received) >= 1:
+        if fid_scorer is not None and group:
             previous = cached.get(key, {})
             if previous.get("fid") and previous.get("received") == str(len(received)) \
                     and previous.get("images") == str(len(group)):
@@ -369,7 +402,7 @@ def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_
             else:
                 folder = out / "images" / experiment.name / condition.slug(experiment.keys)
                 try:
-                    images = [load_image(folder / f"{row['image']}.png") for row in received]
+                    images = [load_image(folder / f"{row['image']}.png") for row in group]
                     entry["fid"], entry["fid_samples"] = fid_scorer.score(images)
                 except ConfigError as err:
                     logger.warning("%s %s: no FID: %s", experiment.name, key, err)
