@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from lamigo.classical import BASELINES
 from lamigo.cli.common import (
     add_model_options,
     add_transmitter_options,
@@ -34,7 +35,9 @@ def register(subparsers) -> None:
         "interleaved token groups, a Reed-Solomon coded and repeated control block), pass the "
         "packets through one of the paper's noise setups, reassemble, and let the LaMI decoder "
         "regenerate the tokens masked by the policy and those lost on the link. Writes "
-        f"received.png, original.png and report.json to the output folder. Setups: {setups}.",
+        f"received.png, original.png and report.json to the output folder. Setups: {setups}. "
+        "With --baselines, classical files at the same bytes on air cross the same link and "
+        "channel realisation: received_CODEC.png beside received.png.",
     )
     parser.add_argument("image", help="image file, or photo:NAME for a bundled photo (e.g. photo:coffee)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
@@ -54,6 +57,13 @@ def register(subparsers) -> None:
     parser.add_argument("--link-key", metavar="FILE", default=None,
                         help="authenticate every packet with this pre-shared key (hex; make one with "
                         "lamigo serve --make-link-key FILE): 8 more bytes per packet")
+    parser.add_argument("--baselines", metavar="A,B", default="",
+                        help=f"classical baselines among {', '.join(BASELINES)} sent over the same link "
+                        "(same packet format, header protected as the control block is, same seed: the "
+                        "same packets lost and bits flipped) at their highest setting whose bytes on air "
+                        "fit the GO message's; each one's image is received_CODEC.png (mid-grey when its "
+                        "header block was lost or it cannot fit), its metrics and lost packets in "
+                        "report.json (default: none)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     add_decoder_options(parser, seed=False)  # --seed (above) seeds the sampler too
     add_model_options(parser)
@@ -70,6 +80,41 @@ def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> tuple[Chan
     return setup.channel(rate, seed=args.seed), rate
 
 
+def baselines_from_args(args: argparse.Namespace) -> list[str]:
+    """The --baselines names; ConfigError for an unknown one."""
+    names = [name.strip() for name in args.baselines.split(",") if name.strip()]
+    unknown = [name for name in names if name not in BASELINES]
+    if unknown:
+        raise ConfigError(f"unknown baseline(s) {', '.join(unknown)} in --baselines; choose from {', '.join(BASELINES)}")
+    return list(dict.fromkeys(names))
+
+
+def _send_baselines(names: list[str], original, budget: int, setup: NoiseSetup, rate: float, seed: int,
+                    link_config, key, out: Path) -> dict[str, dict]:
+    """Each baseline over the link at `budget` bytes on air, through a channel of the GO message's
+    setup, rate and seed (the same realisation); its image saved as received_CODEC.png."""
+    from lamigo.classical.received import grey
+    from lamigo.evaluation.quality import psnr, ssim
+    from lamigo.images import save_image
+    from lamigo.link.classical import send_at_budget, simulate_file
+
+    results = {}
+    for name in names:
+        encoded = send_at_budget(name, original, budget, link_config, key)
+        if encoded is None:
+            image = grey(original.shape[:2])
+            record = {"codec": name, "fits": False, "packets_sent": 0, "packets_lost": 0, "decoded_ok": False,
+                      "note": f"not even its lowest setting fits {budget} bytes on air"}
+        else:
+            run = simulate_file(encoded, original.shape[:2], setup.channel(rate, seed=seed), link_config, key=key)
+            image = run.received.image
+            record = {"fits": True, **run.as_dict()}
+        record |= {"psnr_db": round(psnr(original, image), 2), "ssim": round(ssim(original, image), 4)}
+        save_image(image, out / f"received_{name}.png")
+        results[name] = record
+    return results
+
+
 def run(args: argparse.Namespace) -> int:
     from lamigo.evaluation.quality import psnr
     from lamigo.images import fit_image, load_image, parse_size, save_image, to_uint8
@@ -82,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
     channel, rate = channel_from_args(args, setup)
     link_config = setup.link_config(max_payload=args.payload, control_copies=args.control_copies)
     policy = policy_from_args(args)
+    baselines = baselines_from_args(args)
     key = LinkKey.load(args.link_key) if args.link_key else None
     size = parse_size(args.size)
     settings = decoder_settings(args)  # checked before the models load and the image is encoded
@@ -117,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         "tokens_masked_by_policy": int(sent.mask.sum()),
     }
     save_image(original, out / "original.png")
+    if baselines:
+        record["baselines"] = _send_baselines(baselines, original, link.bytes_on_air, setup, rate, args.seed,
+                                              link_config, key, out)
     message = link.received
     if message is None:
         record["decoded"] = False
@@ -159,6 +208,12 @@ def run(args: argparse.Namespace) -> int:
               f"regenerated {record['tokens_regenerated']}; caption: {caption_label(message.message.caption)}")
         print(f"decoded in {record['decode_seconds']} s ({settings.steps} steps, model set {models.name}): "
               f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
+        for name, result in record.get("baselines", {}).items():
+            sent_as = (f"{result['file_bytes']}-byte file, {result['bytes_on_air']} bytes on air, "
+                       f"{result['packets_lost']} of {result['packets_sent']} packets lost"
+                       if result["fits"] else result["note"])
+            print(f"{name}: {sent_as}: PSNR {result['psnr_db']} dB"
+                  f"{'' if result['decoded_ok'] else ' (nothing decoded: mid-grey)'}; received_{name}.png")
     return 0
 
 
