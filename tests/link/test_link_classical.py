@@ -161,3 +161,11 @@ def test_jpeg2000_whose_first_data_packet_is_lost_still_decodes(image):
     assert arrived.lost[encoded.header_bytes] and not arrived.lost[:encoded.header_bytes].any()
     received = arrived.receive()
     assert received.decoded_ok and received.image.shape == (*SHAPE, 3)
+
+
+def test_slot_erasures_replay_losses_across_calls():
+    from lamigo.link.channel import SlotErasureChannel
+
+    channel = SlotErasureChannel(frozenset({1, 3}))
+    assert channel([b"a", b"b"]) == [b"a"] and channel([b"c", b"d", b"e"]) == [b"c", b"e"]
+    assert channel.stats.packets_in == 5 and channel.stats.packets_dropped == 2

@@ -38,13 +38,22 @@ class LoopbackResult:
     messages_failed: int  #: lost with their control block
     bytes_on_air: int = 0  #: the link packets sent, headers and CRCs included (before framing)
     sent: list[bytes] = field(default_factory=list, repr=False)  #: the GO messages, as sent
+    packets: list[bytes] = field(default_factory=list, repr=False)  #: the link packets, as sent
+    arrived: list[bytes] = field(default_factory=list, repr=False)  #: what the demodulator passed on
+    link_config: Any = field(default=None, repr=False)  #: the packetizer's `lamigo.link.LinkConfig`
+
+    @property
+    def lost_slots(self) -> frozenset[int]:
+        """Positions in the sent packet stream of the packets that did not arrive intact."""
+        arrived = set(self.arrived)
+        return frozenset(slot for slot, packet in enumerate(self.packets) if packet not in arrived)
 
     @property
     def packet_error_rate(self) -> float:
         return 1.0 - self.packets_received / self.packets_sent if self.packets_sent else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        counts = {key: value for key, value in self.__dict__.items() if key != "sent"}
+        counts = {key: value for key, value in self.__dict__.items() if key not in ("sent", "packets", "arrived", "link_config")}
         return {**counts, "packet_error_rate": round(self.packet_error_rate, 4)}
 
 
@@ -61,9 +70,10 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, **parameters: Any) -> Loopba
 
     top_block = load_top_block_class(FLOWGRAPH, build_dir)(**parameters)
     # what the source and the packetizer emit, recorded beside the flowgraph's own connections
-    sent_messages, sent_packets = blocks.message_debug(), blocks.message_debug()
+    sent_messages, sent_packets, arrived = blocks.message_debug(), blocks.message_debug(), blocks.message_debug()
     top_block.msg_connect(top_block.go_source, "out", sent_messages, "store")
     top_block.msg_connect(top_block.packetizer, "out", sent_packets, "store")
+    top_block.msg_connect(top_block.gfsk_demod, "out", arrived, "store")
     top_block.start()
     top_block.wait()
     stats = top_block.depacketizer.stats
@@ -76,6 +86,9 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, **parameters: Any) -> Loopba
         messages_failed=stats.messages_failed,
         bytes_on_air=sum(len(packet) for packet in _payloads(sent_packets)),
         sent=_payloads(sent_messages),
+        packets=_payloads(sent_packets),
+        arrived=_payloads(arrived),
+        link_config=top_block.packetizer.config,
     )
 
 

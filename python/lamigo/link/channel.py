@@ -99,7 +99,25 @@ class BitFlipChannel:
         return received
 
 
-Channel = PacketErasureChannel | BitFlipChannel
+@dataclass
+class SlotErasureChannel:
+    """Drops the packets in `lost_slots` (positions in the stream, counted across calls): replays
+    on another stream the losses a real link inflicted on one, e.g. a GNU Radio loopback's on a
+    GO message, for the classical file it is compared with."""
+
+    lost_slots: frozenset[int]
+    stats: ChannelStats = field(default_factory=ChannelStats, init=False)
+
+    def __call__(self, packets: Iterable[bytes]) -> list[bytes]:
+        packets = list(packets)
+        start = self.stats.packets_in
+        kept = [packet for slot, packet in enumerate(packets, start) if slot not in self.lost_slots]
+        self.stats.packets_in += len(packets)
+        self.stats.packets_dropped += len(packets) - len(kept)
+        return kept
+
+
+Channel = PacketErasureChannel | BitFlipChannel | SlotErasureChannel
 
 
 @dataclass(frozen=True)
