@@ -169,3 +169,14 @@ def test_slot_erasures_replay_losses_across_calls():
     channel = SlotErasureChannel(frozenset({1, 3}))
     assert channel([b"a", b"b"]) == [b"a"] and channel([b"c", b"d", b"e"]) == [b"c", b"e"]
     assert channel.stats.packets_in == 5 and channel.stats.packets_dropped == 2
+
+
+def test_a_forged_header_block_under_another_tag_does_not_replace_the_file(jpeg):
+    from lamigo.link.classical import _HeaderBlock
+
+    genuine = [p.to_bytes() for p in packetize_file(jpeg, SHAPE, 0, noise_setup(1).link_config())]
+    block = _HeaderBlock(1, "jpeg", SHAPE, 500, 100, b"\xff\xd8").to_bytes()
+    forged = [Packet(message_id=0, tag=1, seq=group, count=2, kind=PacketKind.CLASSICAL_HEADER, group=group,
+                     payload=chunk).to_bytes() for group, chunk in enumerate(protect_control(block, 105))]
+    arrived = receive_file(forged + genuine)
+    assert arrived is not None and arrived.data == jpeg.data and not arrived.lost.any()

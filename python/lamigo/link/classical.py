@@ -19,6 +19,7 @@ Header block (version 1; "varint" = unsigned LEB128)::
 from __future__ import annotations
 
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -132,6 +133,8 @@ def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfi
 
     def on_air(data: bytes) -> int:
         header = baseline.header_length(data)
+        if header is None:  # the codec wrote a file whose header does not parse: never sent
+            return sys.maxsize
         return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key)
 
     return encode_at_budget(codec, image, budget, on_air)
@@ -162,9 +165,22 @@ def receive_file(packets: Iterable[bytes], key: LinkKey | None = None,
             parsed.append(Packet.from_bytes(data, key))
         except PacketError:
             continue
+    # The header copies of each tag, the most sent first: a forged chunk under another tag
+    # neither joins the vote nor keeps the genuine file from arriving.
+    headers = Counter(packet.tag for packet in parsed if packet.kind == PacketKind.CLASSICAL_HEADER)
+    for tag, _ in headers.most_common():
+        block = _header_block([packet for packet in parsed if packet.tag == tag], max_file_bytes)
+        if block is not None:
+            return _arrived(block, [packet for packet in parsed if packet.tag == tag])
+    return None
+
+
+def _header_block(packets: list[Packet], max_file_bytes: int) -> _HeaderBlock | None:
+    """The header block of one tag's packets, from the chunks most copies agree on; None when a
+    chunk is missing or the block does not decode."""
     votes: dict[int, Counter[tuple[int, bytes]]] = {}
     by_group: dict[int, list[bytes]] = {}
-    for packet in parsed:
+    for packet in packets:
         if packet.kind == PacketKind.CLASSICAL_HEADER:
             by_group.setdefault(packet.group, []).append(packet.payload)
     for group, copies in by_group.items():
@@ -184,7 +200,11 @@ def receive_file(packets: Iterable[bytes], key: LinkKey | None = None,
         block = _HeaderBlock.from_bytes(join_control([chosen[group][1] for group in range(n_chunks)]), max_file_bytes)
     except LamigoError:
         return None
-    tagged = [packet for packet in parsed if packet.tag == block.tag]
+    return block if block.tag == packets[0].tag else None
+
+
+def _arrived(block: _HeaderBlock, tagged: list[Packet]) -> ArrivedFile:
+    """The file of `block` from its data packets that arrived."""
     data = np.zeros(block.file_bytes, dtype=np.uint8)
     lost = np.ones(block.file_bytes, dtype=bool)
     data[:len(block.header)] = np.frombuffer(block.header, dtype=np.uint8)
