@@ -12,6 +12,7 @@ from lamigo.lami.settings import add_decoder_options, decoder_settings
 def register(subparsers) -> None:
     from lamigo.evaluation.experiments import EXPERIMENTS
     from lamigo.evaluation.harness import DEFAULT_METRICS, METRICS, QUICK_IMAGES
+    from lamigo.evaluation.tasks import add_task_options
     from lamigo.images import DEFAULT_SIZE
 
     listing = "; ".join(f"{e.name} ({e.paper})" for e in EXPERIMENTS.values())
@@ -57,6 +58,7 @@ def register(subparsers) -> None:
     parser.add_argument("--threads", type=int, default=None, metavar="N",
                         help="CPU threads for torch (default: torch's choice); 1 is often much "
                         "faster for small models on a busy machine")
+    add_task_options(parser)
     add_decoder_options(parser, steps=False, seed=False)  # the sweeps set tau/T; --seed is above
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -66,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.errors import ConfigError
     from lamigo.evaluation.experiments import select_experiments
     from lamigo.evaluation.harness import EvalConfig, run_evaluation
+    from lamigo.evaluation.tasks import task_options
     from lamigo.images import parse_size
 
     metrics = [name.strip() for name in args.metrics.split(",") if name.strip()]
@@ -79,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, out=Path(args.out), experiments=select_experiments(args.experiments),
         quick=args.quick, seed=args.seed, size=parse_size(args.size), metrics=metrics,
         lpips_weights=args.lpips_weights, fid_patch=args.fid_patch or None,
-        max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args),
+        max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
     )
     if args.threads is not None:
         if args.threads < 1:

@@ -146,6 +146,21 @@ def _per(quick: bool) -> list[Condition]:
     return conditions
 
 
+def _tasks(quick: bool) -> list[Condition]:
+    """Downstream tasks (Tables V, VI, VIII): the VQGAN's own reconstruction (nothing masked),
+    every policy at tau/T 4/8 and 194/200 (quick: 4/8), PRM over setup 3 at PER 10 %, and the
+    classical baselines at the same bytes without and with that link."""
+    tau, steps = PAPER_STEP_SETTINGS[0]
+    settings = QUICK_STEPS if quick else (PAPER_STEP_SETTINGS[0], PAPER_STEP_SETTINGS[-1])
+    conditions = [_lami("none", 0.0, tau, steps)]
+    for policy in ("prm", "pdm", "ebm"):
+        conditions += [_lami(policy, 0.25, tau, steps) for tau, steps in settings]
+    conditions += [_lami("prm", 0.25, tau, steps, setup=3, rate=0.1) for tau, steps in settings]
+    conditions += [Condition(codec=codec, ratio=0.25) for codec in BASELINES]
+    conditions += [Condition(codec=codec, policy="prm", ratio=0.25, setup=3, rate=0.1) for codec in BASELINES]
+    return conditions
+
+
 def _showtime(quick: bool) -> list[Condition]:
     return [_lami("ebm", 0.25, tau, steps) for tau, steps in _steps(quick)]
 
@@ -188,6 +203,7 @@ class Experiment:
     x: str
     series: str | tuple[str, ...] | None
     sweep_fn: Callable[[bool], list[Condition]]
+    downstream: bool = False  # also run the downstream tasks (`lamigo.evaluation.tasks`) on its images
 
     def conditions(self, quick: bool) -> list[Condition]:
         """The conditions of the full sweep, or of the small `quick` one."""
@@ -210,6 +226,10 @@ EXPERIMENTS: dict[str, Experiment] = {
                    "against the classical baselines at the same bytes on air",
                    "Fig. 10-12, 16, Tables VIII-IX", ("codec", "setup", "rate", "tau", "steps"), "rate",
                    ("codec", "setup"), _per),
+        Experiment("tasks", "Downstream tasks on the received images (detection, depth, edges): LaMI-GO, "
+                   "the VQGAN alone and the classical baselines at the same bytes, without and over setup 3 "
+                   "at PER 10 %", "Tables V, VI, VIII", ("codec", "policy", "setup", "rate", "tau", "steps"),
+                   "steps", ("codec", "policy", "setup"), _tasks, downstream=True),
         Experiment("showtime", "Receiver showtime per image and its stages (EBM)", "Table X",
                    ("tau", "steps"), "steps", None, _showtime),
         Experiment("lami-vs-plain", "LaMI against plain Paella sampling from noise (PDM)", "Fig. 13",

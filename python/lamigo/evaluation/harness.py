@@ -31,6 +31,7 @@ from lamigo.errors import ConfigError
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experiment, cell_text, condition_key
 from lamigo.evaluation.quality import psnr, ssim
 from lamigo.evaluation.report import write_plots, write_report
+from lamigo.evaluation.tasks import TaskOptions
 from lamigo.images import DEFAULT_SIZE, IMAGE_SUFFIXES, image_files, parse_size
 from lamigo.lami.settings import DecoderSettings
 from lamigo.message import BandwidthReport, GOMessage, ReceivedMessage, bandwidth_report
@@ -95,6 +96,7 @@ class EvalConfig:
         bf16: decode under bfloat16 autocast (CUDA only).
         decoder: the LaMI decoder's settings; a condition's tau/T, and its re-noising scope and
             guided steps where it sets them, replace theirs, and `seed` replaces their seed.
+        tasks: what the downstream tasks of a `downstream` experiment may use.
     """
 
     data: str
@@ -109,6 +111,7 @@ class EvalConfig:
     max_images: int | None = None
     bf16: bool = False
     decoder: DecoderSettings = DecoderSettings()
+    tasks: TaskOptions = TaskOptions()
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRICS]
@@ -441,11 +444,16 @@ def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | Non
         patch = config.fid_patch if config.fid_patch and config.fid_patch < min(config.size) else None
         fid_scorer = FIDScorer([item.image for item in items], InceptionFeatures().to(device), patch)
     ctx = TrialContext(models, prior, config, metrics)
-    summaries, counts = {}, {}
+    summaries, counts, sections = {}, {}, {}
     for experiment in config.experiments:
         rows, run_now = _run_experiment(ctx, experiment, items)
         counts[experiment.name] = (run_now, len(rows))
         summaries[experiment.name] = _summarise(ctx, experiment, rows, fid_scorer)
         write_plots(config.out, experiment, summaries[experiment.name], items)
-    report = write_report(config, models.name, str(device), items, summaries, fid_scorer)
+        if experiment.downstream:
+            from lamigo.evaluation.tasks import run_tasks
+
+            sections[experiment.name] = run_tasks(config.out, experiment, summaries[experiment.name], items,
+                                                  config.tasks)
+    report = write_report(config, models.name, str(device), items, summaries, fid_scorer, sections)
     return EvalResult(report, counts)

@@ -176,8 +176,9 @@ def _crossover_section(out: Path, summary: Sequence[dict]) -> list[str]:
 
 
 def write_report(config, model_set: str, device: str, items: Sequence, summaries: dict[str, list[dict]],
-                 fid_scorer) -> Path:
-    """report.md: the run's settings, caveats, and per experiment our means beside the paper's."""
+                 fid_scorer, sections: dict[str, list[str]] | None = None) -> Path:
+    """report.md: the run's settings, caveats, and per experiment our means beside the paper's,
+    followed by its extra Markdown `sections` (by experiment name)."""
     from lamigo.evaluation.experiments import EXPERIMENTS
 
     paper = load_paper_results()
@@ -256,6 +257,7 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
         if name == "per":
             lines += _crossover_section(config.out, summary)
         lines.append("")
+        lines += (sections or {}).get(name, [])
     path = config.out / "report.md"
     path.write_text("\n".join(lines))
     return path
