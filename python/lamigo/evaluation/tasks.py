@@ -10,6 +10,8 @@ local folder.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -124,25 +126,16 @@ def mean_average_precision(predictions: Sequence[Boxes], references: Sequence[Bo
                     | {int(label) for prediction in predictions for label in prediction.labels})
     truth.dataset = {"images": images, "annotations": annotations,
                      "categories": [{"id": label} for label in labels]}
-    truth.createIndex()
     if not detections:
         return {"map_50": 0.0, "map_50_95": 0.0}
-    evaluation = COCOeval(truth, truth.loadRes(detections), "bbox")
-    evaluation.params.maxDets = [1, 10, 100]
-    _quietly(evaluation.evaluate)
-    _quietly(evaluation.accumulate)
-    _quietly(evaluation.summarize)
+    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints every step
+        truth.createIndex()
+        evaluation = COCOeval(truth, truth.loadRes(detections), "bbox")
+        evaluation.evaluate()
+        evaluation.accumulate()
+        evaluation.summarize()
     # stats[0] is AP at IoU .50:.95, stats[1] at .50; -1 means no ground truth in any category.
     return {"map_50": max(float(evaluation.stats[1]), 0.0), "map_50_95": max(float(evaluation.stats[0]), 0.0)}
-
-
-def _quietly(step: Callable[[], None]) -> None:
-    """Run a pycocotools step without its progress prints."""
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        step()
 
 
 def edge_f_score(predictions: Sequence[np.ndarray], references: Sequence[np.ndarray],
