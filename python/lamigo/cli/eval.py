@@ -31,7 +31,8 @@ def register(subparsers) -> None:
                         "scikit-image photos")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (reuse it to resume)")
     parser.add_argument("--quick", action="store_true",
-                        help=f"small sweeps on the first {QUICK_IMAGES} images (minutes on a CPU)")
+                        help=f"small sweeps on the first {QUICK_IMAGES} images, or --max-images N (minutes "
+                        "on a CPU)")
     parser.add_argument("--experiments", metavar="A,B", default=None,
                         help="comma-separated experiments to run (default: all)")
     parser.add_argument("--seed", type=int, default=0,

@@ -92,7 +92,7 @@ class EvalConfig:
         metrics: names from `METRICS`.
         lpips_weights: folder with standard LPIPS's files (needed for "lpips").
         fid_patch: side of the square patches FID is computed on; None for whole images.
-        max_images: use at most this many images (all when None; `quick` caps it too).
+        max_images: use at most this many images (None: all, or `QUICK_IMAGES` when `quick`).
         bf16: decode under bfloat16 autocast (CUDA only).
         decoder: the LaMI decoder's settings; a condition's tau/T, and its re-noising scope and
             guided steps where it sets them, replace theirs, and `seed` replaces their seed.
@@ -428,9 +428,7 @@ def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | Non
     if config.bf16 and device.type != "cuda":
         raise ConfigError(f"bf16 decoding needs CUDA; the models are on {device}")
     config.out.mkdir(parents=True, exist_ok=True)
-    limit = QUICK_IMAGES if config.quick else None
-    if config.max_images is not None:
-        limit = min(limit or config.max_images, config.max_images)
+    limit = config.max_images if config.max_images is not None else QUICK_IMAGES if config.quick else None
     items = load_eval_images(config.data, config.size, limit, models)
     _check_run(config.out, {"model_set": models.name, "data": config.data, "bf16": config.bf16,
                             "size": list(config.size), "seed": config.seed,
