@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lamigo.link import LinkConfig, PacketKind, packetize
-from lamigo.message import unpack_message
+from lamigo.message import VERSION, unpack_message
 from lamigo_gr import depacketizer
 from lamigo_gr.pdu import make_pdu, split_pdu
 
@@ -136,7 +136,7 @@ def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
     def crafted(sizes, chunk_chars, message_id):
         out = Writer()
         out.raw(b"LG")
-        out.u8(1)
+        out.u8(VERSION)
         out.u8(0x11)
         out.u8(1)  # PRM
         for value in sizes:

@@ -34,7 +34,7 @@ with atheris.instrument_imports():
     from lamigo.link.control import encode_link_control
     from lamigo.link.fec import protect_control
     from lamigo.masking import make_policy
-    from lamigo.message import Geometry, GOMessage
+    from lamigo.message import VERSION, Geometry, GOMessage
 
 
 def _stream() -> list[Packet]:
@@ -59,7 +59,7 @@ def crafted_control(sizes: tuple[int, ...], policy: int, policy_bytes: bytes, in
     (1 PRM, 3 EBM) with its parameter bytes, whatever a transmitter would allow."""
     out = Writer()
     out.raw(b"LG")
-    out.u8(1)
+    out.u8(VERSION)
     out.u8(0x11)  # huffman indices, huffman caption
     out.u8(policy)
     for value in sizes:

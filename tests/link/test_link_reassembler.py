@@ -10,7 +10,7 @@ from lamigo.errors import ConfigError, PacketError
 from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, Reassembler, packetize
 from lamigo.link.control import encode_link_control
 from lamigo.link.fec import protect_control
-from lamigo.message import Geometry, ReceiverLimits
+from lamigo.message import VERSION, Geometry, ReceiverLimits
 
 
 def push_all(reassembler, packets):
@@ -27,7 +27,7 @@ def _huge_control(geometry, policy):
 
     out = Writer()
     out.raw(b"LG")
-    out.u8(1)
+    out.u8(VERSION)
     out.u8(0x11)  # huffman, huffman
     out.u8({"prm": 1, "ebm": 3}[policy])
     for value in (geometry.height, geometry.width, geometry.latent_height, geometry.latent_width,

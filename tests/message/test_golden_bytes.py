@@ -24,19 +24,22 @@ KEY = LinkKey(bytes(range(32)))
 PRIOR = IndexPrior.from_indices(np.arange(4096) % 509, 512)
 
 
-def _message(policy: str, coder: str) -> GOMessage:
+def _message(policy: str, coder: str, text_coder: str = "huffman", skewed: bool = False) -> GOMessage:
     rng = np.random.default_rng(2026)
     params = {"prm": {"ratio": 0.25, "seed": 11}, "ebm": {"ratio": 0.3}}[policy]
     masking = make_policy(policy, **params)
     mask = masking.select(GEOMETRY.latent_shape, rng.random(GEOMETRY.latent_shape))
     indices = rng.integers(0, GEOMETRY.codebook_size, GEOMETRY.latent_shape)
-    return GOMessage(GEOMETRY, masking, mask, indices, "a cup of coffee on a saucer", coder, coder)
+    if skewed:  # few codewords, as in a real image: the image's own code table wins
+        indices = rng.geometric(0.08, GEOMETRY.latent_shape) % GEOMETRY.codebook_size
+    return GOMessage(GEOMETRY, masking, mask, indices, "a cup of coffee on a saucer", coder, text_coder)
 
 
 CASES = {
     # name: (message, link config, message id, link key)
-    "prm_huffman": (_message("prm", "huffman"), LinkConfig(max_payload=60), 7, None),
-    "ebm_range": (_message("ebm", "range"), LinkConfig(max_payload=48, interleaver="random",
+    "prm_huffman": (_message("prm", "huffman", "huffman"), LinkConfig(max_payload=60), 7, None),
+    "prm_image_huffman": (_message("prm", "image-huffman", skewed=True), LinkConfig(max_payload=60), 9, None),
+    "ebm_range": (_message("ebm", "range", "range"), LinkConfig(max_payload=48, interleaver="random",
                                                        interleaver_seed=3, payload_crc=False), 513, KEY),
 }
 

@@ -7,7 +7,7 @@ import pytest
 from lamigo.cli.main import main
 from lamigo.coding.wire import Writer
 from lamigo.errors import MessageError
-from lamigo.message import ReceiverLimits, peek_control, unpack_message
+from lamigo.message import VERSION, ReceiverLimits, peek_control, unpack_message
 from lamigo.message.format import crc32
 
 
@@ -16,7 +16,7 @@ def forged_message(latent: int, policy: int = 1, codebook: int = 512) -> bytes:
     by byte (a transmitter would never make it): 34 bytes for PRM."""
     out = Writer()
     out.raw(b"LG")
-    out.u8(1)
+    out.u8(VERSION)
     out.u8(0x11)
     out.u8(policy)
     for value in (4 * latent, 4 * latent, latent, latent, codebook):

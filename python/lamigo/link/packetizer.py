@@ -18,15 +18,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lamigo.coding.index import IndexCoder, get_index_coder
+from lamigo.coding.index import IndexCoder
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.text import TextCoder, get_text_coder
 from lamigo.errors import ConfigError
 from lamigo.link.control import encode_link_control
-from lamigo.link.fec import protect_control
+from lamigo.link.fec import control_chunk_capacity, protect_control
 from lamigo.link.interleave import INTERLEAVERS, token_groups
-from lamigo.link.packet import MAX_PACKETS, MAX_PAYLOAD, Packet, PacketKind, check_message_id, crc32
-from lamigo.message import GOMessage, encode_control
+from lamigo.link.packet import MAX_PACKETS, MAX_PAYLOAD, OVERHEAD, Packet, PacketKind, check_message_id, crc32
+from lamigo.message import GOMessage, encode_control, message_index_coder
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,15 @@ class LinkConfig:
             raise ConfigError(f"interleaver seed must be a 32-bit unsigned integer, got {self.interleaver_seed}")
         if not 1 <= self.control_copies <= 16:
             raise ConfigError(f"control_copies must lie in [1, 16], got {self.control_copies}")
+
+
+def control_byte_weight(config: LinkConfig) -> float:
+    """Bytes on air of one control byte against one index byte: control chunks carry
+    Reed-Solomon parity and go `control_copies` times (the weight an index code table is
+    chosen with; authentication tags are left out, they cost both alike)."""
+    capacity = control_chunk_capacity(config.max_payload)
+    control = config.control_copies * (min(config.max_payload, 255) + OVERHEAD) / capacity
+    return control / ((config.max_payload + OVERHEAD) / config.max_payload)
 
 
 def split_caption(caption: str, coder: TextCoder, max_payload: int) -> list[str]:
@@ -138,8 +147,8 @@ def packetize(
     pre-shared index statistics the coders use."""
     config = config or LinkConfig()
     check_message_id(message_id)
-    message_control = encode_control(msg, prior)
-    index_coder = get_index_coder(msg.index_coder, msg.geometry.codebook_size, prior)
+    index_coder = message_index_coder(msg, prior, control_byte_weight(config))
+    message_control = encode_control(msg, prior, index_coder)
     text_coder = get_text_coder(msg.text_coder)
 
     chunks = split_caption(msg.caption, text_coder, config.max_payload)

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lamigo.coding.index import get_index_coder
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.text import get_text_coder
 from lamigo.errors import ConfigError, LamigoError, MessageError, PacketError
@@ -38,7 +37,7 @@ from lamigo.link.control import LinkControl, decode_link_control
 from lamigo.link.fec import decode_chunk, join_control
 from lamigo.link.interleave import token_groups
 from lamigo.link.packet import Packet, PacketKind
-from lamigo.message import GOMessage, LinkStats, ReceivedMessage, ReceiverLimits, check_prior
+from lamigo.message import GOMessage, LinkStats, ReceivedMessage, ReceiverLimits, control_index_coder
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +266,7 @@ def assemble(
     block. Raises MessageError only when the control block does not fit this receiver's prior
     or is inconsistent."""
     message = control.message
-    used_prior = check_prior(message, prior)
+    coder = control_index_coder(message, prior)
     geometry = message.geometry
     by_kind: dict[PacketKind, dict[int, bytes]] = {PacketKind.TEXT: {}, PacketKind.INDICES: {}}
     for packet in packets:
@@ -281,7 +280,6 @@ def assemble(
         )
     except ConfigError as err:
         raise MessageError(f"control block is inconsistent: {err}") from None
-    coder = get_index_coder(message.index_coder, geometry.codebook_size, used_prior)
     flat_indices = np.zeros(geometry.latent_height * geometry.latent_width, dtype=np.int64)
     flat_lost = np.zeros_like(flat_indices, dtype=bool)
     groups_lost = 0

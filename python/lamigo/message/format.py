@@ -1,16 +1,18 @@
 """The GO message: a versioned binary format for one image.
 
-Layout (version 1; integers big-endian, "varint" = unsigned LEB128):
+Layout (version 2; integers big-endian, "varint" = unsigned LEB128):
 
     magic "LG" | version u8 | coders u8 (index coder << 4 | text coder) | policy u8
     varint height, width, latent height, latent width, codebook size K
     u16 index-prior fingerprint (0 with the fixed-length coder, which needs no prior)
     policy parameters (PRM: varint count, u32 seed; PDM: u8 pattern id; EBM: varint length + mask)
+    index code table (image-huffman only: varint length + the image's own code, empty when the
+    pre-shared prior's code is used; `lamigo.coding.index.CodeTable`)
     varint caption characters | varint length + coded caption
     varint length + coded indices (only the unmasked positions, row-major)
     u32 CRC-32 of everything before it
 
-The control part (up to the policy parameters) is what the receiver needs before anything else;
+The control part (up to the index code table) is what the receiver needs before anything else;
 the link layer sends it on its own, more strongly protected (see `encode_control`)."""
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 import crcmod.predefined
 import numpy as np
 
-from lamigo.coding.index import INDEX_CODERS, get_index_coder
+from lamigo.coding.index import DEFAULT_INDEX_CODER, INDEX_CODERS, IndexCoder, get_index_coder
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.text import TEXT_CODERS, get_text_coder
 from lamigo.coding.wire import Reader, Writer
@@ -30,7 +32,7 @@ from lamigo.errors import ConfigError, MessageError
 from lamigo.masking.policies import POLICIES, MaskingPolicy
 
 MAGIC = b"LG"
-VERSION = 1
+VERSION = 2
 CRC_BYTES = 4
 MAX_IMAGE_SIDE = 1 << 16
 MAX_LATENT_SIDE = 4096
@@ -122,7 +124,7 @@ class GOMessage:
     mask: np.ndarray
     indices: np.ndarray
     caption: str = ""
-    index_coder: str = "huffman"
+    index_coder: str = DEFAULT_INDEX_CODER
     text_coder: str = "huffman"
 
     def __post_init__(self) -> None:
@@ -162,6 +164,7 @@ class Control:
     text_coder: str
     prior_fingerprint: int
     mask_bytes: int = 0
+    index_table: object | None = field(default=None, repr=False)  #: what the index coder's read_table read
 
 
 def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None) -> IndexPrior | None:
@@ -171,8 +174,16 @@ def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None
     return prior or IndexPrior.uniform(codebook_size)
 
 
-def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None) -> int:
-    """Write the control part; returns how many of its bytes describe a per-message mask."""
+def message_index_coder(msg: GOMessage, prior: IndexPrior | None, table_weight: float = 1.0) -> IndexCoder:
+    """The index coder of `msg`, fitted to its indices (`IndexCoder.fit`); `table_weight` is what
+    a control byte costs against an index byte (1 in a file; the link's is higher)."""
+    used_prior = _prior_in_use(msg.index_coder, msg.geometry.codebook_size, prior)
+    return get_index_coder(msg.index_coder, msg.geometry.codebook_size, used_prior).fit(msg.transmitted, table_weight)
+
+
+def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None, coder: IndexCoder | None = None) -> int:
+    """Write the control part, with the table of `coder` (default: `message_index_coder` for a
+    file); returns how many of its bytes describe a per-message mask."""
     text_wire_id = get_text_coder(msg.text_coder).wire_id
     out.raw(MAGIC)
     out.u8(VERSION)
@@ -185,7 +196,9 @@ def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None) -> int:
     out.u16(used_prior.fingerprint if used_prior else 0)
     before = len(out)
     msg.policy.write(msg.mask, out)
-    return len(out) - before if msg.policy.sends_mask else 0
+    mask_bytes = len(out) - before if msg.policy.sends_mask else 0
+    (coder or message_index_coder(msg, prior)).write_table(out)
+    return mask_bytes
 
 
 def read_control(inp: Reader, accept: GeometryCheck | None = None) -> Control:
@@ -216,12 +229,13 @@ def read_control(inp: Reader, accept: GeometryCheck | None = None) -> Control:
     before = inp.position
     policy, mask = policy_cls.read(inp, geometry.latent_shape)
     mask_bytes = inp.position - before if policy_cls.sends_mask else 0
-    return Control(geometry, policy, mask, index_cls.name, text_cls.name, fingerprint, mask_bytes)
+    table = index_cls.read_table(inp, geometry.codebook_size, int((~mask).sum()))
+    return Control(geometry, policy, mask, index_cls.name, text_cls.name, fingerprint, mask_bytes, table)
 
 
-def encode_control(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
+def encode_control(msg: GOMessage, prior: IndexPrior | None = None, coder: IndexCoder | None = None) -> bytes:
     out = Writer()
-    write_control(msg, out, prior)
+    write_control(msg, out, prior, coder)
     return out.getvalue()
 
 
@@ -255,6 +269,14 @@ def check_prior(control: Control, prior: IndexPrior | None) -> IndexPrior | None
     return prior
 
 
+def control_index_coder(control: Control, prior: IndexPrior | None) -> IndexCoder:
+    """The coder that decodes this message's index packets: the prior checked (`check_prior`),
+    the message's own code table, if any, applied."""
+    used_prior = check_prior(control, prior)
+    coder = get_index_coder(control.index_coder, control.geometry.codebook_size, used_prior)
+    return coder.with_table(control.index_table)
+
+
 _DEFAULT_LIMITS = ReceiverLimits()
 
 
@@ -278,14 +300,13 @@ def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
 
 
 def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
-    g = msg.geometry
     out = Writer()
-    mask_bytes = write_control(msg, out, prior)
+    coder = message_index_coder(msg, prior)
+    mask_bytes = write_control(msg, out, prior, coder)
     text = get_text_coder(msg.text_coder).encode(msg.caption)
     out.varint(len(msg.caption))
     out.blob(text)
-    used_prior = _prior_in_use(msg.index_coder, g.codebook_size, prior)
-    coded = get_index_coder(msg.index_coder, g.codebook_size, used_prior).encode(msg.transmitted)
+    coded = coder.encode(msg.transmitted)
     out.blob(coded)
     out.u32(crc32(out.getvalue()))
     data = out.getvalue()
@@ -313,7 +334,7 @@ def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None 
     stored_crc = int.from_bytes(data[-CRC_BYTES:], "big")
     if crc32(data[:-CRC_BYTES]) != stored_crc:
         raise MessageError("message corrupted or truncated: CRC-32 mismatch")
-    used_prior = check_prior(control, prior)
+    coder = control_index_coder(control, prior)
     n_chars = inp.varint("caption length")
     if n_chars > MAX_CAPTION_CHARS:
         raise MessageError(f"caption length {n_chars} exceeds {MAX_CAPTION_CHARS}")
@@ -322,7 +343,6 @@ def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None 
     coded = inp.blob("indices")
     inp.expect_end()
     geometry = control.geometry
-    coder = get_index_coder(control.index_coder, geometry.codebook_size, used_prior)
     sent = coder.decode(coded, int((~control.mask).sum()))
     indices = np.full(geometry.latent_shape, -1, dtype=np.int64)
     indices[~control.mask] = sent
