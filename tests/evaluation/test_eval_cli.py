@@ -53,6 +53,12 @@ def test_quick_run_writes_csvs_plots_and_report(quick_run):
     summary = _rows(quick_run / "per_summary.csv")
     assert all(int(row["lost"]) == int(row["images"]) - int(row["received"]) for row in summary)
     assert "overtakes each baseline" in report and (quick_run / "per_crossover.csv").is_file()
+    # Downstream tasks on every tasks condition's received images; those without a folder named.
+    scores = _rows(quick_run / "tasks_scores.csv")
+    assert {row["task"] for row in scores} == {"faces", "pedestrians", "edges"}
+    assert len({(row["codec"], row["policy"], row["setup"]) for row in scores}) == len(EXPERIMENTS["tasks"].conditions(True))
+    assert (quick_run / "tasks_scores.png").stat().st_size > 0
+    assert "Skipped: detection (no --detector DIR given); depth (no --depth DIR given)." in report
     bandwidth = _rows(quick_run / "bandwidth.csv")
     assert {row["codec"] for row in bandwidth} == {"lami-go", *BASELINES}
     lami = [row for row in bandwidth if row["codec"] == "lami-go"]

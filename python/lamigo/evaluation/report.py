@@ -21,7 +21,8 @@ TABLE_COLUMNS = (("images", "images"), ("lost", "lost"), ("total_kb", "KB"),
                  ("air_kb", "KB on air"), ("packets_lost", "packets lost"), ("tokens_lost", "tokens lost"),
                  ("fid", "FID"), ("fid_samples", "FID samples"), ("st_lpips", "ST-LPIPS"),
                  ("lpips", "LPIPS"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("decode_s", "decode s"))
-PAPER_METRIC_NAMES = {"fid": "FID", "lpips": "LPIPS", "total_kb": "KB", "seconds": "s"}
+PAPER_METRIC_NAMES = {"fid": "FID", "lpips": "LPIPS", "total_kb": "KB", "seconds": "s", "depth_rmse": "depth RMSE",
+                      "map_percent": "mAP %"}
 SAMPLE_GRID_MAX_CONDITIONS = 4
 X_LABELS = {"steps": "tau/T", "rate": "PER (setups 1, 3) or BER (setups 2, 4)"}
 

@@ -553,8 +553,11 @@ def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, o
     if scores:
         lines += [f"![{experiment.name} scores]({experiment.name}_scores.png)", ""]
     for task in tasks:
-        lines += [f"**{task.name}**: {task.title} (paper: {task.paper}).", "",
-                  "| condition | " + " | ".join(task.metrics) + " |", "|---|" + "---|" * len(task.metrics)]
+        lines += [f"**{task.name}**: {task.title} (paper: {task.paper}).", ""]
+        if all(np.isnan(values[task.metrics[0]]) for _, values in scores[task.name]):
+            lines += ["Nothing to score: the references hold nothing this task finds in these images.", ""]
+            continue
+        lines += ["| condition | " + " | ".join(task.metrics) + " |", "|---|" + "---|" * len(task.metrics)]
         lines += ["| " + " | ".join([_condition_label(row)] + [_table_cell(values[m]) for m in task.metrics]) + " |"
                   for row, values in scores[task.name]]
         lines.append("")
