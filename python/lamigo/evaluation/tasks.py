@@ -210,14 +210,15 @@ class TaskOptions:
 class Task(ABC):
     """A downstream task: `predict` maps an RGB uint8 image to a prediction, `score` scores the
     predictions of a set of images against their references (predictions of the originals, or
-    `ground_truth`), returning named metrics (`metrics`, in that order; `higher_better` says
-    which way is better)."""
+    `ground_truth`), returning named metrics (`metrics`, in that order); `headline` is the one
+    plotted, `lower_is_better` its direction."""
 
     name: str = ""
     title: str = ""
     paper: str = ""
     metrics: tuple[str, ...] = ()
-    higher_better: tuple[bool, ...] = ()
+    headline: str = ""
+    lower_is_better: bool = False
     # Why the task cannot run with these options (a missing package or folder); None: it can.
     unavailable: Callable[[TaskOptions], str | None] = staticmethod(lambda options: None)
 
@@ -296,7 +297,7 @@ def _cascade_missing(options: TaskOptions) -> str | None:
 
 class _Agreement(Task):
     metrics = ("precision", "recall", "f1", "reference_boxes")
-    higher_better = (True, True, True, True)
+    headline = "f1"
 
     def score(self, predictions, references):
         return box_agreement(predictions, references)
@@ -358,7 +359,7 @@ class Edges(Task):
     title = "Canny edge map, F-score against the original's (1-pixel tolerance)"
     paper = "structure"
     metrics = ("precision", "recall", "f_score")
-    higher_better = (True, True, True)
+    headline = "f_score"
     unavailable = staticmethod(_opencv_missing)
 
     def __init__(self, options: TaskOptions) -> None:
@@ -395,7 +396,7 @@ class ObjectDetection(Task):
     title = "Object detection (transformers), mAP against the original's detections"
     paper = "Table VI"
     metrics = ("map_50", "map_50_95")
-    higher_better = (True, True)
+    headline = "map_50"
     unavailable = staticmethod(lambda options: None if options.detector else "no --detector DIR given")
     MIN_SCORE = 0.05  # detections kept for mAP (COCO's usual floor)
 
@@ -449,7 +450,8 @@ class DepthEstimation(Task):
     title = "Depth estimation (transformers), errors against the original's depth (median scaling)"
     paper = "Table V"
     metrics = ("rmse", "abs_rel", "delta_1")
-    higher_better = (False, False, True)
+    headline = "rmse"
+    lower_is_better = True
     unavailable = staticmethod(lambda options: None if options.depth else "no --depth DIR given")
 
     def __init__(self, options: TaskOptions) -> None:
@@ -554,7 +556,7 @@ def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, o
         lines += [f"![{experiment.name} scores]({experiment.name}_scores.png)", ""]
     for task in tasks:
         lines += [f"**{task.name}**: {task.title} (paper: {task.paper}).", ""]
-        if all(np.isnan(values[task.metrics[0]]) for _, values in scores[task.name]):
+        if all(np.isnan(values[task.headline]) for _, values in scores[task.name]):
             lines += ["Nothing to score: the references hold nothing this task finds in these images.", ""]
             continue
         lines += ["| condition | " + " | ".join(task.metrics) + " |", "|---|" + "---|" * len(task.metrics)]
@@ -571,7 +573,7 @@ def _table_cell(value: float) -> str:
 
 
 def _plot_scores(path: Path, tasks: Sequence[Task], scores: dict) -> None:
-    """One panel per task: its first metric per condition."""
+    """One panel per task: its headline metric per condition."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -579,13 +581,13 @@ def _plot_scores(path: Path, tasks: Sequence[Task], scores: dict) -> None:
 
     figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
     for axis, task in zip(axes[0], tasks):
-        metric = task.metrics[0]
+        metric = task.headline
         labels = [_condition_label(row) for row, _ in scores[task.name]]
         heights = [values[metric] for _, values in scores[task.name]]
         axis.barh(range(len(labels)), np.nan_to_num(heights, nan=0.0))
         axis.set_yticks(range(len(labels)), labels, fontsize="small")
         axis.invert_yaxis()
-        axis.set_xlabel(f"{metric} ({'higher' if task.higher_better[0] else 'lower'} is better)")
+        axis.set_xlabel(f"{metric} ({'lower' if task.lower_is_better else 'higher'} is better)")
         axis.set_title(task.name)
         axis.grid(alpha=0.3, axis="x")
     figure.tight_layout()
