@@ -4,6 +4,7 @@ tiny random detection and depth models saved to a folder in the test (no downloa
 
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from lamigo.errors import ConfigError
 from lamigo.evaluation.tasks import (
     TASKS,
     Boxes,
+    FaceDetection,
     Task,
     TaskOptions,
     box_agreement,
@@ -88,6 +90,16 @@ def test_offline_tasks_need_no_options_and_the_others_say_why_they_were_skipped(
     tasks, skipped = build_tasks(TaskOptions())
     assert [task.name for task in tasks] == ["faces", "pedestrians", "edges"]
     assert skipped == {"detection": "no --detector DIR given", "depth": "no --depth DIR given"}
+
+
+def test_missing_opencv_or_cascade_is_one_error_naming_the_package(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)  # import cv2 fails as if it were not installed
+    with pytest.raises(ConfigError, match="pip package opencv-python"):
+        build_tasks(TaskOptions())
+    monkeypatch.undo()
+    monkeypatch.setattr(FaceDetection, "CASCADE", "haarcascade_absent.xml")
+    with pytest.raises(ConfigError, match="haarcascade_absent.xml not found.*opencv-data"):
+        build_tasks(TaskOptions())
 
 
 def test_face_detector_finds_the_astronaut_and_agrees_with_itself():

@@ -442,6 +442,11 @@ def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | Non
         patch = config.fid_patch if config.fid_patch and config.fid_patch < min(config.size) else None
         fid_scorer = FIDScorer([item.image for item in items], InceptionFeatures().to(device), patch)
     ctx = TrialContext(models, prior, config, metrics)
+    tasks = None
+    if any(experiment.downstream for experiment in config.experiments):
+        from lamigo.evaluation.tasks import build_tasks, run_tasks
+
+        tasks = build_tasks(config.tasks)  # before any decoding: a missing package or folder fails at once
     summaries, counts, sections = {}, {}, {}
     for experiment in config.experiments:
         rows, run_now = _run_experiment(ctx, experiment, items)
@@ -449,9 +454,6 @@ def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | Non
         summaries[experiment.name] = _summarise(ctx, experiment, rows, fid_scorer)
         write_plots(config.out, experiment, summaries[experiment.name], items)
         if experiment.downstream:
-            from lamigo.evaluation.tasks import run_tasks
-
-            sections[experiment.name] = run_tasks(config.out, experiment, summaries[experiment.name], items,
-                                                  config.tasks)
+            sections[experiment.name] = run_tasks(config.out, experiment, summaries[experiment.name], items, *tasks)
     report = write_report(config, models.name, str(device), items, summaries, fid_scorer, sections)
     return EvalResult(report, counts)

@@ -219,7 +219,8 @@ class Task(ABC):
     metrics: tuple[str, ...] = ()
     headline: str = ""
     lower_is_better: bool = False
-    # Why the task cannot run with these options (a missing package or folder); None: it can.
+    # Why the task cannot run with these options (no folder given); None: it can. A task that
+    # should run but cannot (OpenCV missing) raises ConfigError instead.
     unavailable: Callable[[TaskOptions], str | None] = staticmethod(lambda options: None)
 
     @abstractmethod
@@ -262,17 +263,9 @@ def _opencv() -> object:
     try:
         import cv2
     except ImportError as err:
-        raise ConfigError(f"the offline tasks need OpenCV (pip package opencv-python, a dependency of "
-                          f"this project; or Debian's python3-opencv): {err}") from err
+        raise ConfigError(f"the offline tasks need OpenCV: install the pip package opencv-python (a "
+                          f"dependency of this project; make setup) ({err})") from err
     return cv2
-
-
-def _opencv_missing(options: TaskOptions) -> str | None:
-    try:
-        _opencv()
-    except ConfigError as err:
-        return str(err)
-    return None
 
 
 def _cascade_file(name: str) -> Path:
@@ -284,15 +277,8 @@ def _cascade_file(name: str) -> Path:
         if (place / name).is_file():
             return place / name
     raise ConfigError(f"OpenCV's Haar cascade {name} not found in {', '.join(map(str, places))}: "
-                      "install the opencv-python wheel or Debian's opencv-data")
-
-
-def _cascade_missing(options: TaskOptions) -> str | None:
-    try:
-        _cascade_file(FaceDetection.CASCADE)
-    except ConfigError as err:
-        return str(err)
-    return None
+                      "reinstall the pip package opencv-python (its wheel ships them) or install Debian's "
+                      "opencv-data")
 
 
 class _Agreement(Task):
@@ -311,7 +297,6 @@ class FaceDetection(_Agreement):
     title = "Face detection (OpenCV Haar cascade), agreement with the original's faces"
     paper = "Table VI (detection)"
     CASCADE = "haarcascade_frontalface_default.xml"
-    unavailable = staticmethod(_cascade_missing)
 
     def __init__(self, options: TaskOptions) -> None:
         cv2 = _opencv()
@@ -334,7 +319,6 @@ class PedestrianDetection(_Agreement):
     name = "pedestrians"
     title = "Pedestrian detection (OpenCV HOG people detector), agreement with the original's"
     paper = "Table VI (detection)"
-    unavailable = staticmethod(_opencv_missing)
 
     def __init__(self, options: TaskOptions) -> None:
         cv2 = _opencv()
@@ -360,7 +344,6 @@ class Edges(Task):
     paper = "structure"
     metrics = ("precision", "recall", "f_score")
     headline = "f_score"
-    unavailable = staticmethod(_opencv_missing)
 
     def __init__(self, options: TaskOptions) -> None:
         self.cv2 = _opencv()
@@ -518,16 +501,17 @@ def _condition_label(row: dict) -> str:
     return name
 
 
-def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, options: TaskOptions) -> list[str]:
-    """Run every available task on the originals and on each condition's received images (saved
-    by the harness, lost messages mid-grey); write `NAME_scores.csv` (one row per condition, task
-    and metric) and `NAME_scores.png`; return the report's Markdown section."""
+def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, tasks: Sequence[Task],
+              skipped: dict[str, str]) -> list[str]:
+    """Run `tasks` (of `build_tasks`, with the `skipped` ones' reasons) on the originals and on
+    each condition's received images (saved by the harness, lost messages mid-grey); write
+    `NAME_scores.csv` (one row per condition, task and metric) and `NAME_scores.png`; return the
+    report's Markdown section."""
     import csv
 
     from lamigo.evaluation.experiments import CONDITION_FIELDS, cell_text, condition_slug
     from lamigo.images import load_image
 
-    tasks, skipped = build_tasks(options)
     scores: dict[str, list[tuple[dict, dict[str, float]]]] = {}
     for task in tasks:
         references = []
