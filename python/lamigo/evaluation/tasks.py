@@ -356,7 +356,6 @@ class Edges(Task):
 
 
 def _load_transformers(folder: Path, auto_class: str):
-    import torch
     import transformers
 
     try:
@@ -365,7 +364,6 @@ def _load_transformers(folder: Path, auto_class: str):
     except (OSError, ValueError, KeyError) as err:
         raise ConfigError(f"{folder} is not a transformers {auto_class} folder with an image "
                           f"processor: {str(err).splitlines()[0]}") from err
-    torch.manual_seed(0)
     return processor, model.eval()
 
 
@@ -427,7 +425,8 @@ def _coco_boxes(path: Path) -> dict[str, Boxes]:
 @TASKS.register
 class DepthEstimation(Task):
     """Any transformers AutoModelForDepthEstimation (DPT, Depth Anything, ...) from a local folder:
-    the received image's depth against the original's, median-scaled."""
+    the received image's depth against the original's, median-scaled, in the model's own units
+    (relative inverse depth for Depth Anything and MiDaS-style DPT models)."""
 
     name = "depth"
     title = "Depth estimation (transformers), errors against the original's depth (median scaling)"
