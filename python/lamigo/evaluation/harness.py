@@ -6,8 +6,8 @@ channel draws from a seed derived from the seed, the noise setup, the rate and t
 LaMI-GO at every tau/T and every classical baseline meet the same channel realisation) and
 resumable: rows already in an experiment's CSV are not run again.
 
-A message lost entirely (its control block, or a classical file's header block, or a classical
-file that cannot fit its budget at all) counts as a mid-grey image in every mean and in FID,
+A message lost entirely (its control block, a classical file's header block, a classical file
+that cannot fit its budget at all, or one no decoder can read) counts as a mid-grey image in every mean and in FID,
 for LaMI-GO and the baselines alike; the `received` column says which arrived.
 """
 

@@ -218,8 +218,8 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
     lines += ["- Channels: setups 1 and 3 drop packets at the PER; 2 and 4 flip bits at the BER "
               "(fixed-length codes). The paper's text calls Fig. 12 \"setup 3\" but describes bit flips "
               "without interleaving, i.e. setup 4 here; Tables VIII-IX are setup 3.",
-              "- A message lost entirely (its control block, a classical file's header block, or a "
-              "baseline that cannot fit the budget) counts as a mid-grey image in every mean and in FID; "
+              "- A message lost entirely (its control block, a classical file's header block, a "
+              "baseline that cannot fit the budget, or a file no decoder can read) counts as a mid-grey image in every mean and in FID; "
               "the `lost` column counts them.",
               "- Byte counts: LaMI-GO's KB is the GO message; a baseline's KB is its file (JPEG without "
               "APPn/COM segments, a bare J2K codestream). KB on air is every packet whole: link headers, "
