@@ -104,13 +104,20 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
+def fit_geometry(shape: tuple[int, int], size: tuple[int, int]) -> tuple[tuple[int, int], int, int]:
+    """How `fit_image` fits an image of `shape` (height, width) to `size`: the scaled (width,
+    height) and the left and top of the centre crop (also what moves annotations with it)."""
+    height, width = size
+    scale = max(height / shape[0], width / shape[1])
+    scaled_size = (max(width, round(shape[1] * scale)), max(height, round(shape[0] * scale)))
+    return scaled_size, (scaled_size[0] - width) // 2, (scaled_size[1] - height) // 2
+
+
 def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Scale to cover `size` (height, width), then crop the centre."""
     height, width = size
-    scale = max(height / image.shape[0], width / image.shape[1])
-    scaled_size = (max(width, round(image.shape[1] * scale)), max(height, round(image.shape[0] * scale)))
+    scaled_size, left, top = fit_geometry(image.shape[:2], size)
     scaled = Image.fromarray(image).resize(scaled_size, Image.Resampling.BICUBIC)
-    left, top = (scaled_size[0] - width) // 2, (scaled_size[1] - height) // 2
     return np.asarray(scaled.crop((left, top, left + width, top + height)))
 
 

@@ -179,11 +179,13 @@ def test_transformers_tasks_load_local_folders_predict_and_score(tiny_models, tm
     # A COCO annotation file replaces the original's detections as the reference.
     annotations = tmp_path / "instances.json"
     annotations.write_text(json.dumps({
-        "images": [{"id": 7, "file_name": "coffee.jpg"}],
-        "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [10, 10, 20, 30]}],
+        "images": [{"id": 7, "file_name": "coffee.jpg", "height": 200, "width": 400}],
+        "annotations": [{"id": 1, "image_id": 7, "category_id": 1, "bbox": [110, 10, 20, 30]},
+                        {"id": 2, "image_id": 7, "category_id": 1, "bbox": [0, 0, 40, 40]}],
         "categories": [{"id": 1, "name": "b"}]}))
     tasks, _ = build_tasks(TaskOptions(detector=detector, annotations=annotations))
     (with_truth,) = [task for task in tasks if task.name == "detection"]
-    truth = with_truth.ground_truth("coffee")
-    assert truth.boxes.tolist() == [[10, 10, 30, 40]] and truth.labels.tolist() == [1]
-    assert len(with_truth.ground_truth("chelsea").boxes) == 0
+    # Fitted as the image is: 400x200 -> 200x100, centre 100x100 crop (x - 50); the second box is cut away.
+    truth = with_truth.ground_truth("coffee", (100, 100))
+    assert truth.boxes.tolist() == [[5, 5, 15, 20]] and truth.labels.tolist() == [1]
+    assert len(with_truth.ground_truth("chelsea", (100, 100)).boxes) == 0

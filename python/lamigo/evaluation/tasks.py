@@ -229,8 +229,9 @@ class Task(ABC):
     @abstractmethod
     def score(self, predictions: Sequence, references: Sequence) -> dict[str, float]: ...
 
-    def ground_truth(self, image_name: str):
-        """The reference of an image from outside (an annotation file), or None: the original's prediction."""
+    def ground_truth(self, image_name: str, size: tuple[int, int]):
+        """The reference of an image from outside (an annotation file), fitted as the image was to
+        `size` (height, width), or None: the original's prediction is the reference."""
         return None
 
 
@@ -395,10 +396,20 @@ class ObjectDetection(Task):
             outputs, threshold=self.MIN_SCORE, target_sizes=[image.shape[:2]])
         return Boxes.of(found["boxes"].numpy(), found["scores"].numpy(), found["labels"].numpy())
 
-    def ground_truth(self, image_name: str) -> Boxes | None:
+    def ground_truth(self, image_name: str, size: tuple[int, int]) -> Boxes | None:
         if self.truth is None:
             return None
-        return self.truth.get(image_name, Boxes.of(np.zeros((0, 4))))
+        if image_name not in self.truth:
+            return Boxes.of(np.zeros((0, 4)))
+        from lamigo.images import fit_geometry
+
+        boxes, shape = self.truth[image_name]
+        (scaled_width, scaled_height), left, top = fit_geometry(shape, size)
+        scale = np.array([scaled_width / shape[1], scaled_height / shape[0]] * 2)
+        fitted = boxes.boxes * scale - np.array([left, top, left, top])
+        fitted = np.clip(fitted, 0, [size[1], size[0], size[1], size[0]])
+        keep = (fitted[:, 2] > fitted[:, 0]) & (fitted[:, 3] > fitted[:, 1])  # boxes the crop cut away go
+        return Boxes(fitted[keep], boxes.scores[keep], boxes.labels[keep])
 
     def score(self, predictions, references):
         if self.truth is None:  # the original's confident detections stand for ground truth
@@ -406,19 +417,21 @@ class ObjectDetection(Task):
         return mean_average_precision(predictions, references)
 
 
-def _coco_boxes(path: Path) -> dict[str, Boxes]:
-    """Ground-truth boxes of a COCO annotation file by image file-name stem."""
+def _coco_boxes(path: Path) -> dict[str, tuple[Boxes, tuple[int, int]]]:
+    """Ground-truth boxes of a COCO annotation file by image file-name stem, with the (height,
+    width) of the image they were drawn on."""
     try:
         data = json.loads(path.read_text())
-        names = {image["id"]: Path(image["file_name"]).stem for image in data["images"]}
-        boxes: dict[str, list] = {}
+        images = {image["id"]: (Path(image["file_name"]).stem, (int(image["height"]), int(image["width"])))
+                  for image in data["images"]}
+        boxes: dict[str, list] = {name: [] for name, _ in images.values()}
         for annotation in data["annotations"]:
             x, y, w, h = map(float, annotation["bbox"])
-            boxes.setdefault(names[annotation["image_id"]], []).append(
-                (x, y, x + w, y + h, int(annotation["category_id"])))
+            boxes[images[annotation["image_id"]][0]].append((x, y, x + w, y + h, int(annotation["category_id"])))
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"{path} is not a COCO annotation file: {err}") from err
-    return {name: Boxes.of([row[:4] for row in rows], None, [row[4] for row in rows])
+        raise ConfigError(f"{path} is not a COCO annotation file: {err!r}") from err
+    shapes = dict(images.values())
+    return {name: (Boxes.of([row[:4] for row in rows], None, [row[4] for row in rows]), shapes[name])
             for name, rows in boxes.items()}
 
 
@@ -515,7 +528,7 @@ def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, t
     for task in tasks:
         references = []
         for item in items:
-            truth = task.ground_truth(item.name)
+            truth = task.ground_truth(item.name, item.image.shape[:2])
             references.append(task.predict(item.image) if truth is None else truth)
         for row in summary:
             folder = out / "images" / experiment.name / condition_slug(experiment.keys, row)
