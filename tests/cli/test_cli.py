@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from lamigo.cli.main import SUBCOMMANDS, main
+from lamigo.message import VERSION
 
 TINY = ["--model-set", "tiny", "--device", "cpu"]
 
@@ -64,6 +65,7 @@ def test_encode_inspect_decode_round_trip(tiny_message, tmp_path, capsys):
     (["--policy", "prm", "--ratio", "0.35", "--seed", "9", "--coder", "fixed"], "prm(ratio=0.352, seed=9)"),
     (["--policy", "pdm", "--pattern", "2x2", "--coder", "range", "--text-coder", "range"], "pdm(pattern=2x2)"),
     (["--policy", "ebm", "--threshold", "0.5", "--coder", "huffman", "--text-coder", "utf8"], "ebm(ratio="),
+    (["--policy", "prm", "--coder", "image-huffman"], "prm(ratio="),
 ])
 def test_inspect_shows_the_parts_of_every_policy_and_coder(options, policy, tmp_path, capsys):
     path = tmp_path / "m.lgo"
@@ -72,7 +74,7 @@ def test_inspect_shows_the_parts_of_every_policy_and_coder(options, policy, tmp_
     capsys.readouterr()
     assert main(["inspect", str(path), *TINY]) == 0
     out = capsys.readouterr().out
-    assert f"GO message v1, {path.stat().st_size} bytes" in out
+    assert f"GO message v{VERSION}, {path.stat().st_size} bytes" in out
     assert "image 64x64, latent 16x16" in out and "caption" in out and "'a cat'" in out
     for part in ("header", "mask", "text", "indices", "total", "bits per index", "fixed-length"):
         assert part in out

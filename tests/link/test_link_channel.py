@@ -56,9 +56,9 @@ def test_rates_outside_unit_interval_are_config_errors(rate):
 @pytest.mark.parametrize(
     ("number", "interleaved", "coder", "channel_type"),
     [
-        (1, True, "huffman", PacketErasureChannel),
+        (1, True, "image-huffman", PacketErasureChannel),
         (2, True, "fixed", BitFlipChannel),
-        (3, False, "huffman", PacketErasureChannel),
+        (3, False, "image-huffman", PacketErasureChannel),
         (4, False, "fixed", BitFlipChannel),
     ],
 )

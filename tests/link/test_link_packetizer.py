@@ -34,7 +34,7 @@ def receive_one(packets, prior=None):
 
 
 @pytest.mark.parametrize("policy", ["none", "prm", "pdm", "ebm"])
-@pytest.mark.parametrize("index_coder", ["fixed", "huffman", "range"])
+@pytest.mark.parametrize("index_coder", ["fixed", "huffman", "range", "image-huffman"])
 @pytest.mark.parametrize("interleaver", ["none", "block", "random"])
 def test_lossless_link_delivers_the_message(policy, index_coder, interleaver, build_message):
     msg = build_message(policy, index_coder)

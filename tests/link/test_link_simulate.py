@@ -13,7 +13,8 @@ SMALL = ["--size", "64x64", "--caption", "a cup of coffee on a table", "--steps"
 
 def test_ten_percent_per_decodes_from_the_packets_that_arrived(tmp_path, capsys):
     out = tmp_path / "sim"
-    code = main(["simulate", "photo:coffee", "--setup", "1", "--per", "0.1", "--seed", "0",
+    # 28-byte payloads: the tiny set's 192 tokens, coded with their own table, fill two packets
+    code = main(["simulate", "photo:coffee", "--setup", "1", "--per", "0.1", "--seed", "1", "--payload", "28",
                  "-o", str(out), *SMALL, *TINY])
     assert code == 0
     report = json.loads((out / "report.json").read_text())

@@ -26,7 +26,7 @@ from lamigo.errors import ConfigError, MessageError
 
 # The message's control block names the index coder in 4 bits.
 INDEX_CODERS: WireRegistry[type["IndexCoder"]] = WireRegistry("index coder", max_wire_id=0x0F)
-DEFAULT_INDEX_CODER = "huffman"
+DEFAULT_INDEX_CODER = "image-huffman"
 
 
 class IndexCoder(ABC):

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lamigo.coding import DEFAULT_INDEX_CODER
 from lamigo.errors import ConfigError
 from lamigo.link.packet import HEADER_SIZE
 from lamigo.link.packetizer import LinkConfig
@@ -148,11 +149,12 @@ class NoiseSetup:
 
 
 # The bit-flip setups code indices and caption with fixed-length codes, so a flipped bit changes
-# one token or character and cannot derail the rest of its packet.
+# one token or character and cannot derail the rest of its packet; the erasure setups use the
+# default (variable-length) coders.
 NOISE_SETUPS = {
-    1: NoiseSetup(1, interleaver="block", index_coder="huffman", text_coder="huffman", erasures=True),
+    1: NoiseSetup(1, interleaver="block", index_coder=DEFAULT_INDEX_CODER, text_coder="huffman", erasures=True),
     2: NoiseSetup(2, interleaver="block", index_coder="fixed", text_coder="utf8", erasures=False),
-    3: NoiseSetup(3, interleaver="none", index_coder="huffman", text_coder="huffman", erasures=True),
+    3: NoiseSetup(3, interleaver="none", index_coder=DEFAULT_INDEX_CODER, text_coder="huffman", erasures=True),
     4: NoiseSetup(4, interleaver="none", index_coder="fixed", text_coder="utf8", erasures=False),
 }
 
