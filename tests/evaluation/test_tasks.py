@@ -189,3 +189,13 @@ def test_transformers_tasks_load_local_folders_predict_and_score(tiny_models, tm
     truth = with_truth.ground_truth("coffee", (100, 100))
     assert truth.boxes.tolist() == [[5, 5, 15, 20]] and truth.labels.tolist() == [1]
     assert len(with_truth.ground_truth("chelsea", (100, 100)).boxes) == 0
+    # Ground-truth depth maps replace the original's depth, fitted as the image is.
+    truth_dir = tmp_path / "depth_truth"
+    truth_dir.mkdir()
+    np.save(truth_dir / "coffee.npy", np.tile(np.arange(400, dtype=np.float32), (200, 1)))
+    tasks, _ = build_tasks(TaskOptions(depth=depth, depth_truth=truth_dir))
+    (depth_task,) = [task for task in tasks if task.name == "depth"]
+    fitted = depth_task.ground_truth("coffee", (100, 100))
+    assert fitted.shape == (100, 100) and (fitted[0, 0], fitted[0, -1]) == (101, 299)  # columns 100-299, halved
+    with pytest.raises(ConfigError, match="chelsea.npy"):
+        depth_task.ground_truth("chelsea", (100, 100))

@@ -186,13 +186,15 @@ def depth_errors(predictions: Sequence[np.ndarray], references: Sequence[np.ndar
 @dataclass(frozen=True)
 class TaskOptions:
     """What the tasks may use: `detector` and `depth` folders (transformers), a COCO annotation
-    file whose boxes replace the original's detections as the reference of `detection`, and the
-    score a detection needs to count as one of the original's."""
+    file whose boxes replace the original's detections as the reference of `detection`, the
+    score a detection needs to count as one of the original's, and a folder of ground-truth
+    depth maps (NAME.npy) that replace the original's depth as the reference of `depth`."""
 
     detector: Path | None = None
     depth: Path | None = None
     annotations: Path | None = None
     detection_threshold: float = 0.5
+    depth_truth: Path | None = None
 
     def __post_init__(self) -> None:
         for name in ("detector", "depth"):
@@ -203,6 +205,9 @@ class TaskOptions:
             raise ConfigError(f"--annotations {self.annotations}: no such file (a COCO annotation JSON)")
         if self.annotations is not None and self.detector is None:
             raise ConfigError("--annotations scores the detection task: give --detector DIR too")
+        if self.depth_truth is not None and (self.depth is None or not Path(self.depth_truth).is_dir()):
+            raise ConfigError(f"--depth-truth {self.depth_truth} must be a folder of NAME.npy depth maps, "
+                              "given with --depth DIR")
         if not 0 <= self.detection_threshold <= 1:
             raise ConfigError(f"--detection-threshold must lie in [0, 1], got {self.detection_threshold}")
 
@@ -451,6 +456,27 @@ class DepthEstimation(Task):
 
     def __init__(self, options: TaskOptions) -> None:
         self.processor, self.model = _load_transformers(Path(options.depth), "AutoModelForDepthEstimation")
+        self.truth = options.depth_truth
+
+    def ground_truth(self, image_name: str, size: tuple[int, int]) -> np.ndarray | None:
+        """NAME.npy of `depth_truth` (a 2-D depth map of the image as given; 0 or NaN where unknown),
+        fitted as the image was (nearest neighbour)."""
+        if self.truth is None:
+            return None
+        from PIL import Image
+
+        from lamigo.images import fit_geometry
+
+        path = Path(self.truth) / f"{image_name}.npy"
+        try:
+            depth = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise ConfigError(f"ground-truth depth {path}: {err}") from err
+        if depth.ndim != 2 or not np.issubdtype(depth.dtype, np.number):
+            raise ConfigError(f"ground-truth depth {path} is not a 2-D numeric array ({depth.shape}, {depth.dtype})")
+        scaled_size, left, top = fit_geometry(depth.shape, size)
+        scaled = Image.fromarray(depth.astype(np.float32)).resize(scaled_size, Image.Resampling.NEAREST)
+        return np.asarray(scaled)[top:top + size[0], left:left + size[1]]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         import torch
@@ -494,11 +520,15 @@ def add_task_options(parser) -> None:
                         help="tasks experiment: a local transformers depth model folder (DPT, Depth Anything, "
                         "any AutoModelForDepthEstimation with its image processor); adds the depth task, "
                         "RMSE, AbsRel and delta<1.25 against the original's depth after median scaling")
+    parser.add_argument("--depth-truth", type=Path, default=None, metavar="DIR",
+                        help="tasks experiment: ground-truth depth maps, DIR/NAME.npy per image (2-D, at the "
+                        "image's own size, 0 where unknown), the depth task's reference instead of the "
+                        "original's depth")
 
 
 def task_options(args) -> TaskOptions:
     """The `TaskOptions` of parsed `add_task_options` arguments."""
-    return TaskOptions(args.detector, args.depth, args.annotations, args.detection_threshold)
+    return TaskOptions(args.detector, args.depth, args.annotations, args.detection_threshold, args.depth_truth)
 
 
 def _condition_label(row: dict) -> str:
