@@ -39,7 +39,8 @@ class TestDepacketizer(gr_unittest.TestCase):
     @pytest.fixture(autouse=True)
     def _message(self, go_message_bytes):
         self.message = unpack_message(go_message_bytes)
-        self.packets = packetize(self.message, 9, LinkConfig(max_payload=40))
+        # 24-byte payloads: the tiny set's tokens, coded with their own table, fill two index packets
+        self.packets = packetize(self.message, 9, LinkConfig(max_payload=24))
 
     def run_depacketizer(self, pdus, expected, timeout=0.2):
         tb = gr.top_block()
