@@ -28,8 +28,9 @@ def register(subparsers) -> None:
     parser.add_argument("-o", "--output", required=True, metavar="MSG", help="GO message file to write")
     add_transmitter_options(parser, seed_help="prm seed shared with the receiver")
     parser.add_argument("--coder", choices=sorted(INDEX_CODERS), default=DEFAULT_INDEX_CODER,
-                        help="index coding: fixed ceil(log2 K) bits, huffman (pre-shared table), "
-                        "range (adaptive) (default: %(default)s)")
+                        help="index coding: image-huffman (the image's own Huffman table in the control "
+                        "block, or the pre-shared one when that is smaller), fixed ceil(log2 K) bits, "
+                        "huffman (pre-shared table), range (adaptive) (default: %(default)s)")
     parser.add_argument("--text-coder", choices=sorted(TEXT_CODERS), default=DEFAULT_TEXT_CODER,
                         help="caption coding with a static English model, or plain utf8 (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
