@@ -35,6 +35,7 @@ from lamigo.link.channel import Channel
 from lamigo.link.fec import decode_chunk, join_control, protect_control
 from lamigo.link.packet import MAX_PACKETS, Packet, PacketKind, check_message_id, crc32
 from lamigo.link.packetizer import LinkConfig, spread_control
+from lamigo.link.simulation import PacketTally
 from lamigo.message import DEFAULT_MAX_MESSAGE_BYTES
 
 __all__ = ["ArrivedFile", "ClassicalLinkRun", "file_bytes_on_air", "packetize_file", "receive_file",
@@ -224,33 +225,19 @@ def _arrived(block: _HeaderBlock, tagged: list[Packet]) -> ArrivedFile:
 
 
 @dataclass(frozen=True)
-class ClassicalLinkRun:
+class ClassicalLinkRun(PacketTally):
     """What became of one classical file on the link (the counterpart of `LinkRun`).
 
     Attributes:
         encoded: the file as sent.
-        packets: the packets as sent.
         received: the receiver's image and what it lost (mid-grey, `decoded_ok` False, when the
             header block was lost).
         header_lost: no copy of some header chunk arrived decodable: nothing could be decoded.
-        packets_dropped: erased by the channel; packets_rejected: failed their CRC or header CRC.
     """
 
     encoded: Encoded
-    packets: tuple[bytes, ...]
     received: Received
     header_lost: bool
-    packets_dropped: int
-    packets_rejected: int
-    bits_flipped: int
-
-    @property
-    def bytes_on_air(self) -> int:
-        return sum(len(packet) for packet in self.packets)
-
-    @property
-    def packets_lost(self) -> int:
-        return self.packets_dropped + self.packets_rejected
 
     def as_dict(self) -> dict:
         """JSON-ready, for a report: what was sent, what the link did, what the receiver made."""
@@ -278,5 +265,6 @@ def simulate_file(encoded: Encoded, shape: tuple[int, int], channel: Channel, co
         received = failure(tuple(shape), everything, "the header block was lost")
     else:
         received = arrived.receive()
-    return ClassicalLinkRun(encoded, packets, received, arrived is None, channel.stats.packets_dropped,
-                            rejected, channel.stats.bits_flipped)
+    return ClassicalLinkRun(packets=packets, packets_dropped=channel.stats.packets_dropped,
+                            packets_rejected=rejected, bits_flipped=channel.stats.bits_flipped,
+                            encoded=encoded, received=received, header_lost=arrived is None)

@@ -12,23 +12,21 @@ from lamigo.link.packetizer import LinkConfig, packetize
 from lamigo.link.reassembler import Reassembler
 from lamigo.message import GOMessage, ReceivedMessage
 
-__all__ = ["LinkRun", "simulate_link"]
+__all__ = ["LinkRun", "PacketTally", "simulate_link"]
 
 
 @dataclass(frozen=True)
-class LinkRun:
-    """What became of one message on the link.
+class PacketTally:
+    """What the link did to one stream of packets (a GO message's or a classical file's).
 
     Attributes:
         packets: the packets as sent.
-        received: the message as reassembled, or None when its control block was lost.
         packets_dropped: erased by the channel.
-        packets_rejected: refused by the reassembler (a failed CRC, a damaged header).
+        packets_rejected: refused by the receiver (a failed CRC, a damaged header).
         bits_flipped: by the channel.
     """
 
     packets: tuple[bytes, ...]
-    received: ReceivedMessage | None
     packets_dropped: int
     packets_rejected: int
     bits_flipped: int
@@ -42,6 +40,14 @@ class LinkRun:
         return self.packets_dropped + self.packets_rejected
 
 
+@dataclass(frozen=True)
+class LinkRun(PacketTally):
+    """What became of one message on the link; `received` is the message as reassembled, or
+    None when its control block was lost."""
+
+    received: ReceivedMessage | None
+
+
 def simulate_link(message: GOMessage, channel: Channel, config: LinkConfig, prior: IndexPrior | None = None,
                   message_id: int = 0, key: LinkKey | None = None) -> LinkRun:
     """Send `message` as packets through `channel` (a fresh one: its statistics are this
@@ -50,5 +56,6 @@ def simulate_link(message: GOMessage, channel: Channel, config: LinkConfig, prio
     reassembler = Reassembler(prior, key=key)
     received = [done for data in channel(packets) for done in reassembler.push(data)]
     received += reassembler.flush()
-    return LinkRun(packets, received[0] if received else None, channel.stats.packets_dropped,
-                   reassembler.stats.packets_rejected, channel.stats.bits_flipped)
+    return LinkRun(packets=packets, packets_dropped=channel.stats.packets_dropped,
+                   packets_rejected=reassembler.stats.packets_rejected,
+                   bits_flipped=channel.stats.bits_flipped, received=received[0] if received else None)
