@@ -88,6 +88,17 @@ def test_truncated_fixed_length_payload_is_named():
         coder.decode(coder.encode(np.arange(10))[:-1], 10)
 
 
+def test_range_coded_indices_must_be_exactly_their_code(skewed_prior):
+    """A range decoder reads past its data: 4 bytes would "decode" 65,536 indices (issue 14)."""
+    coder = get_index_coder("range", K, skewed_prior)
+    with pytest.raises(MessageError, match="4 bytes are not the code of 65536 indices"):
+        coder.decode(bytes(4), 65536)
+    data = coder.encode(np.arange(300) % 50)
+    with pytest.raises(MessageError):
+        coder.decode(data + bytes(4), 300)
+    np.testing.assert_array_equal(coder.decode(data, 300), np.arange(300) % 50)
+
+
 def test_prior_save_load_round_trip(tmp_path, skewed_prior):
     path = tmp_path / "index_prior.safetensors"
     skewed_prior.save(path)

@@ -195,7 +195,12 @@ class RangeCoder(IndexCoder):
                 model = models.send(block)
         except CODER_DATA_ERRORS as err:
             raise MessageError(f"range-coded indices: cannot decode {count} indices: {err}") from err
-        return np.concatenate(blocks).astype(np.int64) if blocks else np.zeros(0, dtype=np.int64)
+        symbols = np.concatenate(blocks).astype(np.int64) if blocks else np.zeros(0, dtype=np.int64)
+        # A range decoder reads past its data without complaint (4 bytes "decode" 65,536 indices);
+        # the encoder is deterministic, so only data it would have written for these indices is real.
+        if self.encode(symbols) != data:
+            raise MessageError(f"range-coded indices: {len(data)} bytes are not the code of {count} indices")
+        return symbols
 
 
 MAX_CODE_LENGTH = 31  # 5 bits in a code table; bitarray's canonical decoder takes no longer codes
