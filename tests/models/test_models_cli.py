@@ -11,6 +11,7 @@ import safetensors.torch
 import torch
 
 from lamigo.cli.main import main
+from lamigo.errors import WeightsError
 from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
@@ -160,3 +161,37 @@ def test_paella_v3_without_clip_is_a_one_line_error(tmp_path: Path, capsys: pyte
     assert main(["decode", str(message), "-o", str(tmp_path / "x.png"), "--weights", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "clip-vit-h-14/config.json" in err and "--allow-missing-clip" in err
+
+
+class _RunsCode:
+    """Unpickling this calls print: what a hostile `pytorch_model.bin` would do with os.system."""
+
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_a_pickled_bin_that_runs_code_is_refused_in_one_line(
+    tmp_path: Path, hf_folders: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """issue 14: `models check` said OK for such a folder and loading printed a 45-line traceback."""
+    import shutil
+
+    good = tmp_path / "good"
+    tiny = build_tiny_model_set()
+    save_model_set(good, tiny.vqgan, tiny.denoiser)
+    captioner = good / "captioner"
+    shutil.copytree(hf_folders["blip"], captioner)
+    for weights in captioner.glob("*.safetensors"):
+        weights.unlink()
+    torch.save({"weight": _RunsCode()}, captioner / "pytorch_model.bin")
+    code, out = check(good, capsys)
+    assert code == 1
+    assert "pytorch_model.bin cannot be read safely: UnpicklingError" in out
+    assert "unpickled code ran" not in out
+    with pytest.raises(WeightsError, match=r"^captioner at .* could not be loaded: ") as caught:
+        Captioner(captioner)
+    assert "\n" not in str(caught.value)
+    assert "unpickled code ran" not in capsys.readouterr().out
+    photo = tmp_path / "coffee.lgo"
+    assert main(["encode", "photo:coffee", "-o", str(photo), "--size", "32x32",
+                 "--captioner", str(captioner), *TINY]) == 2

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 
 from lamigo.errors import ConfigError, WeightsError
-from lamigo.models.conditions import pretrained_options
+from lamigo.models.conditions import load_pretrained, pretrained_options
 
 __all__ = ["Captioner", "resolve_captions"]
 
@@ -56,8 +56,8 @@ class Captioner:
         self.device = torch.device(device)
         self.dtype = dtype
         self.max_new_tokens = max_new_tokens
-        self.processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-        self.model = classes[model_type].from_pretrained(folder, **pretrained_options(dtype))
+        self.processor = load_pretrained(AutoProcessor, folder, "captioner processor")
+        self.model = load_pretrained(classes[model_type], folder, "captioner", **pretrained_options(dtype))
         self.model.to(self.device).eval()
 
     @torch.no_grad()

@@ -23,6 +23,7 @@ __all__ = [
     "ByteConditionBuilder",
     "TransformersConditionBuilder",
     "message_conditions",
+    "load_pretrained",
     "pretrained_options",
 ]
 
@@ -112,7 +113,8 @@ class ByteConditionBuilder:
 
 
 def pretrained_options(dtype: torch.dtype) -> dict[str, object]:
-    """`from_pretrained` keyword arguments: local files only, weights in `dtype`.
+    """`from_pretrained` keyword arguments for weights in `dtype` (`load_pretrained` adds
+    local files only).
 
     transformers renamed `torch_dtype` to `dtype` in 4.56; older releases would silently
     ignore the new name and load float32.
@@ -121,7 +123,18 @@ def pretrained_options(dtype: torch.dtype) -> dict[str, object]:
     from packaging.version import Version
 
     renamed = Version(transformers.__version__) >= Version("4.56")
-    return {"local_files_only": True, ("dtype" if renamed else "torch_dtype"): dtype}
+    return {("dtype" if renamed else "torch_dtype"): dtype}
+
+
+def load_pretrained(loader: type, folder: Path, what: str, **options: object):
+    """`loader.from_pretrained(folder)` from local files only; any failure (a pickled `.bin`
+    that `weights_only` refuses, a truncated file, a config transformers cannot read) is one
+    WeightsError line naming the folder, not transformers' traceback."""
+    try:
+        return loader.from_pretrained(folder, local_files_only=True, **options)
+    except Exception as err:  # transformers raises many unrelated types for a bad folder
+        first_line = (str(err).strip().splitlines() or [""])[0][:200]
+        raise WeightsError(f"{what} at {folder} could not be loaded: {type(err).__name__}: {first_line}") from err
 
 
 def _require_folder(folder: Path, what: str) -> Path:
@@ -157,16 +170,16 @@ class TransformersConditionBuilder:
         self.max_length = max_length
         byt5_folder = _require_folder(Path(byt5_folder), "ByT5 encoder")
         logger.info("loading ByT5 encoder from %s", byt5_folder)
-        self.byt5_tokenizer = AutoTokenizer.from_pretrained(byt5_folder, local_files_only=True)
-        self.byt5 = T5EncoderModel.from_pretrained(byt5_folder, **pretrained_options(dtype))
+        self.byt5_tokenizer = load_pretrained(AutoTokenizer, byt5_folder, "ByT5 tokenizer")
+        self.byt5 = load_pretrained(T5EncoderModel, byt5_folder, "ByT5 encoder", **pretrained_options(dtype))
         self.byt5.to(self.device).eval()
         self.clip_tokenizer = self.clip = None
         if clip_folder is not None:
             clip_folder = _require_folder(Path(clip_folder), "CLIP text model")
             logger.info("loading CLIP text model from %s", clip_folder)
-            self.clip_tokenizer = AutoTokenizer.from_pretrained(clip_folder, local_files_only=True)
-            self.clip = CLIPTextModelWithProjection.from_pretrained(
-                clip_folder, **pretrained_options(dtype)
+            self.clip_tokenizer = load_pretrained(AutoTokenizer, clip_folder, "CLIP tokenizer")
+            self.clip = load_pretrained(
+                CLIPTextModelWithProjection, clip_folder, "CLIP text model", **pretrained_options(dtype)
             )
             self.clip.to(self.device).eval()
 

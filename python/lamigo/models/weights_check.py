@@ -7,6 +7,7 @@ transformers folders by their config.json and the presence of weight files.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,7 +97,29 @@ def _check_transformers_folder(
             differences.append(f"{key} is {value!r}, expected {' or '.join(map(repr, allowed))}")
     if differences:
         return ComponentCheck(component, folder, "mismatch", "; ".join(differences))
+    unreadable = _unreadable_weights(folder, weight_files)
+    if unreadable:
+        return ComponentCheck(component, folder, "mismatch", unreadable)
     return ComponentCheck(component, folder, "ok", f"{config.get('model_type')}, {', '.join(weight_files)}")
+
+
+def _unreadable_weights(folder: Path, names: list[str]) -> str | None:
+    """Why a weight file would not load (safetensors header, or a `.bin` that
+    `torch.load(weights_only=True)` refuses), read without loading the tensors; None if all read."""
+    from safetensors import safe_open
+
+    for name in names:
+        path = folder / name
+        try:
+            if name.endswith(".safetensors"):
+                with safe_open(path, framework="pt"):
+                    pass
+            else:  # zip checkpoints are memory-mapped, not read; the pickle is checked either way
+                torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))
+        except Exception as err:  # any reason a loader would fail is a mismatch to report
+            first_line = (str(err).strip().splitlines() or [""])[0][:160]
+            return f"{name} cannot be read safely: {type(err).__name__}: {first_line}"
+    return None
 
 
 def _meta_shapes(module_type: type, config: object) -> dict[str, tuple[int, ...]]:
