@@ -1,0 +1,116 @@
+"""Classical receiver: packets of a classical file in, its best-effort image (PNG) out, whatever
+was lost and whatever else arrived."""
+
+import io
+import time
+
+import numpy as np
+import pmt
+import pytest
+from gnuradio import blocks, gr
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from lamigo.classical import Encoded, get_baseline
+from lamigo.images import fit_image, load_image
+from lamigo.link import LinkConfig, packetize
+from lamigo.link.classical import packetize_file
+from lamigo.link.packet import PacketKind
+from lamigo.message import unpack_message
+from lamigo_gr.classical_receiver import classical_receiver
+from lamigo_gr.pdu import make_pdu, split_pdu
+
+SHAPE = (64, 64)
+CONFIG = LinkConfig(max_payload=48)
+
+
+@pytest.fixture(scope="module")
+def image():
+    return fit_image(load_image("photo:coffee"), SHAPE)
+
+
+def _file(image, codec="jpeg-rst", setting=60):
+    baseline = get_baseline(codec)
+    data = baseline.encode(image, setting)
+    return Encoded(codec, setting, data, baseline.header_length(data), len(data))
+
+
+def _run(pdus, expected, timeout=0.2, size="64x64"):
+    """Post `pdus` to a running receiver until `expected` files came out; (block, [(meta, image)])."""
+    tb = gr.top_block()
+    block = classical_receiver(timeout=timeout, size=size)
+    debug = blocks.message_debug()
+    tb.msg_connect(block, "out", debug, "store")
+    tb.start()
+    for pdu in pdus:
+        block._post(pmt.intern("in"), pdu)
+    deadline = time.monotonic() + 5
+    while debug.num_messages() < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tb.stop()
+    tb.wait()
+    out = []
+    for i in range(debug.num_messages()):
+        meta, data = split_pdu(debug.get_message(i))
+        out.append((meta, np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))))
+    return block, out
+
+
+def _psnr(a, b):
+    return 10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2))
+
+
+def test_a_whole_file_decodes_as_sent_and_go_packets_are_left_alone(image, go_message_bytes):
+    encoded = _file(image)
+    packets = packetize_file(encoded, SHAPE, 5, CONFIG)
+    go = packetize(unpack_message(go_message_bytes), 6, CONFIG)
+    pdus = [make_pdu(p.to_bytes()) for p in reversed(packets)] + [make_pdu(p.to_bytes()) for p in go]
+    block, out = _run(pdus, 1)
+    assert len(out) == 1
+    meta, received = out[0]
+    assert (meta["message_id"], meta["codec"], meta["decoded_ok"], meta["packets_lost"]) == (5, "jpeg-rst", True, 0)
+    assert meta["packets_received"] == len(packets) and meta["lost_bytes"] == 0
+    expected = get_baseline("jpeg-rst").receive(encoded.data, np.zeros(len(encoded.data), bool), SHAPE).image
+    np.testing.assert_array_equal(received, expected)
+    assert block.ignored == len(go)
+
+
+def test_lost_data_packets_give_a_concealed_image_and_a_lost_header_a_grey_one(image):
+    encoded = _file(image)
+    packets = packetize_file(encoded, SHAPE, 1, CONFIG)
+    data = [p for p in packets if p.kind == PacketKind.CLASSICAL_DATA]
+    lossy = [p for p in packets if p is not data[2]]
+    other = packetize_file(encoded, SHAPE, 2, CONFIG)
+    pdus = [make_pdu(p.to_bytes()) for p in lossy]
+    pdus += [make_pdu(p.to_bytes()) for p in other if p.kind == PacketKind.CLASSICAL_DATA]  # every header copy lost
+    pdus += [make_pdu(b"noise"), pmt.intern("not a pdu")]
+    block, out = _run(pdus, 2)
+    by_id = {meta["message_id"]: (meta, img) for meta, img in out}
+    meta, received = by_id[1]
+    assert meta["decoded_ok"] and meta["packets_lost"] == 1 and meta["lost_bytes"] == len(data[2].payload)
+    assert _psnr(received, image) > 15
+    meta, received = by_id[2]
+    assert meta["header_lost"] and not meta["decoded_ok"] and meta["codec"] == ""
+    assert received.shape == (*SHAPE, 3) and (received == 128).all()
+    assert block.rejected == 2
+
+
+@settings(max_examples=100, deadline=None)
+@given(garbage=st.lists(st.binary(max_size=80), max_size=6),
+       mutations=st.lists(st.tuples(st.integers(0, 200), st.integers(0, 80), st.integers(1, 255)), max_size=12))
+def test_packets_off_the_air_never_raise(image, garbage, mutations):
+    """Random bytes and real packets (sent without payload CRC, so flips get through) with
+    flipped bytes: each is counted or handed to the codec's receiver, none raises."""
+    encoded = _file(image, "jpeg")
+    packets = [p.to_bytes() for p in packetize_file(encoded, SHAPE, 3, LinkConfig(max_payload=48, payload_crc=False))]
+    received = list(garbage)
+    for number, position, flip in mutations:
+        packet = bytearray(packets[number % len(packets)])
+        packet[position % len(packet)] ^= flip
+        received.append(bytes(packet))
+    block = classical_receiver(timeout=5, size="64x64")
+    for data in received + packets:
+        block._handle(make_pdu(data))
+    block._publish(block._take(None))
+    assert block.publish_failed == 0 and block.files_out >= 1
