@@ -1,4 +1,5 @@
-"""GO message source: images in, one GO message PDU per image out (the transmitter, Algorithm 1)."""
+"""GO message source: images in, one GO message PDU per image out (the transmitter, Algorithm 1),
+or one classical file (JPEG, JPEG 2000) per image to compare with over the same link."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from collections.abc import Iterator, Sequence
 import pmt
 from gnuradio import gr
 
+from lamigo.classical import encode_at_budget, get_baseline
 from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import DEFAULT_SIZE, load_image, parse_size, resolve_images
+from lamigo.images import DEFAULT_SIZE, fit_image, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
@@ -29,6 +31,11 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     messages (every image once when 0 and not looping) the block stops and, with `finish`,
     tells the flowgraph it is done, so a flowgraph of finite sources ends by itself.
 
+    With a classical `codec` the PDU is instead the image's file in that codec, the highest
+    setting of at most `budget` bytes (`lamigo.classical.encode_at_budget`), with metadata
+    `codec`, `setting`, `height` and `width` besides; the GO Packetizer sends it as
+    `lamigo.link.classical` does and the Classical Receiver hands on its image. No models load.
+
     Args:
         images: a file, folder, glob pattern or photo:NAME (several separated by ';').
         count: messages to send, cycling through the images; 0 = each image once, or forever
@@ -43,6 +50,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         model_set, weights: the models (tiny, default, paella-v3 or a folder) and their folder.
         first_id: message id of the first message.
         finish: signal done after the last message.
+        codec: "go", or a classical baseline: "jpeg", "jpeg-rst" (restart markers) or "jpeg2000".
+        budget: the classical file's largest size in bytes (ignored for "go").
     """
 
     def __init__(
@@ -63,6 +72,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         weights: str = "",
         first_id: int = 0,
         finish: bool = True,
+        codec: str = "go",
+        budget: int = 3000,
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_go_message_source", in_sig=None, out_sig=None)
         if count < 0 or interval < 0:
@@ -74,11 +85,20 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.caption = caption or None
         self.first_id = first_id
         self.finish = finish
-        models = load_model_set(model_set, device="cpu", weights=weights or None)
-        self.transmitter = Transmitter(
-            models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, parse_size(size),
-            model_set_index_prior(model_set, weights or None),
-        )
+        self.codec = codec
+        self.budget = budget
+        self.size = parse_size(size)
+        self.transmitter = None
+        if codec != "go":
+            get_baseline(codec)  # ConfigError naming the choices
+            if budget < 1:
+                raise ConfigError(f"budget must be >= 1 byte, got {budget}")
+        else:
+            models = load_model_set(model_set, device="cpu", weights=weights or None)
+            self.transmitter = Transmitter(
+                models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, self.size,
+                model_set_index_prior(model_set, weights or None),
+            )
         self.messages_sent = 0
         self.images_failed = 0
         self._stop = threading.Event()
@@ -127,9 +147,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _send(self, source: str) -> bool:
         """Encode and emit one image; False when it could not be read or encoded."""
         try:
-            caption = caption_to_send(source, self.caption, self.transmitter.models)
-            msg = self.transmitter.encode(load_image(source), caption)
-            data = self.transmitter.pack(msg)
+            data, meta = self._encode(source)
         except LamigoError as err:  # one bad image must not end the transmission
             self.images_failed += 1
             logger.error("skipped %s: %s", source, err)
@@ -138,6 +156,17 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.messages_sent += 1
         self.message_port_pub(
             pmt.intern("out"),
-            make_pdu(data, {"message_id": message_id, "source": source, "bytes": len(data)}),
+            make_pdu(data, {"message_id": message_id, "source": source, "bytes": len(data), **meta}),
         )
         return True
+
+    def _encode(self, source: str) -> tuple[bytes, dict]:
+        """The bytes sent for one image and their metadata beyond id, source and size."""
+        if self.transmitter is not None:
+            caption = caption_to_send(source, self.caption, self.transmitter.models)
+            return self.transmitter.pack(self.transmitter.encode(load_image(source), caption)), {}
+        encoded = encode_at_budget(self.codec, fit_image(load_image(source), self.size), self.budget)
+        if encoded is None:
+            raise ConfigError(f"no {self.codec} file of this image fits {self.budget} bytes")
+        return encoded.data, {"codec": self.codec, "setting": encoded.setting, "height": self.size[0],
+                              "width": self.size[1]}

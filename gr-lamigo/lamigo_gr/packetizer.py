@@ -1,4 +1,5 @@
-"""Packetizer: GO message PDUs in, link packet PDUs out (`lamigo.link.packetize`)."""
+"""Packetizer: GO message PDUs in, link packet PDUs out (`lamigo.link.packetize`; a classical
+file, `lamigo.link.classical.packetize_file`)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import logging
 import pmt
 from gnuradio import gr
 
-from lamigo.errors import LamigoError
-from lamigo.link import LinkConfig, LinkKey, check_message_id, packetize
+from lamigo.classical import Encoded, get_baseline
+from lamigo.errors import LamigoError, MessageError
+from lamigo.link import LinkConfig, LinkKey, Packet, check_message_id, packetize
+from lamigo.link.classical import packetize_file
 from lamigo.message import unpack_message
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
@@ -21,7 +24,9 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     repeated Reed-Solomon coded control block, interleaved token groups), one PDU each on `out`.
 
     The message id comes from the input metadata `message_id` (as the GO message source sets
-    it), else from a counter. Packet metadata: `message_id`, `seq`, `count`, `kind`. Input that
+    it), else from a counter. A PDU whose metadata names a classical `codec` (as the GO message
+    source sets it, with `height` and `width`) is a classical file: its header up to the first
+    scan is protected as a control block, the rest sent as is. Packet metadata: `message_id`, `seq`, `count`, `kind`. Input that
     is not a valid GO message is counted in `rejected` and logged; the block keeps running.
 
     Args:
@@ -63,7 +68,7 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         try:
             meta, data = split_pdu(msg)
             message_id = check_message_id(meta.get("message_id", self._next_id))
-            packets = packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
+            packets = self._packetize(meta, data, message_id)
         except LamigoError as err:
             self.rejected += 1
             self._log.warning("dropped input PDU: %s", err)
@@ -79,3 +84,16 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                     "kind": packet.kind.name.lower()}
             self.message_port_pub(pmt.intern("out"), make_pdu(packet.to_bytes(self.key), meta))
         self.packets_out += len(packets)
+
+    def _packetize(self, meta: dict, data: bytes, message_id: int) -> list[Packet]:
+        codec = meta.get("codec", "go")
+        if codec == "go":
+            return packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
+        baseline = get_baseline(str(codec))
+        shape = (meta.get("height"), meta.get("width"))
+        if not all(isinstance(side, int) and not isinstance(side, bool) for side in shape):
+            raise MessageError(f"a {codec} file needs integer height and width metadata, got {shape}")
+        header = baseline.header_length(data)
+        if header is None:
+            raise MessageError(f"not a {codec} file whose header parses")
+        return packetize_file(Encoded(baseline.name, 0, data, header, 0), shape, message_id, self.config)

@@ -114,3 +114,57 @@ def test_packets_off_the_air_never_raise(image, garbage, mutations):
         block._handle(make_pdu(data))
     block._publish(block._take(None))
     assert block.publish_failed == 0 and block.files_out >= 1
+
+
+def test_a_jpeg_file_crosses_the_gfsk_modem_and_decodes(image):
+    """The GO message source with codec jpeg -> GO packetizer -> gfsk_mod -> gfsk_demod ->
+    classical receiver, the flowgraph ending by itself: the file arrives whole and decodes."""
+    from gnuradio import channels
+
+    from lamigo_gr import gfsk_demod, gfsk_mod, go_message_source, packetizer
+
+    tb = gr.top_block()
+    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg", budget=1200, first_id=7)
+    sent, out = blocks.message_debug(), blocks.message_debug()
+    pack, mod, demod = packetizer(max_payload=105), gfsk_mod(), gfsk_demod()
+    receiver = classical_receiver(timeout=1.0, size="64x64")
+    tb.msg_connect(source, "out", pack, "in")
+    tb.msg_connect(source, "out", sent, "store")
+    tb.msg_connect(pack, "out", mod, "in")
+    tb.connect(mod, channels.channel_model(0.0, 0.0, 1.0, [1.0], 7, False), demod)
+    tb.msg_connect(demod, "out", receiver, "in")
+    tb.msg_connect(receiver, "out", out, "store")
+    tb.start()
+    deadline = time.monotonic() + 15
+    while out.num_messages() < 1 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    tb.stop()
+    tb.wait()
+    sent_meta, jpeg = split_pdu(sent.get_message(0))
+    assert sent_meta["codec"] == "jpeg" and len(jpeg) <= 1200 and jpeg[:2] == b"\xff\xd8"
+    meta, png = split_pdu(out.get_message(0))
+    assert (meta["message_id"], meta["codec"], meta["decoded_ok"], meta["packets_lost"]) == (7, "jpeg", True, 0)
+    received = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    np.testing.assert_array_equal(received, np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")))
+    assert _psnr(received, image) > 20
+    assert pack.packets_out == meta["packets_expected"] == meta["packets_received"]
+
+
+def test_the_packetizer_refuses_a_classical_file_it_cannot_send():
+    from lamigo_gr import packetizer
+
+    pack = packetizer()
+    pack._handle(make_pdu(b"\xff\xd8 not a jpeg", {"codec": "jpeg", "height": 64, "width": 64}))
+    pack._handle(make_pdu(b"\xff\xd8", {"codec": "jpeg"}))
+    pack._handle(make_pdu(b"x", {"codec": "gif", "height": 64, "width": 64}))
+    assert (pack.rejected, pack.packets_out) == (3, 0)
+
+
+def test_the_source_refuses_an_unknown_codec_or_no_budget():
+    from lamigo.errors import ConfigError
+    from lamigo_gr import go_message_source
+
+    with pytest.raises(ConfigError, match="jpeg2000"):
+        go_message_source(codec="gif")
+    with pytest.raises(ConfigError, match="budget"):
+        go_message_source(codec="jpeg", budget=0)
