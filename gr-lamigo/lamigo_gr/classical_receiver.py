@@ -20,6 +20,7 @@ from lamigo.link import LinkKey
 from lamigo.link.classical import receive_file
 from lamigo.link.packet import Packet, PacketKind
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.expiry_timer import ExpiryTimer
 from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
@@ -74,23 +75,18 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self._files: dict[tuple[int, int, int], _File] = {}
         self._log = RateLimitedLog(logger)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
+        self._timer = ExpiryTimer("lamigo_classical_receiver", min(0.25, timeout / 4), self._expire, self._log)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self._handle)
         self.set_msg_handler(SYSTEM_PORT, self._system)
 
     def start(self) -> bool:
-        self._stop.clear()
-        self._timer = threading.Thread(target=self._expire_loop, name="lamigo_classical_receiver", daemon=True)
         self._timer.start()
         return True
 
     def stop(self) -> bool:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout=5)
+        self._timer.stop()
         return True
 
     def _handle(self, msg: pmt.pmt_base) -> None:
@@ -130,10 +126,8 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             keys = [k for k, f in self._files.items() if older_than is None or f.last < older_than]
             return [(k, self._files.pop(k)) for k in keys]
 
-    def _expire_loop(self) -> None:
-        period = min(0.25, self.timeout / 4)
-        while not self._stop.wait(period):
-            self._publish(self._take(time.monotonic() - self.timeout))
+    def _expire(self) -> None:
+        self._publish(self._take(time.monotonic() - self.timeout))
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):

@@ -14,6 +14,7 @@ from lamigo.link import LinkKey, Reassembler
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.expiry_timer import ExpiryTimer
 from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,8 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.messages_out = 0
         self._log = RateLimitedLog(logger)
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._timer: threading.Thread | None = None
+        self._timer = ExpiryTimer("lamigo_depacketizer", min(0.25, self.reassembler.timeout / 4),
+                                  self._expire, self._log)
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self._handle)
@@ -77,15 +78,11 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         return self.reassembler.stats
 
     def start(self) -> bool:
-        self._stop.clear()
-        self._timer = threading.Thread(target=self._expire_loop, name="lamigo_depacketizer", daemon=True)
         self._timer.start()
         return True
 
     def stop(self) -> bool:
-        self._stop.set()
-        if self._timer is not None:
-            self._timer.join(timeout=5)
+        self._timer.stop()
         return True
 
     def _handle(self, msg: pmt.pmt_base) -> None:
@@ -104,16 +101,10 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             return
         self._publish(completed)
 
-    def _expire_loop(self) -> None:
-        period = min(0.25, self.reassembler.timeout / 4)
-        while not self._stop.wait(period):
-            try:
-                with self._lock:
-                    completed = self.reassembler.expire()
-            except Exception:  # the timer must outlive any one message
-                self._log.exception("expiring messages failed")
-                continue
-            self._publish(completed)
+    def _expire(self) -> None:
+        with self._lock:
+            completed = self.reassembler.expire()
+        self._publish(completed)
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):
