@@ -4,11 +4,12 @@ image and the counters, renders, and stops cleanly."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+
+from lamigo_gr.apps.flowgraphs import free_port
 
 # Runs in its own process: one QApplication, as the generated script's main() makes it.
 GUI_RUN = r"""
@@ -41,15 +42,9 @@ print(json.dumps({"counters": counters, "image_shown": shown}))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_gui_loopback_carries_a_message_to_the_service_and_shows_it(tmp_path):
-    service, results = f"tcp://127.0.0.1:{_free_port()}", f"tcp://127.0.0.1:{_free_port()}"
+    service, results = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
     log = open(tmp_path / "service.log", "w")
     server = subprocess.Popen(
         [sys.executable, "-m", "lamigo.cli.main", "serve", "--model-set", "tiny", "--listen", service,

@@ -2,7 +2,6 @@
 packetizer, GFSK modulator) into a ZMQ IQ link and rx_zmq.grc's receive chain (GFSK demodulator,
 depacketizer, decoder client) out of it, as two top blocks; the message arrives bit-exact."""
 
-import socket
 import time
 
 import numpy as np
@@ -11,18 +10,12 @@ from gnuradio import blocks
 
 from lamigo.message import unpack_message
 from lamigo.service.wire import parse_frames
-from lamigo_gr.apps.flowgraphs import load_top_block_class
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+from lamigo_gr.apps.flowgraphs import free_port, load_top_block_class
 
 
 def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, receive_all):
     service, service_address = pull_socket
-    iq_address = f"tcp://127.0.0.1:{_free_port()}"
+    iq_address = f"tcp://127.0.0.1:{free_port()}"
     receiver = load_top_block_class("rx_zmq", tmp_path)(
         model_set="tiny", service=service_address, iq_address=iq_address)
     transmitter = load_top_block_class("tx_zmq", tmp_path)(

@@ -33,18 +33,12 @@ import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
-from lamigo_gr.apps.flowgraphs import flowgraph_parameters
+from lamigo_gr.apps.flowgraphs import flowgraph_parameters, free_port
 from lamigo_gr.apps.loopback import FLOWGRAPH, LoopbackResult, run_loopback
 
 logger = logging.getLogger("lamigo_gr.apps.demo")
 
 SERVICE_TIMEOUT = 600.0  # seconds the service may take to decode, on a slow CPU included
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,8 +134,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model_set = args.model_set or default_model_set_name()
     save_image(original, out / "original.png")
 
-    listen_port = _free_port()
-    listen, publish = f"tcp://127.0.0.1:{listen_port}", f"tcp://127.0.0.1:{_free_port()}"
+    listen_port = free_port()
+    listen, publish = f"tcp://127.0.0.1:{listen_port}", f"tcp://127.0.0.1:{free_port()}"
     service_log = out / "service.log"
     service = _start_service(args, model_set, listen, publish, service_folder, service_log)
     try:
