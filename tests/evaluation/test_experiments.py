@@ -11,7 +11,8 @@ import pytest
 
 from lamigo.errors import ConfigError
 from lamigo.evaluation import experiments
-from lamigo.evaluation.experiments import CONDITION_FIELDS, EXPERIMENTS, Condition, cell_text, condition_key
+from lamigo.evaluation.experiments import (CONDITION_FIELDS, EXPERIMENTS, Condition, cell_text, condition_key,
+                                           parse_step_settings)
 
 
 def test_a_condition_is_frozen_and_keyed_as_its_csv_row():
@@ -51,3 +52,16 @@ def test_the_report_does_not_import_the_harness():
         imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
         assert "lamigo.evaluation.harness" not in imported, module
+
+
+def test_steps_keep_lami_go_at_those_settings_and_every_baseline():
+    per = EXPERIMENTS["per"]
+    kept = per.conditions(False, parse_step_settings("4/8"))
+    assert {(c.tau, c.steps) for c in kept if c.codec == "lami-go"} == {(4, 8)}
+    baselines = [c for c in per.conditions(False) if c.codec != "lami-go"]
+    assert [c for c in kept if c.codec != "lami-go"] == baselines
+    assert len(kept) < len(per.conditions(False))
+    assert parse_step_settings("4/8, 28/32,4/8") == ((4, 8), (28, 32))
+    for bad in ("8", "9/8", "4/0", "a/b", ""):
+        with pytest.raises(ConfigError, match="TAU/T"):
+            parse_step_settings(bad)

@@ -35,6 +35,10 @@ def register(subparsers) -> None:
                         "on a CPU)")
     parser.add_argument("--experiments", metavar="A,B", default=None,
                         help="comma-separated experiments to run (default: all)")
+    parser.add_argument("--steps", dest="step_settings", metavar="TAU/T,...", default=None,
+                        help="run LaMI-GO only at these re-noising/denoising steps, e.g. 4/8 (the "
+                        "baselines always run); the sweeps' other settings are left out (default: "
+                        "every setting each sweep names)")
     parser.add_argument("--seed", type=int, default=0,
                         help="masking, sampling and channel seed (default: %(default)s)")
     parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",
@@ -67,7 +71,7 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lamigo.errors import ConfigError
-    from lamigo.evaluation.experiments import select_experiments
+    from lamigo.evaluation.experiments import parse_step_settings, select_experiments
     from lamigo.evaluation.harness import EvalConfig, run_evaluation
     from lamigo.evaluation.tasks import task_options
     from lamigo.images import parse_size
@@ -84,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         quick=args.quick, seed=args.seed, size=parse_size(args.size), metrics=metrics,
         lpips_weights=args.lpips_weights, fid_patch=args.fid_patch or None,
         max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
+        steps=parse_step_settings(args.step_settings) if args.step_settings is not None else None,
     )
     if args.threads is not None:
         if args.threads < 1:

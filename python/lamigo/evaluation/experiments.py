@@ -17,7 +17,7 @@ from lamigo.lami.settings import RENOISE_SCOPES
 from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
 
 __all__ = ["Condition", "Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "cell_text", "condition_key",
-           "condition_slug", "select_experiments"]
+           "condition_slug", "parse_step_settings", "select_experiments"]
 
 PDM_RATIO = 0.25  # the 2x2 pattern of eq. 15
 
@@ -205,9 +205,14 @@ class Experiment:
     sweep_fn: Callable[[bool], list[Condition]]
     downstream: bool = False  # also run the downstream tasks (`lamigo.evaluation.tasks`) on its images
 
-    def conditions(self, quick: bool) -> list[Condition]:
-        """The conditions of the full sweep, or of the small `quick` one."""
-        return self.sweep_fn(quick)
+    def conditions(self, quick: bool, steps: Sequence[tuple[int, int]] | None = None) -> list[Condition]:
+        """The conditions of the full sweep, or of the small `quick` one; with `steps`, LaMI-GO
+        only at those (tau, T) (the baselines are kept: they take no steps)."""
+        conditions = self.sweep_fn(quick)
+        if steps is None:
+            return conditions
+        return [condition for condition in conditions
+                if condition.steps is None or (condition.tau, condition.steps) in steps]
 
 
 EXPERIMENTS: dict[str, Experiment] = {
@@ -240,6 +245,17 @@ EXPERIMENTS: dict[str, Experiment] = {
                    "steps", ("sampling", "renoise_scope", "cfg_steps"), _renoising),
     )
 }
+
+
+def parse_step_settings(text: str) -> tuple[tuple[int, int], ...]:
+    """"4/8,28/32" -> ((4, 8), (28, 32)); ConfigError unless each is TAU/T with 0 <= TAU <= T."""
+    settings = []
+    for item in (part.strip() for part in text.split(",")):
+        match = re.fullmatch(r"(\d+)/(\d+)", item)
+        if match is None or not 0 <= int(match[1]) <= int(match[2]) or int(match[2]) == 0:
+            raise ConfigError(f"steps must be TAU/T pairs such as 4/8,28/32 (0 <= TAU <= T), got {text!r}")
+        settings.append((int(match[1]), int(match[2])))
+    return tuple(dict.fromkeys(settings))
 
 
 def select_experiments(names: str | None) -> list[Experiment]:

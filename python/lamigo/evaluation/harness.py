@@ -97,6 +97,7 @@ class EvalConfig:
         decoder: the LaMI decoder's settings; a condition's tau/T, and its re-noising scope and
             guided steps where it sets them, replace theirs, and `seed` replaces their seed.
         tasks: what the downstream tasks of a `downstream` experiment may use.
+        steps: run LaMI-GO only at these (tau, T); None: at every setting the sweeps name.
     """
 
     data: str
@@ -112,6 +113,7 @@ class EvalConfig:
     bf16: bool = False
     decoder: DecoderSettings = DecoderSettings()
     tasks: TaskOptions = TaskOptions()
+    steps: Sequence[tuple[int, int]] | None = None
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRICS]
@@ -354,7 +356,7 @@ def _run_experiment(ctx: TrialContext, experiment: Experiment, items: Sequence[E
     fields = (*CONDITION_FIELDS, *RESULT_FIELDS)
     rows = _read_csv(path, fields)
     done = {(*condition_key(row), row["image"]) for row in rows}
-    conditions = experiment.conditions(ctx.config.quick)
+    conditions = experiment.conditions(ctx.config.quick, ctx.config.steps)
     todo = [(condition, item) for condition in conditions for item in items
             if (*condition.key, item.name) not in done]
     logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(conditions) * len(items))
@@ -386,7 +388,7 @@ def _summarise(ctx: TrialContext, experiment: Experiment, rows: list[dict], fid_
     path = out / f"{experiment.name}_summary.csv"
     cached = {condition_key(row): row for row in _read_csv(path, SUMMARY_FIELDS)}
     summary = []
-    conditions = experiment.conditions(ctx.config.quick)
+    conditions = experiment.conditions(ctx.config.quick, ctx.config.steps)
     for condition in tqdm(conditions, desc=f"{experiment.name} summary", unit="condition",
                           disable=fid_scorer is None):
         key = condition.key

@@ -191,8 +191,9 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
         f"- data: `{config.data}`, {len(items)} image(s) fitted to {height}x{width}: "
         + ", ".join(item.name for item in items),
         "- captions: " + ("; ".join(f"{item.name}: {item.caption or '(none)'}" for item in items)),
-        f"- seed {config.seed}; {'quick subset' if config.quick else 'full sweeps'}; "
-        f"metrics: {', '.join(config.metrics)}",
+        f"- seed {config.seed}; {'quick subset' if config.quick else 'full sweeps'}"
+        + (f", LaMI-GO at tau/T {', '.join(f'{tau}/{steps}' for tau, steps in config.steps)} only"
+           if config.steps else "") + f"; metrics: {', '.join(config.metrics)}",
         f"- written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; 1 KB = 1000 bytes",
         "",
         "## How to read these numbers",
