@@ -10,11 +10,13 @@ from collections.abc import Iterator, Sequence
 import pmt
 from gnuradio import gr
 
-from lamigo.classical import encode_at_budget, get_baseline
+from lamigo.classical import get_baseline
 from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, fit_image, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
+from lamigo.link import LinkConfig, LinkKey
+from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
@@ -31,10 +33,13 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     messages (every image once when 0 and not looping) the block stops and, with `finish`,
     tells the flowgraph it is done, so a flowgraph of finite sources ends by itself.
 
-    With a classical `codec` the PDU is instead the image's file in that codec, the highest
-    setting of at most `budget` bytes (`lamigo.classical.encode_at_budget`), with metadata
-    `codec`, `setting`, `height` and `width` besides; the GO Packetizer sends it as
-    `lamigo.link.classical` does and the Classical Receiver hands on its image. No models load.
+    With a classical `codec` the PDU is instead the image's file in that codec, at the highest
+    setting whose bytes on air are at most `budget` (`lamigo.link.classical.send_at_budget`:
+    every packet the GO Packetizer will send for it, link headers, CRCs, authentication tags and
+    the repeated, protected header block included, as counted with the packetizer's
+    `max_payload`, `control_copies` and `link_key`), with metadata `codec`, `setting`, `height`
+    and `width` besides; the GO Packetizer sends it as `lamigo.link.classical` does and the
+    Classical Receiver hands on its image. No models load.
 
     Args:
         images: a file, folder, glob pattern or photo:NAME (several separated by ';').
@@ -51,7 +56,10 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         first_id: message id of the first message.
         finish: signal done after the last message.
         codec: "go", or a classical baseline: "jpeg", "jpeg-rst" (restart markers) or "jpeg2000".
-        budget: the classical file's largest size in bytes (ignored for "go").
+        budget: the classical file's largest size in bytes on air (ignored for "go"), e.g. a
+            GO message's bytes on air to compare at the same cost.
+        max_payload, control_copies, link_key: those of the GO Packetizer downstream, which
+            the budget counts the packets of (classical codecs only).
     """
 
     def __init__(
@@ -74,6 +82,9 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         finish: bool = True,
         codec: str = "go",
         budget: int = 3000,
+        max_payload: int = LinkConfig.max_payload,
+        control_copies: int = LinkConfig.control_copies,
+        link_key: str = "",
     ) -> None:
         gr.basic_block.__init__(self, name="lamigo_go_message_source", in_sig=None, out_sig=None)
         if count < 0 or interval < 0:
@@ -93,6 +104,8 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             get_baseline(codec)  # ConfigError naming the choices
             if budget < 1:
                 raise ConfigError(f"budget must be >= 1 byte, got {budget}")
+            self.link = LinkConfig(max_payload, control_copies=control_copies)
+            self.key = LinkKey.load(link_key) if link_key else None
         else:
             models = load_model_set(model_set, device="cpu", weights=weights or None)
             self.transmitter = Transmitter(
@@ -165,8 +178,9 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         if self.transmitter is not None:
             caption = caption_to_send(source, self.caption, self.transmitter.models)
             return self.transmitter.pack(self.transmitter.encode(load_image(source), caption)), {}
-        encoded = encode_at_budget(self.codec, fit_image(load_image(source), self.size), self.budget)
+        encoded = send_at_budget(self.codec, fit_image(load_image(source), self.size), self.budget, self.link,
+                                 self.key)
         if encoded is None:
-            raise ConfigError(f"no {self.codec} file of this image fits {self.budget} bytes")
+            raise ConfigError(f"no {self.codec} file of this image fits {self.budget} bytes on air")
         return encoded.data, {"codec": self.codec, "setting": encoded.setting, "height": self.size[0],
                               "width": self.size[1]}

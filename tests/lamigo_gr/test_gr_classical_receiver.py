@@ -124,7 +124,7 @@ def test_a_jpeg_file_crosses_the_gfsk_modem_and_decodes(image):
     from lamigo_gr import gfsk_demod, gfsk_mod, go_message_source, packetizer
 
     tb = gr.top_block()
-    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg", budget=1200, first_id=7)
+    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg", budget=2500, first_id=7)
     sent, out = blocks.message_debug(), blocks.message_debug()
     pack, mod, demod = packetizer(max_payload=105), gfsk_mod(), gfsk_demod()
     receiver = classical_receiver(timeout=1.0, size="64x64")
@@ -141,7 +141,7 @@ def test_a_jpeg_file_crosses_the_gfsk_modem_and_decodes(image):
     tb.stop()
     tb.wait()
     sent_meta, jpeg = split_pdu(sent.get_message(0))
-    assert sent_meta["codec"] == "jpeg" and len(jpeg) <= 1200 and jpeg[:2] == b"\xff\xd8"
+    assert sent_meta["codec"] == "jpeg" and len(jpeg) < 2500 and jpeg[:2] == b"\xff\xd8"
     meta, png = split_pdu(out.get_message(0))
     assert (meta["message_id"], meta["codec"], meta["decoded_ok"], meta["packets_lost"]) == (7, "jpeg", True, 0)
     received = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
@@ -168,3 +168,34 @@ def test_the_source_refuses_an_unknown_codec_or_no_budget():
         go_message_source(codec="gif")
     with pytest.raises(ConfigError, match="budget"):
         go_message_source(codec="jpeg", budget=0)
+
+
+def test_the_source_budget_counts_the_packetizers_bytes_on_air(image, tmp_path):
+    """The budget is what the GO Packetizer downstream sends, headers, CRCs, authentication
+    tags and the protected header block included: the file is the highest setting that fits."""
+    from lamigo.link import LinkKey
+    from lamigo.link.auth import write_link_key
+    from lamigo.link.classical import file_bytes_on_air, send_at_budget
+    from lamigo_gr import go_message_source, packetizer
+
+    key_file = tmp_path / "link.key"
+    write_link_key(key_file)
+    link = dict(max_payload=48, control_copies=2, link_key=str(key_file))
+    budget = 2000
+    tb = gr.top_block()
+    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg-rst", budget=budget, **link)
+    pack, sent, packets = packetizer(**link), blocks.message_debug(), blocks.message_debug()
+    tb.msg_connect(source, "out", pack, "in")
+    tb.msg_connect(source, "out", sent, "store")
+    tb.msg_connect(pack, "out", packets, "store")
+    tb.start()
+    tb.wait()
+    meta, data = split_pdu(sent.get_message(0))
+    on_air = sum(len(split_pdu(packets.get_message(i))[1]) for i in range(packets.num_messages()))
+    assert len(data) < on_air <= budget
+    config = LinkConfig(max_payload=48, control_copies=2)
+    expected = send_at_budget("jpeg-rst", image, budget, config, LinkKey.load(key_file))
+    assert (meta["setting"], data) == (expected.setting, expected.data)
+    better = get_baseline("jpeg-rst").encode(image, expected.setting + 1)
+    header = get_baseline("jpeg-rst").header_length(better)
+    assert file_bytes_on_air(Encoded("jpeg-rst", 0, better, header, 0), SHAPE, config, LinkKey.load(key_file)) > budget
