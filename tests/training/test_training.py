@@ -121,3 +121,110 @@ def test_torchrun_trains_data_parallel(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     checkpoint = load_checkpoint(tmp_path)
     assert checkpoint.step == 2 and checkpoint.settings["world_size"] == 2
+
+
+def _tiny_vqgan_weights() -> dict[str, torch.Tensor]:
+    from lamigo.models.vqgan import VQGAN
+    from lamigo.training.configs import vqgan_preset
+
+    torch.manual_seed(1)
+    return VQGAN(vqgan_preset("tiny")).state_dict()
+
+
+def test_decoder_fine_tune_keeps_every_token_and_trains_the_decoder():
+    from lamigo.training.distributed import Distributed
+    from lamigo.training.vqgan_task import VQGANLosses, VQGANTask
+    from lamigo.training.configs import vqgan_preset
+
+    weights = _tiny_vqgan_weights()
+    task = VQGANTask(vqgan_preset("tiny"), Distributed(0, 1, torch.device("cpu")),
+                     losses=VQGANLosses(perceptual=1.0, adversarial=0.8, adversarial_start=1),
+                     initial_weights=weights, freeze_encoder=True)
+    images = torch.rand(2, 3, 32, 32)
+    before, _ = task.model.eval().encode(images)
+    decoder_before = task.model.out_block[0].weight.clone()
+    discriminator_before = [p.clone() for p in task.discriminator.parameters()]
+    optimizer = torch.optim.AdamW([p for p in task.model.parameters() if p.requires_grad], lr=1e-2)
+    task.model.train()
+    for step in (1, 2):
+        loss, metrics = task.loss(task.model, images)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        metrics |= task.after_step(step, optimizer)
+    # The adversarial loss and the discriminator's own step ran from step 1 on.
+    assert {"st_lpips", "g_adv", "adv_weight", "d_loss"} <= set(metrics)
+    assert not torch.equal(task.model.out_block[0].weight, decoder_before)
+    assert any(not torch.equal(a, b) for a, b in zip(task.discriminator.parameters(), discriminator_before))
+    # Encoder, batch-norm statistics and codebook are untouched: every token is what it was.
+    after, _ = task.model.eval().encode(images)
+    assert torch.equal(before, after)
+    for key in ("vquantizer.codebook.weight", "down_blocks.3.1.running_mean"):
+        if key in weights:
+            assert torch.equal(task.model.state_dict()[key], weights[key])
+
+
+def test_freezing_the_encoder_needs_weights():
+    from lamigo.training.configs import vqgan_preset
+    from lamigo.training.distributed import Distributed
+    from lamigo.training.vqgan_task import VQGANLosses, VQGANTask
+
+    with pytest.raises(ConfigError, match="--init-from"):
+        VQGANTask(vqgan_preset("tiny"), Distributed(0, 1, torch.device("cpu")),
+                  losses=VQGANLosses(perceptual=0, adversarial=0), freeze_encoder=True)
+
+
+def test_adversarial_run_resumes_with_its_discriminator(tmp_path):
+    out = tmp_path / "vqgan"
+    gan = ["--adversarial-start", "1", "--perceptual-weight", "0"]
+    assert main(["train", "vqgan", "--data", *PHOTOS, "--out", str(out), "--steps", "2", *gan, *TINY]) == 0
+    state = load_checkpoint(out).task_state
+    assert set(state) == {"discriminator", "discriminator_optimizer"}
+    assert main(["train", "vqgan", "--data", *PHOTOS, "--out", str(out), "--steps", "4", "--resume", *gan, *TINY]) == 0
+    resumed = load_checkpoint(out).task_state
+    assert not torch.equal(resumed["discriminator"]["net.0.weight"], state["discriminator"]["net.0.weight"])
+
+
+def test_receiver_masks_look_like_what_a_receiver_faces():
+    import numpy as np
+
+    from lamigo.masking.policies import PDM_PATTERNS, tile_pattern
+    from lamigo.training.denoiser_task import receiver_mask
+
+    rng = np.random.default_rng(0)
+    distances = rng.random((64, 64))
+    masks = [receiver_mask(distances, rng) for _ in range(200)]
+    ratios = np.array([mask.mean() for mask in masks])
+    assert all(mask.shape == (64, 64) and mask.dtype == bool for mask in masks)
+    # The sparsest is the 4x4 PDM pattern (1/16).
+    assert ratios.min() >= 1 / 16 and ratios.max() <= 1.0 and ratios.std() > 0.1
+    # PDM tiles (in some shift) appear as they are, with nothing else lost.
+    tiles = {tile_pattern(np.roll(p, (a, b), axis=(0, 1)), (64, 64)).tobytes()
+             for p in PDM_PATTERNS.values() for a in range(p.shape[0]) for b in range(p.shape[1])}
+    assert any(mask.tobytes() in tiles for mask in masks)
+    # Masks with lost packets are more than their policy's ratio allows.
+    assert (ratios > 0.8).any()
+
+
+def test_receiver_masking_noises_only_inside_the_mask_and_trains():
+    from lamigo.models.vqgan import VQGAN
+    from lamigo.training.configs import denoiser_preset, vqgan_preset
+    from lamigo.training.denoiser_task import DenoiserTask
+    from lamigo.training.distributed import Distributed
+
+    vqgan = VQGAN(vqgan_preset("tiny"))
+    task = DenoiserTask(denoiser_preset("tiny", vqgan.codebook_size), vqgan, Distributed(0, 1, torch.device("cpu")))
+    loss, metrics = task.loss(task.model, torch.rand(3, 3, 64, 64))
+    loss.backward()
+    assert torch.isfinite(loss) and 0 <= metrics["acc_replaced"] <= 1
+    with pytest.raises(ConfigError, match="unknown masking"):
+        DenoiserTask(denoiser_preset("tiny", vqgan.codebook_size), vqgan, Distributed(0, 1, torch.device("cpu")),
+                     masking="everything")
+
+
+def test_denoiser_trains_on_a_model_sets_vqgan_from_its_weights(tmp_path):
+    out = tmp_path / "denoiser"
+    assert main(["train", "denoiser", "--vqgan", "tiny", "--init-from", "tiny", "--data", *PHOTOS,
+                 "--out", str(out), "--steps", "1", *TINY]) == 0
+    tiny = load_model_set("tiny", captioner=False)
+    assert load_checkpoint(out).config["codebook_size"] == tiny.denoiser.codebook_size

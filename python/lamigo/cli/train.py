@@ -10,6 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 
+from lamigo.training.data import PHOTO_FOLDERS
+from lamigo.training.denoiser_task import MASKINGS
+from lamigo.training.vqgan_task import VQGANLosses
+
 logger = logging.getLogger(__name__)
 
 
@@ -17,9 +21,9 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data", nargs="+", metavar="DIR", default=None,
         help="image folders (searched recursively) or files; default: the sample photos of "
-        "scikit-image and scikit-learn and /usr/share/backgrounds and "
-        "/usr/share/doc/opencv-doc/examples/data where installed. skimage's coffee and chelsea "
-        "are always held out",
+        "scikit-image and scikit-learn and the photographs of Debian packages ("
+        + ", ".join(f"{package}: {folder}" for folder, package in PHOTO_FOLDERS.items())
+        + ") where installed. skimage's coffee and chelsea are always held out",
     )
 
 
@@ -50,6 +54,19 @@ def _add_training_options(parser: argparse.ArgumentParser, steps: int, batch: in
                         "(tests); a resumed run keeps its checkpoint's (default: %(default)s)")
 
 
+def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--init-from", metavar="NAME|DIR", default=None,
+                        help=f"start a fresh run from this model set's {what} (its sizes replace "
+                        f"--size) instead of random weights")
+
+
+def _model_set_part(name_or_dir: str, part: str):
+    """The VQGAN or the denoiser of a model set, on the CPU."""
+    from lamigo.models.registry import load_model_set
+
+    return getattr(load_model_set(name_or_dir, captioner=False), part).float().eval()
+
+
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
         "train",
@@ -60,19 +77,41 @@ def register(subparsers) -> None:
     )
     steps = parser.add_subparsers(dest="train_command", required=True, metavar="STEP")
 
-    vqgan = steps.add_parser("vqgan", help="train a VQGAN (f=4) from scratch",
-                             description="Reconstruction (L1 + MSE) plus VQ and commitment losses, "
-                             "k-means codebook initialisation and dead-code restarts.")
+    vqgan = steps.add_parser("vqgan", help="train a VQGAN (f=4), from scratch or from a model set's",
+                             description="Reconstruction (L1 + MSE), ST-LPIPS perceptual loss and, "
+                             "after a warm-up, a PatchGAN hinge loss (taming's VQGAN recipe), plus VQ "
+                             "and commitment losses, k-means codebook initialisation and dead-code "
+                             "restarts.")
     _add_training_options(vqgan, steps=2000, batch=16, lr=1e-3, crop=64)
+    _add_init_option(vqgan, "VQGAN")
+    vqgan.add_argument("--freeze-encoder", action="store_true",
+                       help="train only the decoder (needs --init-from): the encoder and codebook "
+                       "keep their weights, so every image's tokens, and a denoiser trained on "
+                       "them, stay valid")
+    vqgan.add_argument("--perceptual-weight", type=float, default=VQGANLosses.perceptual,
+                       help="weight of the ST-LPIPS (AlexNet) perceptual loss; 0 turns it off "
+                       "(default: %(default)s)")
+    vqgan.add_argument("--adversarial-weight", type=float, default=VQGANLosses.adversarial,
+                       help="weight of the PatchGAN hinge loss, on top of taming's adaptive "
+                       "balance against the reconstruction loss; 0 turns it off (default: %(default)s)")
+    vqgan.add_argument("--adversarial-start", type=int, default=VQGANLosses.adversarial_start, metavar="STEP",
+                       help="step at which the discriminator and the adversarial loss start "
+                       "(default: %(default)s)")
     vqgan.set_defaults(func=run_vqgan)
 
     denoiser = steps.add_parser("denoiser", help="train a Paella token denoiser on a trained VQGAN's tokens",
                                 description="Noise a random fraction r of the tokens with random "
                                 "codewords and learn the originals (cross-entropy). Without captions "
                                 "the denoiser learns to ignore them (effectively unconditional).")
-    denoiser.add_argument("--vqgan", required=True, metavar="CKPT",
-                          help="VQGAN training checkpoint (file or its folder)")
+    denoiser.add_argument("--vqgan", required=True, metavar="CKPT|NAME|DIR",
+                          help="the VQGAN whose tokens it learns: a training checkpoint (file or its "
+                          "folder) or a model set's (name or folder)")
     _add_training_options(denoiser, steps=1500, batch=16, lr=1e-3, crop=64)
+    _add_init_option(denoiser, "denoiser")
+    denoiser.add_argument("--masking", choices=MASKINGS, default=MASKINGS[-1],
+                          help="paella: Paella's uniform noising of the whole map only; receiver: "
+                          "two thirds of the samples noised only inside a receiver-like mask (PRM, "
+                          "PDM, EBM and lost packets' tokens) (default: %(default)s)")
     denoiser.set_defaults(func=run_denoiser)
 
     export = steps.add_parser("export", help="write a model-set folder from two checkpoints",
@@ -150,13 +189,27 @@ def _resumed_config(args: argparse.Namespace, kind: str):
 
 
 def run_vqgan(args: argparse.Namespace) -> int:
-    from lamigo.models.vqgan import VQGANConfig
+    from lamigo.errors import ConfigError
+    from lamigo.models.vqgan import VQGAN, VQGANConfig
     from lamigo.training.configs import vqgan_preset
     from lamigo.training.vqgan_task import VQGANTask
 
     stored = _resumed_config(args, "vqgan")
-    config = VQGANConfig(**stored) if stored else vqgan_preset(args.size)
-    return _run(args, lambda dist: VQGANTask(config, dist, seed=args.seed))
+    initial = _model_set_part(args.init_from, "vqgan") if args.init_from else None
+    if stored:
+        config = VQGANConfig(**stored)
+    else:
+        config = initial.config if initial is not None else vqgan_preset(args.size)
+    weights = initial.state_dict() if initial is not None else None
+    if args.freeze_encoder and weights is None and not stored:
+        raise ConfigError("--freeze-encoder needs --init-from: an encoder to keep")
+    losses = VQGANLosses(perceptual=args.perceptual_weight, adversarial=args.adversarial_weight,
+                         adversarial_start=args.adversarial_start)
+    if weights is None and args.freeze_encoder:
+        # Resuming a decoder fine-tune: the checkpoint's weights replace these.
+        weights = VQGAN(config).state_dict()
+    return _run(args, lambda dist: VQGANTask(config, dist, losses=losses, initial_weights=weights,
+                                             freeze_encoder=args.freeze_encoder, seed=args.seed))
 
 
 def run_denoiser(args: argparse.Namespace) -> int:
@@ -164,10 +217,29 @@ def run_denoiser(args: argparse.Namespace) -> int:
     from lamigo.training.denoiser_task import DenoiserTask
     from lamigo.training.export import denoiser_config_from_dict, vqgan_from_checkpoint
 
-    vqgan = vqgan_from_checkpoint(args.vqgan)
+    from pathlib import Path
+
+    from lamigo.training.checkpoint import LAST_CHECKPOINT
+
+    source = Path(args.vqgan).expanduser()
+    is_checkpoint = source.is_file() or (source / LAST_CHECKPOINT).is_file()
+    if not is_checkpoint and (source.exists() or len(source.parts) > 1):
+        from lamigo.errors import WeightsError
+        from lamigo.models.registry import MODEL_SET_FILE
+
+        if not (source / MODEL_SET_FILE).is_file():
+            raise WeightsError(f"no VQGAN at {source}: expected a training checkpoint "
+                               f"({source / LAST_CHECKPOINT}) or a model set ({source / MODEL_SET_FILE})")
+    vqgan = vqgan_from_checkpoint(source) if is_checkpoint else _model_set_part(args.vqgan, "vqgan")
     stored = _resumed_config(args, "denoiser")
-    config = denoiser_config_from_dict(stored) if stored else denoiser_preset(args.size, vqgan.codebook_size)
-    return _run(args, lambda dist: DenoiserTask(config, vqgan, dist, seed=args.seed))
+    initial = _model_set_part(args.init_from, "denoiser") if args.init_from else None
+    if stored:
+        config = denoiser_config_from_dict(stored)
+    else:
+        config = initial.config if initial is not None else denoiser_preset(args.size, vqgan.codebook_size)
+    weights = initial.state_dict() if initial is not None else None
+    return _run(args, lambda dist: DenoiserTask(config, vqgan, dist, masking=args.masking,
+                                                initial_weights=weights, seed=args.seed))
 
 
 def run_export(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -36,6 +36,8 @@ class TrainingCheckpoint:
     optimizer: dict
     step: int
     settings: dict
+    # What the task keeps beside the model (e.g. the VQGAN's discriminator and its optimizer).
+    task_state: dict = field(default_factory=dict)
 
 
 def save_checkpoint(path: str | Path, checkpoint: TrainingCheckpoint) -> Path:
@@ -52,6 +54,7 @@ def save_checkpoint(path: str | Path, checkpoint: TrainingCheckpoint) -> Path:
             "optimizer": checkpoint.optimizer,
             "step": checkpoint.step,
             "settings": checkpoint.settings,
+            "task_state": checkpoint.task_state,
         },
         temporary,
     )
@@ -82,6 +85,7 @@ def load_checkpoint(path: str | Path, kind: str | None = None) -> TrainingCheckp
             optimizer=raw["optimizer"],
             step=int(raw["step"]),
             settings=dict(raw["settings"]),
+            task_state=dict(raw.get("task_state", {})),
         )
     except Exception as err:  # noqa: BLE001 - any parse failure means an unusable file
         raise WeightsError(f"cannot read training checkpoint {path}: {err}") from err

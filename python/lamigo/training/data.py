@@ -1,7 +1,10 @@
 """Training photographs that install from package registries, and random crops of them.
 
-The default sources are scikit-image's and scikit-learn's sample photos and Debian's
-`mate-backgrounds` and `opencv-doc` image folders. The two photos the demo and the evaluation
+The default sources are scikit-image's and scikit-learn's sample photos and the folders of
+Debian packages that hold real photographs (`PHOTO_FOLDERS`). Debian 12's `gnome-backgrounds`,
+`ukui-wallpapers`, `lomiri-wallpapers` and `sway-backgrounds` were inspected too: they hold
+only illustrations, renders and logos, so none of their folders is a source, and neither are
+`mate-backgrounds`' abstract and desktop folders. The two photos the demo and the evaluation
 use (scikit-image's `coffee` and `chelsea`) are always held out.
 """
 
@@ -33,8 +36,11 @@ logger = logging.getLogger(__name__)
 
 # The demo's and the evaluation's photos: never trained on, whatever folder they sit in.
 HELD_OUT_STEMS = frozenset({"coffee", "chelsea"})
-# Debian packages' image folders (apt-get install mate-backgrounds opencv-doc).
-DEBIAN_IMAGE_FOLDERS = ("/usr/share/backgrounds", "/usr/share/doc/opencv-doc/examples/data")
+# Debian packages' folders of real photographs -> the package that installs each.
+PHOTO_FOLDERS = {
+    "/usr/share/backgrounds/mate/nature": "mate-backgrounds",
+    "/usr/share/doc/opencv-doc/examples/data": "opencv-doc",
+}
 # Photos are stored with at most this shorter side: enough for crops at the scale of a
 # 256x256 evaluation image, small enough to keep every photo in memory.
 MAX_SHORT_SIDE = 512
@@ -54,7 +60,7 @@ def default_data_sources() -> list[Path]:
         sources.append(Path(sklearn.__file__).parent / "datasets" / "images")
     except ImportError:
         logger.info("scikit-learn is not installed: its china.jpg and flower.jpg are not used")
-    sources += [Path(folder) for folder in DEBIAN_IMAGE_FOLDERS]
+    sources += [Path(folder) for folder in PHOTO_FOLDERS]
     return [source for source in sources if source.is_dir()]
 
 

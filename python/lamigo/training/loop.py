@@ -75,7 +75,16 @@ class TrainingTask(Protocol):
         ...
 
     def after_step(self, step: int, optimizer: torch.optim.Optimizer) -> dict[str, float]:
-        """Maintenance after optimizer step `step` (e.g. codebook restarts) -> extra metrics."""
+        """Maintenance after optimizer step `step` (e.g. codebook restarts, the
+        discriminator's step) -> extra metrics."""
+        ...
+
+    def extra_state(self) -> dict:
+        """What the task keeps beside the model, for checkpoints (may be empty)."""
+        ...
+
+    def load_extra_state(self, state: dict, step: int) -> None:
+        """Restore `extra_state` of a checkpoint taken at `step`."""
         ...
 
 
@@ -139,6 +148,7 @@ def train(
         model.load_state_dict(checkpoint.model)
         optimizer.load_state_dict(checkpoint.optimizer)
         step = checkpoint.step
+        task.load_extra_state(checkpoint.task_state, step)
         logger.info("resuming %s from step %d of %s", task.kind, step, checkpoint_path)
     else:
         if resume:
@@ -160,6 +170,7 @@ def train(
                 kind=task.kind, config=task.config_dict(), model=model.state_dict(),
                 optimizer=optimizer.state_dict(), step=at_step,
                 settings=dataclasses.asdict(settings) | {"world_size": dist.world_size},
+                task_state=task.extra_state(),
             ))
         dist.barrier()
 
