@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pmt
@@ -48,7 +49,8 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     `message_id`, `codec` ('' when unknown), `decoded_ok`, `header_lost`, `packets_expected`,
     `packets_received`, `packets_lost`, `lost_bytes`, `note`. GO packets are left to the
     depacketizer (counted in `ignored`); damaged, foreign or forged packets are counted in
-    `rejected` and logged rate-limited; no input stops the block.
+    `rejected` and logged rate-limited; no input stops the block. With an `output_folder`, each
+    image is also saved there as `file_NNNNN.png` (NNNNN the message id).
 
     Args:
         timeout: seconds without a packet after which a file completes with what it has.
@@ -56,10 +58,11 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         size: image size ("HxW") of the grey image when a file's header block was lost.
         link_key: file of the pre-shared packet-authentication key; empty accepts packets
             without authentication.
+        output_folder: folder the images are saved in; empty = do not save.
     """
 
     def __init__(self, timeout: float = 2.0, max_in_flight: int = 4, size: str = DEFAULT_SIZE,
-                 link_key: str = "") -> None:
+                 link_key: str = "", output_folder: str = "") -> None:
         gr.basic_block.__init__(self, name="lamigo_classical_receiver", in_sig=None, out_sig=None)
         if timeout <= 0 or max_in_flight < 1:
             raise ConfigError(f"timeout must be > 0 and max_in_flight >= 1, got {timeout} and {max_in_flight}")
@@ -67,11 +70,13 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.max_in_flight = max_in_flight
         self.size = parse_size(size)
         self.key = LinkKey.load(link_key) if link_key else None
+        self.output_folder = Path(output_folder).expanduser() if output_folder else None
         self.rejected = 0  #: inputs that were not PDUs or not valid packets
         self.ignored = 0  #: valid packets of GO messages
         self.duplicates = 0
         self.files_out = 0
         self.publish_failed = 0
+        self.save_failed = 0  #: images that could not be written to the output folder
         self._files: dict[tuple[int, int, int], _File] = {}
         self._log = RateLimitedLog(logger)
         self._lock = threading.Lock()
@@ -157,5 +162,17 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 continue
             logger.info("file %d (%s): %d/%d packets, decoded %s", message_id, codec or "?", len(entry.packets),
                         count, received.decoded_ok)
+            self._save(message_id, png.getvalue())
             self.files_out += 1
             self.message_port_pub(pmt.intern("out"), pdu)
+
+    def _save(self, message_id: int, png: bytes) -> None:
+        if self.output_folder is None:
+            return
+        path = self.output_folder / f"file_{message_id:05d}.png"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(png)
+        except OSError as err:  # a full disk or a bad folder loses the file, not the receiver
+            self.save_failed += 1
+            logger.error("file %d received but not saved: %s", message_id, err)

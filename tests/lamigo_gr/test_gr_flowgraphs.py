@@ -19,9 +19,11 @@ FLOWGRAPHS = sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc"))
 TX = ["go_message_source", "packetizer", "gfsk_mod"]
 RX = ["gfsk_demod", "depacketizer", "decoder_client"]
 OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["link_monitor.link_monitor"],
+              "loopback_classical": TX + ["gfsk_demod", "classical_receiver"],
               "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX, "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
 RADIO_BLOCKS = {"tx_uhd": "uhd.usrp_sink", "rx_uhd": "uhd.usrp_source", "tx_hackrf": "soapy.sink",
                 "rx_hackrf": "soapy.source", "loopback_sim": "channels.channel_model",
+                "loopback_classical": "channels.channel_model",
                 "loopback_gui": "channels.channel_model",
                 "tx_zmq": "zeromq.push_sink", "rx_zmq": "zeromq.pull_source"}
 
@@ -53,8 +55,11 @@ def test_the_per_sweep_explains_its_options():
     done = subprocess.run([sys.executable, "-m", "lamigo_gr.apps.loopback", "--help"], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "packet error rate versus SNR" in " ".join(done.stdout.split())
-    assert "--noise-voltages" in done.stdout
+    text = " ".join(done.stdout.split())
+    assert "packet error rate versus SNR" in text
+    for option in ("--noise-voltages", "--baselines", "--out", "--images", "--size", "--model-set", "--noise-seed",
+                   "--max-payload", "--control-copies", "--steps", "--renoise"):
+        assert option in text
 
 
 @pytest.mark.parametrize("key, value, problem", [
@@ -108,3 +113,23 @@ def test_loopback_at_low_snr_loses_packets_and_still_decodes(build_dir, pull_soc
     regenerated = wire.message.mask | wire.lost
     sent = ~regenerated
     np.testing.assert_array_equal(decoded.indices[0].numpy()[sent], wire.message.indices[sent])
+
+
+def test_a_classical_file_crosses_the_classical_loopback(build_dir, tmp_path):
+    """flowgraphs/loopback_classical.grc headless: a JPEG with restart markers within its budget
+    on air through the GFSK modem and a mildly noisy channel into the Classical Receiver, which
+    saves the decoded image."""
+    from PIL import Image
+
+    from lamigo.evaluation.quality import psnr
+    from lamigo.images import fit_image, load_image
+
+    result = run_loopback(build_dir, codec="jpeg-rst", images="photo:coffee", size="64x64", budget=2500,
+                          noise_voltage=0.3, noise_seed=1, output_folder=str(tmp_path))
+    assert result.messages_sent == 1 and result.sent_meta[0]["codec"] == "jpeg-rst"
+    assert len(result.sent[0]) < result.bytes_on_air <= 2500
+    assert result.packets_received == result.packets_sent > 0
+    (meta, png), = result.received
+    assert (meta["codec"], meta["decoded_ok"], meta["header_lost"], meta["packets_lost"]) == ("jpeg-rst", True, False, 0)
+    saved = np.asarray(Image.open(tmp_path / "file_00000.png").convert("RGB"))
+    assert psnr(fit_image(load_image("photo:coffee"), (64, 64)), saved) > 25
