@@ -164,7 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--control-copies", type=int, default=defaults["control_copies"], metavar="N",
                         help="copies of each control (and classical header) chunk (default: %(default)s)")
     add_decoder_options(parser)
-    parser.add_argument("-v", "--verbose", action="store_true", help="log every run and what the blocks do")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also log what the blocks do, GNU Radio's own at debug level (every failed "
+                        "radio CRC); each run is logged without it")
     return parser
 
 
