@@ -97,7 +97,11 @@ def test_train_resume_export_and_load(tmp_path, capsys):
     assert IndexPrior.load(model_dir / "index_prior.safetensors").codebook_size == models.vqgan.codebook_size
 
     report = evaluate_model_set(models, ["photo:coffee"], size=(64, 64), ratios=[0.5])
-    assert report["images"]["photo:coffee"]["psnr_db"] > 0
+    coffee = report["images"]["photo:coffee"]
+    assert coffee["psnr_db"] > 0 and 0 < coffee["st_lpips"] < 1
+    # JPEG gets at most the bytes of the message that carries every index.
+    assert coffee["full_index_map_bytes"] > 64 * 64 // 16 * 6 // 8
+    assert coffee["jpeg_at_those_bytes"]["bytes"] is None or coffee["jpeg_at_those_bytes"]["bytes"] <= coffee["full_index_map_bytes"]
     assert 0 < report["codebook_usage"] <= 1
     assert set(report["token_accuracy_on_replaced"]) == {"0.5"}
 

@@ -130,8 +130,9 @@ def register(subparsers) -> None:
     export.set_defaults(func=run_export)
 
     evaluate = steps.add_parser("evaluate", help="measure a model set on held-out photos",
-                                description="Reconstruction PSNR of encode->decode, codebook usage "
-                                "and denoiser token accuracy at several noise ratios; prints JSON.")
+                                description="Reconstruction PSNR and ST-LPIPS of encode->decode beside "
+                                "JPEG at the bytes of the GO message carrying every index, codebook "
+                                "usage and denoiser token accuracy at several noise ratios; prints JSON.")
     evaluate.add_argument("model_set", metavar="NAME|DIR", help="model set name or folder")
     evaluate.add_argument("--images", nargs="+", default=["photo:coffee", "photo:chelsea"],
                           help="images to measure on (default: %(default)s)")
@@ -262,8 +263,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from lamigo.training.evaluate import evaluate_model_set
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from lamigo.models.index_prior import model_set_index_prior
+
     models = load_model_set(args.model_set, device=device)
     report = evaluate_model_set(models, args.images, parse_size(args.size), args.ratios,
-                                args.save_reconstructions)
+                                args.save_reconstructions, model_set_index_prior(args.model_set))
     print_json(report)
     return 0

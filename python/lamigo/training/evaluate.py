@@ -1,5 +1,6 @@
-"""Figures of a model set on held-out photos: reconstruction PSNR through the codebook,
-codebook usage, and the denoiser's token accuracy at several noise ratios."""
+"""Figures of a model set on held-out photos: reconstruction PSNR and ST-LPIPS through the
+codebook beside JPEG at the bytes of the full index map, codebook usage, and the denoiser's
+token accuracy at several noise ratios."""
 
 from __future__ import annotations
 
@@ -36,6 +37,18 @@ def token_accuracy(models: ModelSet, indices: torch.Tensor, ratio: float, seed: 
     }
 
 
+def _jpeg_at(image: np.ndarray, budget: int, perceptual) -> dict:
+    """JPEG (optimised Huffman tables) at its highest quality within `budget` file bytes."""
+    from lamigo.classical.baselines import encode_at_budget, get_baseline
+
+    encoded = encode_at_budget("jpeg", image, budget)
+    if encoded is None:
+        return {"bytes": None}
+    decoded = get_baseline("jpeg").receive(encoded.data, np.zeros(len(encoded.data), bool), image.shape[:2]).image
+    return {"quality": encoded.setting, "bytes": len(encoded.data), "psnr_db": round(psnr(image, decoded), 2),
+            "st_lpips": round(perceptual.distance(image, decoded), 4)}
+
+
 @torch.inference_mode()
 def evaluate_model_set(
     models: ModelSet,
@@ -43,12 +56,20 @@ def evaluate_model_set(
     size: tuple[int, int] = (256, 256),
     ratios: list[float] | tuple[float, ...] = (0.25, 0.5, 0.75, 1.0),
     save_reconstructions: str | Path | None = None,
+    index_prior=None,
 ) -> dict:
-    """PSNR (dB) of encode -> decode per image, the share of the codebook the images use, and
-    the token accuracy per noise ratio (averaged over the images)."""
+    """Per image: PSNR (dB) and ST-LPIPS of encode -> decode, the bytes of the GO message that
+    carries every index (nothing masked, the default coders, `index_prior`) and JPEG at those
+    bytes; the share of the codebook the images use, and the token accuracy per noise ratio
+    (averaged over the images)."""
+    from lamigo.evaluation.perceptual import load_st_lpips
     from lamigo.images import fit_image, load_image, save_image, to_tensor, to_uint8
+    from lamigo.lami.transmitter import Transmitter
+    from lamigo.masking.policies import make_policy
 
     device = next(models.vqgan.parameters()).device
+    perceptual = load_st_lpips()
+    transmitter = Transmitter(models, make_policy("none"), size=size, index_prior=index_prior)
     report: dict = {"model_set": models.name, "size": f"{size[0]}x{size[1]}", "images": {}}
     all_indices = []
     accuracies: dict[str, list[float]] = {f"{ratio:g}": [] for ratio in ratios}
@@ -56,8 +77,13 @@ def evaluate_model_set(
         original = fit_image(load_image(source), size)
         indices, _ = models.vqgan.encode(to_tensor(original, device))
         reconstruction = to_uint8(models.vqgan.decode_indices(indices))[0]
+        # The empty caption: the index map's own bytes, as a model set without a captioner sends it.
+        full_map_bytes = len(transmitter.pack(transmitter.encode(original, "")))
         report["images"][source] = {"psnr_db": round(psnr(original, reconstruction), 2),
-                                    "codewords_used": int(indices.unique().numel())}
+                                    "st_lpips": round(perceptual.distance(original, reconstruction), 4),
+                                    "codewords_used": int(indices.unique().numel()),
+                                    "full_index_map_bytes": full_map_bytes,
+                                    "jpeg_at_those_bytes": _jpeg_at(original, full_map_bytes, perceptual)}
         if save_reconstructions is not None:
             name = source.split(":")[-1] if source.startswith("photo:") else Path(source).stem
             save_image(reconstruction, Path(save_reconstructions) / f"{name}_reconstruction.png")
