@@ -98,7 +98,7 @@ def test_train_resume_export_and_load(tmp_path, capsys):
 
     report = evaluate_model_set(models, ["photo:coffee"], size=(64, 64), ratios=[0.5])
     coffee = report["images"]["photo:coffee"]
-    assert coffee["psnr_db"] > 0 and 0 < coffee["st_lpips"] < 1
+    assert coffee["psnr_db"] > 0 and coffee["st_lpips"] > 0
     # JPEG gets at most the bytes of the message that carries every index.
     assert coffee["full_index_map_bytes"] > 64 * 64 // 16 * 6 // 8
     assert coffee["jpeg_at_those_bytes"]["bytes"] is None or coffee["jpeg_at_those_bytes"]["bytes"] <= coffee["full_index_map_bytes"]
