@@ -65,4 +65,7 @@ def test_every_decoding_command_has_the_options(command: str) -> None:
     text = subparsers.choices[command].format_help()
     for option in ("--renoise-scope", "--cfg-steps", "--cfg", "--temperature"):
         assert option in text, (command, option)
-    assert ("--steps" in text) == (command != "eval")  # eval's sweeps set tau/T
+    if command == "eval":  # eval's sweeps set tau/T; its --steps only picks among their settings
+        assert "--steps TAU/T" in text and "--renoise TAU" not in text
+    else:
+        assert "--steps T " in text and "--renoise TAU" in text
