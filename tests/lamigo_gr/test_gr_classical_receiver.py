@@ -199,3 +199,17 @@ def test_the_source_budget_counts_the_packetizers_bytes_on_air(image, tmp_path):
     better = get_baseline("jpeg-rst").encode(image, expected.setting + 1)
     header = get_baseline("jpeg-rst").header_length(better)
     assert file_bytes_on_air(Encoded("jpeg-rst", 0, better, header, 0), SHAPE, config, LinkKey.load(key_file)) > budget
+
+
+def test_images_are_saved_and_a_folder_that_cannot_be_written_loses_only_the_file(image, tmp_path):
+    packets = [make_pdu(p.to_bytes()) for p in packetize_file(_file(image), SHAPE, 12, CONFIG)]
+    saver = classical_receiver(timeout=5, size="64x64", output_folder=str(tmp_path / "images"))
+    blocked = tmp_path / "a file"
+    blocked.write_text("not a folder")
+    failing = classical_receiver(timeout=5, size="64x64", output_folder=str(blocked))
+    for block in (saver, failing):
+        for pdu in packets:
+            block._handle(pdu)
+    assert Image.open(tmp_path / "images" / "file_00012.png").size == SHAPE
+    assert (saver.files_out, saver.save_failed) == (1, 0)
+    assert (failing.files_out, failing.save_failed) == (1, 1)
