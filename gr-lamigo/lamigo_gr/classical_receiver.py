@@ -20,6 +20,7 @@ from lamigo.images import DEFAULT_SIZE, parse_size
 from lamigo.link import LinkKey
 from lamigo.link.classical import receive_file
 from lamigo.link.packet import Packet, PacketKind
+from lamigo.link.reassembler import DEFAULT_TIMEOUT
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.expiry_timer import ExpiryTimer
 from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
@@ -61,7 +62,7 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         output_folder: folder the images are saved in; empty = do not save.
     """
 
-    def __init__(self, timeout: float = 2.0, max_in_flight: int = 4, size: str = DEFAULT_SIZE,
+    def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_in_flight: int = 4, size: str = DEFAULT_SIZE,
                  link_key: str = "", output_folder: str = "") -> None:
         gr.basic_block.__init__(self, name="lamigo_classical_receiver", in_sig=None, out_sig=None)
         if timeout <= 0 or max_in_flight < 1:

@@ -11,6 +11,7 @@ from gnuradio import gr
 
 from lamigo.errors import LamigoError
 from lamigo.link import LinkKey, Reassembler
+from lamigo.link.reassembler import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
@@ -45,8 +46,8 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def __init__(
         self,
-        timeout: float = 2.0,
-        max_in_flight: int = 16,
+        timeout: float = DEFAULT_TIMEOUT,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         model_set: str = "tiny",
         weights: str = "",
         max_tokens: int = DEFAULT_MAX_TOKENS,

@@ -42,11 +42,11 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def __init__(
         self,
-        max_payload: int = 105,
-        interleaver: str = "block",
-        interleaver_seed: int = 0,
-        payload_crc: bool = True,
-        control_copies: int = 3,
+        max_payload: int = LinkConfig.max_payload,
+        interleaver: str = LinkConfig.interleaver,
+        interleaver_seed: int = LinkConfig.interleaver_seed,
+        payload_crc: bool = LinkConfig.payload_crc,
+        control_copies: int = LinkConfig.control_copies,
         model_set: str = "tiny",
         weights: str = "",
         link_key: str = "",

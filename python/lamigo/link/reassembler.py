@@ -42,6 +42,8 @@ from lamigo.message import GOMessage, LinkStats, ReceivedMessage, ReceiverLimits
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_AGE = 30.0  # seconds: far longer than any message takes on a 1 Mbit/s link
+DEFAULT_TIMEOUT = 2.0  # seconds without a packet before a message completes with what it has
+DEFAULT_MAX_IN_FLIGHT = 16  # messages held at once
 LOGGED_IN_FULL = 10  # lost messages logged one by one; after that every 100th
 
 
@@ -100,9 +102,9 @@ class Reassembler:
         *,
         limits: ReceiverLimits | None = None,
         key: LinkKey | None = None,
-        timeout: float = 2.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_age: float | None = None,
-        max_in_flight: int = 16,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         remember: int = 1024,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
