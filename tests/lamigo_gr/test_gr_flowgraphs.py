@@ -2,6 +2,7 @@
 options with --help; the loopback carries images over the GFSK modem and a noisy channel to a
 decoder service socket; the hardware-free pair carries one over a ZMQ IQ link."""
 
+import re
 import subprocess
 import sys
 
@@ -21,6 +22,7 @@ RX = ["gfsk_demod", "depacketizer", "decoder_client"]
 OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["link_monitor.link_monitor"],
               "loopback_classical": TX + ["gfsk_demod", "classical_receiver"],
               "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX, "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
+KEYED_BLOCKS = {"packetizer", "depacketizer", "classical_receiver"}
 RADIO_BLOCKS = {"tx_uhd": "uhd.usrp_sink", "rx_uhd": "uhd.usrp_source", "tx_hackrf": "soapy.sink",
                 "rx_hackrf": "soapy.source", "loopback_sim": "channels.channel_model",
                 "loopback_classical": "channels.channel_model",
@@ -44,6 +46,11 @@ def test_flowgraph_loads_compiles_and_explains_its_options(name, build_dir):
     code = script.read_text()
     for block in OUR_BLOCKS[name]:
         assert f"lamigo_gr.{block}(" in code
+    # Every flowgraph transmits or receives, so each takes the optional packet-authentication
+    # key and hands it to each block that signs or checks packets.
+    assert flowgraph_parameters(name)["link_key"] == ""
+    keyed = [block for block in OUR_BLOCKS[name] if block in KEYED_BLOCKS]
+    assert keyed and all(re.search(rf"lamigo_gr\.{block}\([^)]*link_key=link_key", code) for block in keyed)
     assert RADIO_BLOCKS[name] in code
     options = [f"--{parameter.replace('_', '-')}" for parameter in flowgraph_parameters(name)]
     done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)

@@ -1,6 +1,7 @@
 """The hardware-free tx/rx pair: flowgraphs/tx_zmq.grc's transmit chain (GO message source,
 packetizer, GFSK modulator) into a ZMQ IQ link and rx_zmq.grc's receive chain (GFSK demodulator,
-depacketizer, decoder client) out of it, as two top blocks; the message arrives bit-exact."""
+depacketizer, decoder client) out of it, as two top blocks, both ends holding the same link
+key (--link-key); the message arrives bit-exact."""
 
 import time
 
@@ -8,6 +9,7 @@ import numpy as np
 import pmt
 from gnuradio import blocks
 
+from lamigo.link.auth import write_link_key
 from lamigo.message import unpack_message
 from lamigo.service.wire import parse_frames
 from lamigo_gr.apps.flowgraphs import free_port, load_top_block_class
@@ -16,11 +18,13 @@ from lamigo_gr.apps.flowgraphs import free_port, load_top_block_class
 def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, receive_all):
     service, service_address = pull_socket
     iq_address = f"tcp://127.0.0.1:{free_port()}"
+    key = str(write_link_key(tmp_path / "link.key"))
     receiver = load_top_block_class("rx_zmq", tmp_path)(
-        model_set="tiny", service=service_address, iq_address=iq_address)
+        model_set="tiny", service=service_address, iq_address=iq_address, link_key=key)
     transmitter = load_top_block_class("tx_zmq", tmp_path)(
         images="photo:coffee", count=1, size="64x64", caption="a cup of coffee", model_set="tiny",
-        iq_address=iq_address)
+        iq_address=iq_address, link_key=key)
+    assert transmitter.packetizer.key is not None and receiver.depacketizer.reassembler.key is not None
     sent = blocks.message_debug()
     transmitter.msg_connect(transmitter.go_source, "out", sent, "store")
     receiver.start()
