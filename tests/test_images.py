@@ -1,12 +1,16 @@
-"""lamigo.images: the images a user names (files, folders, globs, bundled photos)."""
+"""lamigo.images: the images a user names (files, folders, globs, bundled photos) and the numbered
+PNGs a receiver saves."""
 
 from __future__ import annotations
+
+import io
+import logging
 
 import pytest
 from PIL import Image
 
 from lamigo.errors import ConfigError
-from lamigo.images import resolve_images
+from lamigo.images import resolve_images, save_numbered_png
 
 
 def test_resolve_images_from_folder_glob_and_photo(tmp_path):
@@ -25,3 +29,15 @@ def test_resolve_images_from_folder_glob_and_photo(tmp_path):
 def test_resolve_images_rejects_what_matches_nothing(spec):
     with pytest.raises(ConfigError):
         resolve_images(spec)
+
+
+def test_save_numbered_png_writes_into_a_new_folder_and_survives_one_it_cannot_make(tmp_path, caplog):
+    png = io.BytesIO()
+    Image.new("RGB", (8, 6), "red").save(png, format="PNG")
+    path = save_numbered_png(png.getvalue(), tmp_path / "new" / "folder", "message", 12)
+    assert path == tmp_path / "new" / "folder" / "message_00012.png"
+    assert path.read_bytes() == png.getvalue() and Image.open(path).size == (8, 6)
+    (tmp_path / "a_file").write_text("in the way")
+    with caplog.at_level(logging.ERROR, logger="lamigo.images"):
+        assert save_numbered_png(png.getvalue(), tmp_path / "a_file", "file", 3) is None
+    assert "file_00003.png not saved" in caplog.text

@@ -16,7 +16,7 @@ from PIL import Image
 
 from lamigo.classical.received import Received, failure
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import DEFAULT_SIZE, parse_size
+from lamigo.images import DEFAULT_SIZE, parse_size, save_numbered_png
 from lamigo.link import LinkKey
 from lamigo.link.classical import receive_file
 from lamigo.link.packet import Packet, PacketKind
@@ -170,10 +170,5 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _save(self, message_id: int, png: bytes) -> None:
         if self.output_folder is None:
             return
-        path = self.output_folder / f"file_{message_id:05d}.png"
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(png)
-        except OSError as err:  # a full disk or a bad folder loses the file, not the receiver
+        if save_numbered_png(png, self.output_folder, "file", message_id) is None:
             self.save_failed += 1
-            logger.error("file %d received but not saved: %s", message_id, err)

@@ -13,6 +13,7 @@ import zmq
 from gnuradio import gr
 
 from lamigo.errors import ConfigError, LamigoError
+from lamigo.images import save_numbered_png
 from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, parse_result, pdu_frames
 from lamigo_gr.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
@@ -148,13 +149,9 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         message_id = record["message_id"]
         self.results_received += 1
         if self.output_folder is not None:
-            path = self.output_folder / f"message_{message_id:05d}.png"
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(png)
-            except OSError as err:  # a full disk or a bad folder loses the file, not the receiver
+            path = save_numbered_png(png, self.output_folder, "message", message_id)
+            if path is None:
                 self.save_failed += 1
-                logger.error("message %d decoded but not saved: %s", message_id, err)
             else:
                 self.saved.append(path)
                 logger.info("message %d decoded: saved %s", message_id, path)

@@ -1,9 +1,11 @@
 """Images in and out: reading a file or a bundled `photo:NAME`, finding the images a user names,
-fitting an image to the size sent, and tensor conversions. One place for what an image file is."""
+fitting an image to the size sent, tensor conversions and saving what a receiver received. One
+place for what an image file is."""
 
 from __future__ import annotations
 
 import glob
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +14,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from lamigo.errors import ConfigError
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # torch is imported where a tensor is made, so option parsers stay light
     import torch
@@ -138,3 +142,17 @@ def save_image(image: np.ndarray, path: str | Path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(image).save(path)
+
+
+def save_numbered_png(png: bytes, folder: Path, prefix: str, number: int) -> Path | None:
+    """Write the PNG bytes `png` as `folder/PREFIX_NNNNN.png` (NNNNN: `number`, e.g. a message
+    id), making the folder. A write that fails (a full disk, a folder that cannot be made) is
+    logged and gives None: a receiver saving what it receives loses that image, not itself."""
+    path = folder / f"{prefix}_{number:05d}.png"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+    except OSError as err:
+        logger.error("%s not saved: %s", path, err)
+        return None
+    return path
