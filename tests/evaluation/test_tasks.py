@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from lamigo.errors import ConfigError
+from lamigo.errors import ConfigError, WeightsError
 from lamigo.evaluation.tasks import (
     TASKS,
     Boxes,
@@ -165,7 +165,7 @@ def tiny_models(tmp_path_factory):
 @pytest.mark.slow  # imports transformers and builds two models: seconds on a busy CPU
 def test_transformers_tasks_load_local_folders_predict_and_score(tiny_models, tmp_path):
     detector, depth = tiny_models
-    with pytest.raises(ConfigError, match="not a transformers AutoModelForDepthEstimation"):
+    with pytest.raises(WeightsError, match=r"depth model \(AutoModelForDepthEstimation\) at .* could not be loaded"):
         build_tasks(TaskOptions(depth=detector))
     tasks, skipped = build_tasks(TaskOptions(detector=detector, depth=depth, detection_threshold=0.0))
     assert not skipped
@@ -200,3 +200,19 @@ def test_transformers_tasks_load_local_folders_predict_and_score(tiny_models, tm
     assert fitted.shape == (100, 100) and (fitted[0, 0], fitted[0, -1]) == (101, 299)  # columns 100-299, halved
     with pytest.raises(ConfigError, match="chelsea.npy"):
         depth_task.ground_truth("chelsea", (100, 100))
+
+
+@pytest.mark.slow  # imports transformers
+def test_a_task_folder_whose_weights_do_not_load_is_one_weights_error_line(tiny_models, tmp_path):
+    """The detector and depth folders load through lamigo.models.conditions.load_pretrained, as
+    the text encoders do: a bad safetensors header is one line naming the folder."""
+    import shutil
+
+    _, depth = tiny_models
+    broken = tmp_path / "depth"
+    shutil.copytree(depth, broken)
+    (broken / "model.safetensors").write_bytes(b"\xff" * 8 + b"not a header")
+    with pytest.raises(WeightsError) as raised:
+        build_tasks(TaskOptions(depth=broken))
+    message = str(raised.value)
+    assert len(message.splitlines()) == 1 and str(broken) in message and "AutoModelForDepthEstimation" in message

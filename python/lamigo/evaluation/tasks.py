@@ -361,15 +361,15 @@ class Edges(Task):
         return edge_f_score(predictions, references)
 
 
-def _load_transformers(folder: Path, auto_class: str):
+def _load_transformers(folder: Path, auto_class: str, what: str):
+    """(image processor, model in eval mode) of a local transformers folder; a folder that does
+    not load is one WeightsError line (`load_pretrained`, as for the text encoders)."""
     import transformers
 
-    try:
-        processor = transformers.AutoImageProcessor.from_pretrained(folder, local_files_only=True)
-        model = getattr(transformers, auto_class).from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as err:
-        raise ConfigError(f"{folder} is not a transformers {auto_class} folder with an image "
-                          f"processor: {str(err).splitlines()[0]}") from err
+    from lamigo.models.conditions import load_pretrained
+
+    processor = load_pretrained(transformers.AutoImageProcessor, folder, f"{what} image processor")
+    model = load_pretrained(getattr(transformers, auto_class), folder, f"{what} ({auto_class})")
     return processor, model.eval()
 
 
@@ -388,7 +388,7 @@ class ObjectDetection(Task):
     MIN_SCORE = 0.05  # detections kept for mAP (COCO's usual floor)
 
     def __init__(self, options: TaskOptions) -> None:
-        self.processor, self.model = _load_transformers(Path(options.detector), "AutoModelForObjectDetection")
+        self.processor, self.model = _load_transformers(Path(options.detector), "AutoModelForObjectDetection", "detector")
         self.threshold = options.detection_threshold
         self.truth = _coco_boxes(Path(options.annotations)) if options.annotations else None
 
@@ -455,7 +455,7 @@ class DepthEstimation(Task):
     unavailable = staticmethod(lambda options: None if options.depth else "no --depth DIR given")
 
     def __init__(self, options: TaskOptions) -> None:
-        self.processor, self.model = _load_transformers(Path(options.depth), "AutoModelForDepthEstimation")
+        self.processor, self.model = _load_transformers(Path(options.depth), "AutoModelForDepthEstimation", "depth model")
         self.truth = options.depth_truth
 
     def ground_truth(self, image_name: str, size: tuple[int, int]) -> np.ndarray | None:
