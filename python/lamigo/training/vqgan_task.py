@@ -186,9 +186,9 @@ class VQGANTask:
             metrics["st_lpips"] = float(perceptual.detach())
         loss = reconstruction_loss
         if self._adversarial_active():
-            self.discriminator.eval()
+            # Batch statistics, as in the discriminator's own step (taming does the same): its
+            # running statistics lag far behind early on and would score another network.
             generator_loss = -self.discriminator(reconstruction).mean()
-            self.discriminator.train()
             last_layer = unwrap(model).out_block[0].weight
             (rec_grad,) = torch.autograd.grad(reconstruction_loss, last_layer, retain_graph=True)
             (gan_grad,) = torch.autograd.grad(generator_loss, last_layer, retain_graph=True)
