@@ -297,7 +297,7 @@ def _run_classic(ctx: TrialContext, item: EvalImage, condition: Condition, row: 
         return None
     row.update(total_kb=len(encoded.data) / KB, header_kb=encoded.header_bytes / KB, codec_setting=encoded.setting)
     if not condition.setup:
-        return get_baseline(condition.codec).receive(encoded.data, np.zeros(len(encoded.data), bool), shape).image
+        return get_baseline(condition.codec).decode(encoded.data, shape)
     run = simulate_file(encoded, shape, _channel(ctx, item, condition), config)
     row.update(air_kb=run.bytes_on_air / KB, packets_lost=run.packets_lost)
     return run.received.image if run.received.decoded_ok else None

@@ -44,7 +44,7 @@ def _jpeg_at(image: np.ndarray, budget: int, perceptual) -> dict:
     encoded = encode_at_budget("jpeg", image, budget)
     if encoded is None:
         return {"bytes": None}
-    decoded = get_baseline("jpeg").receive(encoded.data, np.zeros(len(encoded.data), bool), image.shape[:2]).image
+    decoded = get_baseline("jpeg").decode(encoded.data, image.shape[:2])
     return {"quality": encoded.setting, "bytes": len(encoded.data), "psnr_db": round(psnr(image, decoded), 2),
             "st_lpips": round(perceptual.distance(image, decoded), 4)}
 
