@@ -179,66 +179,59 @@ def _run(args: argparse.Namespace, make_task) -> int:
     return 0
 
 
-def _resumed_config(args: argparse.Namespace, kind: str):
-    """The config in --out's checkpoint when resuming one, else None."""
+def _resumed_checkpoint(args: argparse.Namespace, kind: str):
+    """--out's checkpoint when resuming one, else None."""
     from pathlib import Path
 
     from lamigo.training.checkpoint import LAST_CHECKPOINT, load_checkpoint
 
     path = Path(args.out) / LAST_CHECKPOINT
-    return load_checkpoint(path, kind).config if args.resume and path.is_file() else None
+    return load_checkpoint(path, kind) if args.resume and path.is_file() else None
 
 
 def run_vqgan(args: argparse.Namespace) -> int:
-    from lamigo.errors import ConfigError
-    from lamigo.models.vqgan import VQGAN, VQGANConfig
+    from lamigo.models.vqgan import VQGANConfig
     from lamigo.training.configs import vqgan_preset
     from lamigo.training.vqgan_task import VQGANTask
 
-    stored = _resumed_config(args, "vqgan")
-    initial = _model_set_part(args.init_from, "vqgan") if args.init_from else None
-    if stored:
-        config = VQGANConfig(**stored)
+    resumed = _resumed_checkpoint(args, "vqgan")
+    if resumed:
+        config, weights = VQGANConfig(**resumed.config), resumed.model
+    elif args.init_from:
+        initial = _model_set_part(args.init_from, "vqgan")
+        config, weights = initial.config, initial.state_dict()
     else:
-        config = initial.config if initial is not None else vqgan_preset(args.size)
-    weights = initial.state_dict() if initial is not None else None
-    if args.freeze_encoder and weights is None and not stored:
-        raise ConfigError("--freeze-encoder needs --init-from: an encoder to keep")
+        config, weights = vqgan_preset(args.size), None
     losses = VQGANLosses(perceptual=args.perceptual_weight, adversarial=args.adversarial_weight,
                          adversarial_start=args.adversarial_start)
-    if weights is None and args.freeze_encoder:
-        # Resuming a decoder fine-tune: the checkpoint's weights replace these.
-        weights = VQGAN(config).state_dict()
     return _run(args, lambda dist: VQGANTask(config, dist, losses=losses, initial_weights=weights,
                                              freeze_encoder=args.freeze_encoder, seed=args.seed))
 
 
 def run_denoiser(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lamigo.errors import WeightsError
+    from lamigo.models.registry import MODEL_SET_FILE
+    from lamigo.training.checkpoint import LAST_CHECKPOINT
     from lamigo.training.configs import denoiser_preset
     from lamigo.training.denoiser_task import DenoiserTask
     from lamigo.training.export import denoiser_config_from_dict, vqgan_from_checkpoint
 
-    from pathlib import Path
-
-    from lamigo.training.checkpoint import LAST_CHECKPOINT
-
     source = Path(args.vqgan).expanduser()
     is_checkpoint = source.is_file() or (source / LAST_CHECKPOINT).is_file()
-    if not is_checkpoint and (source.exists() or len(source.parts) > 1):
-        from lamigo.errors import WeightsError
-        from lamigo.models.registry import MODEL_SET_FILE
-
-        if not (source / MODEL_SET_FILE).is_file():
-            raise WeightsError(f"no VQGAN at {source}: expected a training checkpoint "
-                               f"({source / LAST_CHECKPOINT}) or a model set ({source / MODEL_SET_FILE})")
+    if not is_checkpoint and (source.exists() or len(source.parts) > 1) and not (source / MODEL_SET_FILE).is_file():
+        raise WeightsError(f"no VQGAN at {source}: expected a training checkpoint "
+                           f"({source / LAST_CHECKPOINT}) or a model set ({source / MODEL_SET_FILE})")
     vqgan = vqgan_from_checkpoint(source) if is_checkpoint else _model_set_part(args.vqgan, "vqgan")
-    stored = _resumed_config(args, "denoiser")
-    initial = _model_set_part(args.init_from, "denoiser") if args.init_from else None
-    if stored:
-        config = denoiser_config_from_dict(stored)
+    resumed = _resumed_checkpoint(args, "denoiser")
+    if resumed:
+        config, weights = denoiser_config_from_dict(resumed.config), resumed.model
+    elif args.init_from:
+        initial = _model_set_part(args.init_from, "denoiser")
+        config, weights = initial.config, initial.state_dict()
     else:
-        config = initial.config if initial is not None else denoiser_preset(args.size, vqgan.codebook_size)
-    weights = initial.state_dict() if initial is not None else None
+        config, weights = denoiser_preset(args.size, vqgan.codebook_size), None
     return _run(args, lambda dist: DenoiserTask(config, vqgan, dist, masking=args.masking,
                                                 initial_weights=weights, seed=args.seed))
 
@@ -258,13 +251,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from lamigo.cli.common import print_json
+    from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import load_model_set
     from lamigo.images import parse_size
     from lamigo.training.evaluate import evaluate_model_set
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    from lamigo.models.index_prior import model_set_index_prior
-
     models = load_model_set(args.model_set, device=device)
     report = evaluate_model_set(models, args.images, parse_size(args.size), args.ratios,
                                 args.save_reconstructions, model_set_index_prior(args.model_set))

@@ -73,8 +73,8 @@ def receiver_mask(distances: np.ndarray, rng: np.random.Generator) -> np.ndarray
     if rng.random() < 0.5:
         sent = np.flatnonzero(~mask)
         if sent.size:
-            groups = token_groups(sent.size, max(1, min(sent.size, -(-sent.size // int(rng.integers(*TOKENS_PER_PACKET))))),
-                                  rng.choice(INTERLEAVERS), int(rng.integers(2**31)))
+            packets = -(-sent.size // int(rng.integers(*TOKENS_PER_PACKET)))  # at least 1, at most sent.size
+            groups = token_groups(sent.size, packets, rng.choice(INTERLEAVERS), int(rng.integers(2**31)))
             packet_error_rate = rng.uniform(*PACKET_ERROR_RATES)
             lost = [group for group in groups if rng.random() < packet_error_rate]
             if lost:
@@ -107,6 +107,7 @@ class DenoiserTask:
         if initial_weights is not None:
             self.model.load_state_dict(initial_weights)
         self.masking = masking
+        self.seed = seed
         self.rng = np.random.default_rng(seed)
         self.crop_multiple = vqgan.downscale * config.size_multiple
         # No CLIP conditions without captions: those mappers stay at their initial values.
@@ -128,7 +129,7 @@ class DenoiserTask:
 
     def load_extra_state(self, state: dict, step: int) -> None:
         # A resumed run draws other masks than an unbroken one would: reseed by step.
-        self.rng = np.random.default_rng((int(torch.initial_seed()) % 2**32, step))
+        self.rng = np.random.default_rng((self.seed, step))
 
     def random_captions(self, count: int) -> list[str]:
         """Half empty, half random printable ASCII of random length."""
