@@ -13,7 +13,8 @@ from lamigo_gr.apps.flowgraphs import free_port
 
 # Runs in its own process: one QApplication, as the generated script's main() makes it.
 GUI_RUN = r"""
-import json, sys, time
+import faulthandler, json, sys, time
+faulthandler.enable()  # a crash in Qt or GNU Radio code prints every thread's Python stack
 from PyQt5 import Qt
 from lamigo_gr.apps.flowgraphs import load_top_block_class
 
