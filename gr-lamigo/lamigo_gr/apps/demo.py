@@ -1,7 +1,7 @@
 """The end-to-end demo (`make demo`): a photo through the whole chain, over a simulated radio link.
 
 It starts the LaMI decoder service (`lamigo serve`) as its own process, runs
-flowgraphs/loopback_sim.grc headless (GO message source -> packetizer -> GNU Radio framing and
+flowgraphs/loopback_sim.grc headless (image source -> packetizer -> GNU Radio framing and
 GFSK -> noisy channel -> demodulation -> depacketizer -> decoder client), waits for the service
 to decode the message, stops everything, and writes to the output folder:
 

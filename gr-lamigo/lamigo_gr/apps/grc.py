@@ -16,11 +16,12 @@ import argparse
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, REPOSITORY, flowgraph_path, grc_environment
+from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, flowgraph_path, grc_environment
 
-CONSOLE_TERMINAL = REPOSITORY / "scripts" / "grc-console-terminal"
+CONSOLE_TERMINAL = Path(__file__).with_name("grc-console-terminal")  #: package data, executable
 TERMINAL_VARIABLE = "GR_CONF_GRC_XTERM_EXECUTABLE"  #: GNU Radio reads [grc] xterm_executable from it
 DEFAULT_FLOWGRAPH = "loopback_sim"
 

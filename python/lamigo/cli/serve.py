@@ -83,7 +83,7 @@ def register(subparsers) -> None:
     curve.add_argument("--make-curve-keys", metavar="DIR", default=None,
                        help="write a service and a client key pair into DIR (secret keys 0600) and exit")
     curve.add_argument("--make-link-key", metavar="FILE", default=None,
-                       help="write a new packet-authentication key for the GO Packetizer and "
+                       help="write a new packet-authentication key for the Link Packetizer and "
                        "Depacketizer blocks and lamigo simulate --link-key (hex, 0600) to FILE and exit")
     add_model_options(parser)
     parser.set_defaults(func=run)
