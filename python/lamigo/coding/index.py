@@ -6,17 +6,20 @@ control part (`write_table` / `read_table`), and every packet still decodes on i
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cached_property
+from heapq import heappop, heappush
 from typing import ClassVar
 
 import constriction
 import numpy as np
 from bitarray import bitarray
-from bitarray.util import ba2int, canonical_decode, canonical_huffman, int2ba
+from bitarray.util import ba2int, canonical_decode, int2ba
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.registry import WireRegistry
@@ -72,6 +75,11 @@ class IndexCoder(ABC):
         """The coder that decodes with a table `read_table` returned."""
         return self
 
+    @property
+    def nbytes(self) -> int:
+        """About how much memory this coder holds once it has coded (what the cache counts)."""
+        return 1024
+
     @abstractmethod
     def encode(self, symbols: np.ndarray) -> bytes: ...
 
@@ -118,33 +126,37 @@ class FixedLengthCoder(IndexCoder):
 
 @INDEX_CODERS.register
 class HuffmanCoder(IndexCoder):
-    """Canonical Huffman code built from the pre-shared prior (bitarray.util.canonical_huffman)."""
+    """Canonical Huffman code built from the pre-shared prior (the code
+    `bitarray.util.canonical_huffman` makes, built on first use: a receiver that never decodes
+    an index of a message never builds its code)."""
 
     name = "huffman"
     wire_id = 1
     uses_prior = True
 
-    def __init__(self, codebook_size: int, prior: IndexPrior | None = None) -> None:
-        super().__init__(codebook_size, prior)
-        code, self._length_counts, self._canonical_symbols = canonical_huffman(
-            dict(enumerate(self.prior.counts.tolist()))
-        )
-        self._code = code
+    @cached_property
+    def _canonical(self) -> "CanonicalCode":
+        return CanonicalCode.huffman(self.prior.counts)
 
     @property
     def code_lengths(self) -> np.ndarray:
-        return np.array([len(self._code[s]) for s in range(self.codebook_size)])
+        return self._canonical.lengths
+
+    @property
+    def nbytes(self) -> int:
+        return CanonicalCode.nbytes_for(self.codebook_size)
 
     def encode(self, symbols: np.ndarray) -> bytes:
         bits = bitarray(endian="big")
-        bits.encode(self._code, self._check(symbols).tolist())
+        bits.encode(self._canonical.code, self._check(symbols).tolist())
         return bits.tobytes()
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
+        canonical = self._canonical
         bits = bitarray(endian="big")
         bits.frombytes(data)
         decoded = itertools.islice(
-            canonical_decode(bits, self._length_counts, self._canonical_symbols), count
+            canonical_decode(bits, canonical.length_counts, canonical.symbols), count
         )
         try:
             symbols = np.fromiter(decoded, dtype=np.int64, count=count)
@@ -164,11 +176,21 @@ class RangeCoder(IndexCoder):
     BLOCK = 256
     PRIOR_WEIGHT = 2048.0  # pseudo-observations the prior is worth before adaptation
 
-    def _models(self):
+    @cached_property
+    def _first_model(self):
         counts = self.prior.probabilities * self.PRIOR_WEIGHT
+        return counts, constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+
+    @property
+    def nbytes(self) -> int:
+        return 64 * self.codebook_size + 4096
+
+    def _models(self):
+        counts, model = self._first_model
         while True:
-            observed = yield constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+            observed = yield model
             counts = counts + np.bincount(observed, minlength=self.codebook_size)
+            model = constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
 
     def encode(self, symbols: np.ndarray) -> bytes:
         symbols = self._check(symbols).astype(np.int32)
@@ -207,24 +229,90 @@ MAX_CODE_LENGTH = 31  # 5 bits in a code table; bitarray's canonical decoder tak
 _LENGTH_BITS = 5
 
 
-def _canonical(lengths: np.ndarray) -> tuple[list[int], list[int]]:
-    """Codes per length and the symbols in canonical order (by length, then symbol), the form
-    `bitarray.util.canonical_decode` takes; symbols of length 0 have no code."""
-    coded = np.flatnonzero(lengths)
-    order = coded[np.argsort(lengths[coded], kind="stable")]
-    return np.bincount(lengths[coded], minlength=int(lengths.max()) + 1).tolist(), order.tolist()
+class _Node(float):
+    """A Huffman tree node: its weight (a float, so the heap compares nodes in C, not in Python)
+    and its content, a symbol or the pair of children."""
+
+    __slots__ = ("content",)
 
 
-def _canonical_code(length_counts: list[int], symbols: list[int]) -> dict[int, bitarray]:
-    code: dict[int, bitarray] = {}
-    value, position = 0, 0
-    for length in range(1, len(length_counts)):
-        for symbol in symbols[position : position + length_counts[length]]:
-            code[symbol] = int2ba(value, length, endian="big")
-            value += 1
-        position += length_counts[length]
-        value <<= 1
-    return code
+def _huffman_tree(weights: list[int]) -> _Node:
+    """The Huffman tree of symbols 0..n-1 with these weights, built exactly as
+    `bitarray.util.canonical_huffman` builds it (leaves pushed in symbol order, the two lightest
+    popped, ties broken by the heap alone), so its codes are bitarray's codes byte for byte."""
+    if sum(weights) >= 1 << 53:
+        raise ConfigError("Huffman weights sum beyond 2^53")
+    heap: list[_Node] = []
+    for symbol, weight in enumerate(weights):
+        leaf = _Node(weight)
+        leaf.content = symbol
+        heappush(heap, leaf)
+    while len(heap) > 1:
+        first, second = heappop(heap), heappop(heap)
+        parent = _Node(first + second)
+        parent.content = (first, second)
+        heappush(heap, parent)
+    return heap[0]
+
+
+@dataclass(frozen=True, eq=False)
+class CanonicalCode:
+    """A canonical prefix code: the code length of each symbol (`lengths`, 0 = no code), the
+    codes per length and the symbols in canonical order (what `bitarray.util.canonical_decode`
+    takes); the code itself (what `bitarray.encode` takes) is built on first use, since a
+    receiver only decodes."""
+
+    lengths: np.ndarray
+    length_counts: list[int]
+    symbols: list[int]
+
+    @classmethod
+    def huffman(cls, weights: np.ndarray) -> "CanonicalCode":
+        """The code `bitarray.util.canonical_huffman(dict(enumerate(weights)))` makes (within a
+        length, symbols in the order of its tree walk)."""
+        weights = [int(w) for w in weights]
+        if len(weights) == 1:  # bitarray's one-symbol code: "0"
+            return cls(np.ones(1, dtype=np.int64), [0, 1], [0])
+        lengths = np.zeros(len(weights), dtype=np.int64)
+        walk: list[int] = []
+        stack = [(_huffman_tree(weights), 0)]
+        while stack:
+            node, depth = stack.pop()
+            if isinstance(node.content, tuple):
+                stack += [(node.content[1], depth + 1), (node.content[0], depth + 1)]
+            else:
+                lengths[node.content] = depth
+                walk.append(node.content)
+        order = np.asarray(walk, dtype=np.int64)
+        order = order[np.argsort(lengths[order], kind="stable")]
+        return cls(lengths, np.bincount(lengths, minlength=int(lengths.max()) + 1).tolist(), order.tolist())
+
+    @classmethod
+    def from_lengths(cls, lengths: np.ndarray) -> "CanonicalCode":
+        """The canonical code with these lengths, symbols of one length in symbol order."""
+        coded = np.flatnonzero(lengths)
+        order = coded[np.argsort(lengths[coded], kind="stable")]
+        counts = np.bincount(lengths[coded], minlength=int(lengths.max()) + 1)
+        counts[0] = 0
+        return cls(lengths, counts.tolist(), order.tolist())
+
+    @cached_property
+    def code(self) -> dict[int, bitarray]:
+        code: dict[int, bitarray] = {}
+        value, position = 0, 0
+        for length in range(1, len(self.length_counts)):
+            for symbol in self.symbols[position : position + self.length_counts[length]]:
+                code[symbol] = int2ba(value, length, endian="big")
+                value += 1
+            position += self.length_counts[length]
+            value <<= 1
+        return code
+
+    @staticmethod
+    def nbytes_for(symbols: int, codebook_size: int = 0) -> int:
+        """Memory a code of `symbols` codes over a codebook of `codebook_size` holds with its
+        encoding table built (measured: about 190 bytes a symbol), rounded up."""
+        return 256 * symbols + 8 * codebook_size + 4096
 
 
 def _gamma(out: bitarray, value: int) -> None:
@@ -275,11 +363,30 @@ class CodeTable:
             frequencies[escape_symbol] = escaped
         if not frequencies:
             return None
-        code = canonical_huffman(frequencies)[0]
+        tree = CanonicalCode.huffman(np.fromiter(frequencies.values(), dtype=np.int64, count=len(frequencies)))
         lengths = np.zeros(counts.size, dtype=np.int64)
-        lengths[members] = [len(code[int(s)]) for s in members]
-        table = cls(lengths, len(code[escape_symbol]) if escaped else 0)
+        lengths[members] = tree.lengths[: members.size]
+        table = cls(lengths, int(tree.lengths[-1]) if escaped else 0)
         return table if table.code_lengths().max() <= MAX_CODE_LENGTH else None
+
+    @cached_property
+    def key(self) -> bytes:
+        """What tells this table from any other (a cache key)."""
+        return hashlib.sha256(self.lengths.astype("<i8").tobytes()).digest() + bytes([self.escape])
+
+    def wire_bytes(self) -> int:
+        """len(self.to_bytes()), counted without writing it."""
+        longest = int(self.lengths.max())
+        bits = 2 * _LENGTH_BITS
+        for length in range(1, longest + 1):
+            remaining = (self.lengths == 0) | (self.lengths >= length)
+            positions = (np.cumsum(remaining) - 1)[self.lengths == length]
+            bits += 2 * (positions.size + 1).bit_length() - 1
+            if positions.size:
+                k = _rice_parameter(int(remaining.sum()), positions.size)
+                gaps = np.diff(positions, prepend=-1) - 1
+                bits += int((gaps >> k).sum()) + positions.size * (1 + k)
+        return -(-bits // 8)
 
     def to_bytes(self) -> bytes:
         bits = bitarray(endian="big")
@@ -379,36 +486,43 @@ class ImageHuffmanCoder(HuffmanCoder):
 
     def __init__(self, codebook_size: int, prior: IndexPrior | None = None, table: CodeTable | None = None) -> None:
         super().__init__(codebook_size, prior)
+        if table is not None and table.codebook_size != codebook_size:
+            raise ConfigError(f"a code table of {table.codebook_size} codewords for a codebook of {codebook_size}")
         self.table = table
-        if table is not None:
-            self._lengths = table.code_lengths()
-            self._length_counts, self._canonical_symbols = _canonical(self._lengths)
-            self._code = _canonical_code(self._length_counts, self._canonical_symbols)
+
+    @cached_property
+    def _canonical(self) -> CanonicalCode:
+        if self.table is None:
+            return HuffmanCoder._canonical.func(self)
+        return CanonicalCode.from_lengths(self.table.code_lengths())
 
     @property
-    def code_lengths(self) -> np.ndarray:
-        return self._lengths if self.table is not None else super().code_lengths
+    def nbytes(self) -> int:
+        if self.table is None:
+            return super().nbytes
+        return CanonicalCode.nbytes_for(int(np.count_nonzero(self.table.code_lengths())), self.codebook_size)
 
     def encode(self, symbols: np.ndarray) -> bytes:
         symbols = self._check(symbols)
-        if self.table is not None and symbols.size and not self._lengths[symbols].all():
+        if self.table is not None and symbols.size and not self.code_lengths[symbols].all():
             raise ConfigError("indices outside this image's code table: fit the coder to them first")
         return super().encode(symbols)
 
     def fit(self, symbols: np.ndarray, table_weight: float = 1.0) -> IndexCoder:
         symbols = self._check(symbols)
+        base = get_index_coder(self.name, self.codebook_size, self.prior) if self.table is not None else self
         if not symbols.size:
-            return self
+            return base
         counts = np.bincount(symbols, minlength=self.codebook_size)
-        best, best_bits = self, float(counts @ HuffmanCoder.code_lengths.fget(self))
+        best, best_bits = None, float(counts @ base.code_lengths)
         for threshold in self.THRESHOLDS:
             table = CodeTable.from_counts(counts, threshold)
             if table is None:
                 continue
-            bits = float(counts @ table.code_lengths()) + table_weight * 8 * len(table.to_bytes())
+            bits = float(counts @ table.code_lengths()) + table_weight * 8 * table.wire_bytes()
             if bits < best_bits:
-                best, best_bits = ImageHuffmanCoder(self.codebook_size, self.prior, table), bits
-        return best
+                best, best_bits = table, bits
+        return base.with_table(best)
 
     def write_table(self, out: Writer) -> None:
         out.blob(self.table.to_bytes() if self.table is not None else b"")
@@ -425,21 +539,37 @@ class ImageHuffmanCoder(HuffmanCoder):
         return CodeTable.from_bytes(data, codebook_size, symbols) if data else None
 
     def with_table(self, table: object | None) -> IndexCoder:
-        return ImageHuffmanCoder(self.codebook_size, self.prior, table) if table is not None else self
+        if table is None:
+            return self
+        return get_index_coder(self.name, self.codebook_size, self.prior, table)
 
 
-# Least recently used last; bounded, since a codebook size comes with every message: a stream of
-# messages each claiming another K must not grow memory (100 such messages once took 800 MB).
-_cache: OrderedDict[tuple[str, int, bytes], IndexCoder] = OrderedDict()
-CACHE_SIZE = 8
+# Least recently used last; bounded in entries and in bytes, since a codebook size and a code
+# table come with every message: a stream of messages each claiming another K or table must
+# not grow memory (100 such messages once took 800 MB, one Huffman code of K = 2^20 300 MB).
+_cache: OrderedDict[tuple[str, int, bytes, bytes], IndexCoder] = OrderedDict()
+CACHE_SIZE = 32
+CACHE_BYTES = 32 << 20
 
 
-def get_index_coder(name: str, codebook_size: int, prior: IndexPrior | None = None) -> IndexCoder:
-    """The named coder for this codebook and prior (cached: building a Huffman code costs ms)."""
+def get_index_coder(
+    name: str, codebook_size: int, prior: IndexPrior | None = None, table: "CodeTable | None" = None
+) -> IndexCoder:
+    """The named coder for this codebook and prior, with this image's code `table` (only
+    image-huffman has one), cached: building a Huffman code costs ms, and every packet of a
+    message, every message of an image, decodes with the same coder."""
     coder_class = INDEX_CODERS.lookup(name)
-    key = (name, codebook_size, prior.digest if prior is not None else b"")
-    coder = _cache.pop(key, None) or coder_class(codebook_size, prior)
+    key = (name, codebook_size, prior.digest if prior is not None else b"", table.key if table is not None else b"")
+    coder = _cache.pop(key, None)
+    if coder is None:
+        coder = coder_class(codebook_size, prior) if table is None else coder_class(codebook_size, prior, table)
     _cache[key] = coder
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    held = sum(entry.nbytes for entry in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > CACHE_SIZE or held > CACHE_BYTES):
+        held -= _cache.popitem(last=False)[1].nbytes
     return coder
+
+
+def cache_bytes() -> int:
+    """About how many bytes the coders in the cache hold."""
+    return sum(entry.nbytes for entry in _cache.values())
