@@ -28,7 +28,9 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     signals done.
 
     Output PDU: the GO message as it arrived (`lamigo.message.pack_message`, index 0 standing in
-    for lost tokens), with metadata: `message_id`, the link statistics (`packets_expected`,
+    for lost tokens; its indices coded with the pre-shared prior's code, not with an image table
+    fitted again, which costs more than reassembling the message), with metadata:
+    `message_id`, the link statistics (`packets_expected`,
     `packets_received`, `packets_lost`, `index_groups_lost`, `caption_chunks_lost`,
     `tokens_lost`, ...; `lamigo.message.LinkStats`) and `lost_map`, the np.packbits bitmap of
     lost tokens (row-major over the latent grid). Damaged, foreign or forged packets and
@@ -122,7 +124,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _publish(self, messages: list[ReceivedMessage]) -> None:
         for received in messages:
             try:
-                data = pack_message(received.message, self.prior)
+                data = pack_message(received.message, self.prior, table_weight=None)
                 meta = {"message_id": received.message_id, **received.link.as_dict(),
                         "lost_map": np.packbits(received.lost.ravel())}
                 pdu = make_pdu(data, meta)

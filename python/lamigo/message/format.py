@@ -117,7 +117,11 @@ class ReceiverLimits:
 
 @dataclass(eq=False)
 class GOMessage:
-    """One image as sent: indices [h', w'] with -1 where `mask` is True (not sent)."""
+    """One image as sent: indices [h', w'] with -1 where `mask` is True (not sent).
+
+    `index_code` is the index coder fitted to this message (`IndexCoder.fit`: its code table
+    chosen) when one was chosen or read with it (`unpack_message`); packing and packetizing then
+    code with it instead of fitting again. None: they fit one."""
 
     geometry: Geometry
     policy: MaskingPolicy
@@ -126,6 +130,7 @@ class GOMessage:
     caption: str = ""
     index_coder: str = DEFAULT_INDEX_CODER
     text_coder: str = "huffman"
+    index_code: IndexCoder | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         shape = self.geometry.latent_shape
@@ -146,6 +151,10 @@ class GOMessage:
             self.caption.encode("utf-8")
         except UnicodeEncodeError as err:
             raise ConfigError(f"caption is not valid Unicode text: {err}") from None
+        code = self.index_code
+        if code is not None and (code.name != self.index_coder or code.codebook_size != self.geometry.codebook_size):
+            raise ConfigError(f"index code {code.name!r} for K={code.codebook_size} does not code this message's "
+                              f"{self.index_coder!r} indices of K={self.geometry.codebook_size}")
 
     @property
     def transmitted(self) -> np.ndarray:
@@ -174,11 +183,17 @@ def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None
     return prior or IndexPrior.uniform(codebook_size)
 
 
-def message_index_coder(msg: GOMessage, prior: IndexPrior | None, table_weight: float = 1.0) -> IndexCoder:
-    """The index coder of `msg`, fitted to its indices (`IndexCoder.fit`); `table_weight` is what
-    a control byte costs against an index byte (1 in a file; the link's is higher)."""
+def message_index_coder(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None = 1.0) -> IndexCoder:
+    """The index coder of `msg`: the one it carries (`GOMessage.index_code`) if that codes with
+    `prior`, else one fitted to its indices (`IndexCoder.fit`); `table_weight` is what a control
+    byte costs against an index byte (1 in a file; the link's is higher). `table_weight` None:
+    no fitting, the pre-shared prior's code (no image table)."""
     used_prior = _prior_in_use(msg.index_coder, msg.geometry.codebook_size, prior)
-    return get_index_coder(msg.index_coder, msg.geometry.codebook_size, used_prior).fit(msg.transmitted, table_weight)
+    code = msg.index_code
+    if code is not None and (used_prior is None or code.prior.digest == used_prior.digest):
+        return code  # fitted once, where the message was made or read
+    coder = get_index_coder(msg.index_coder, msg.geometry.codebook_size, used_prior)
+    return coder if table_weight is None else coder.fit(msg.transmitted, table_weight)
 
 
 def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None, coder: IndexCoder | None = None) -> int:
@@ -294,14 +309,16 @@ class Sections:
         return self.header + self.mask + self.text + self.indices
 
 
-def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
-    """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None)."""
-    return _pack(msg, prior)[0]
+def pack_message(msg: GOMessage, prior: IndexPrior | None = None, table_weight: float | None = 1.0) -> bytes:
+    """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None). The
+    index code is the one `msg` carries, else fitted with `table_weight`, or the prior's own
+    code where `table_weight` is None (`message_index_coder`)."""
+    return _pack(msg, prior, table_weight)[0]
 
 
-def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
+def _pack(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None = 1.0) -> tuple[bytes, Sections]:
     out = Writer()
-    coder = message_index_coder(msg, prior)
+    coder = message_index_coder(msg, prior, table_weight)
     mask_bytes = write_control(msg, out, prior, coder)
     text = get_text_coder(msg.text_coder).encode(msg.caption)
     out.varint(len(msg.caption))
@@ -346,6 +363,7 @@ def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None 
     sent = coder.decode(coded, int((~control.mask).sum()))
     indices = np.full(geometry.latent_shape, -1, dtype=np.int64)
     indices[~control.mask] = sent
-    msg = GOMessage(geometry, control.policy, control.mask, indices, caption, control.index_coder, control.text_coder)
+    msg = GOMessage(geometry, control.policy, control.mask, indices, caption, control.index_coder, control.text_coder,
+                    coder)
     mask_bytes = control.mask_bytes
     return msg, Sections(len(data) - mask_bytes - len(text) - len(coded), mask_bytes, len(text), len(coded))
