@@ -118,7 +118,7 @@ def profile(messages: list[bytes], config: LinkConfig, prior) -> None:
         reassembler = Reassembler(prior)
         for data in packets:
             for received in reassembler.push(data):
-                pack_message(received.message, prior)
+                pack_message(received.message, prior, table_weight=None)
 
     for name, work in (("packetizer", packetizer_work), ("depacketizer", depacketizer_work)):
         profiler = cProfile.Profile()

@@ -83,6 +83,10 @@ class IndexCoder(ABC):
     @abstractmethod
     def encode(self, symbols: np.ndarray) -> bytes: ...
 
+    def encode_groups(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[bytes]:
+        """`encode(symbols[group])` for each group (a coder may code them in one pass)."""
+        return [self.encode(symbols[group]) for group in groups]
+
     @abstractmethod
     def decode(self, data: bytes, count: int) -> np.ndarray:
         """Decode exactly `count` indices; raise MessageError if `data` cannot hold them."""
@@ -146,8 +150,20 @@ class HuffmanCoder(IndexCoder):
     def nbytes(self) -> int:
         return CanonicalCode.nbytes_for(self.codebook_size, self.codebook_size)
 
+    def _codable(self, symbols: np.ndarray) -> np.ndarray:
+        symbols = self._check(symbols)
+        if symbols.size and not self.code_lengths[symbols].all():
+            raise ConfigError("indices outside this image's code table: fit the coder to them first")
+        return symbols
+
     def encode(self, symbols: np.ndarray) -> bytes:
-        return self._canonical.encode(self._check(symbols))
+        return self._canonical.encode(self._codable(symbols))[0]
+
+    def encode_groups(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[bytes]:
+        symbols = self._codable(symbols)
+        if not groups:
+            return []
+        return self._canonical.encode(symbols[np.concatenate(groups)], [group.size for group in groups])
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         canonical = self._canonical
@@ -314,14 +330,18 @@ class CanonicalCode:
         values[order] = first[lengths] + np.arange(order.size) - starts
         return values
 
-    def encode(self, symbols: np.ndarray) -> bytes:
+    def encode(self, symbols: np.ndarray, sizes: list[int] | None = None) -> list[bytes]:
         """The codes of `symbols` (each must have one), MSB first, zero-padded to a byte: what
-        `bitarray.encode` with this code and `tobytes` give."""
+        `bitarray.encode` with this code and `tobytes` give; one byte string for each run of
+        `sizes` symbols (default: one for all), coded in one pass."""
         lengths = self.lengths[symbols]
         longest = int(lengths.max()) if lengths.size else 0
         shifts = lengths[:, None] - 1 - np.arange(longest)
-        bits = (self._values[symbols][:, None] >> np.maximum(shifts, 0)) & 1
-        return np.packbits(bits[shifts >= 0].astype(np.uint8)).tobytes()
+        bits = ((self._values[symbols][:, None] >> np.maximum(shifts, 0)) & 1).astype(np.uint8)[shifts >= 0]
+        bit_ends = np.concatenate([[0], np.cumsum(lengths)])  # where each symbol's code ends
+        boundaries = np.concatenate([[0], np.cumsum(sizes if sizes is not None else [len(symbols)])])
+        edges = bit_ends[boundaries].tolist()
+        return [np.packbits(bits[start:end]).tobytes() for start, end in zip(edges[:-1], edges[1:])]
 
     @staticmethod
     def nbytes_for(symbols: int, codebook_size: int = 0) -> int:
@@ -517,12 +537,6 @@ class ImageHuffmanCoder(HuffmanCoder):
         if self.table is None:
             return CanonicalCode.nbytes_for(self.codebook_size, self.codebook_size)
         return CanonicalCode.nbytes_for(len(self._canonical.symbols), self.codebook_size)
-
-    def encode(self, symbols: np.ndarray) -> bytes:
-        symbols = self._check(symbols)
-        if self.table is not None and symbols.size and not self.code_lengths[symbols].all():
-            raise ConfigError("indices outside this image's code table: fit the coder to them first")
-        return super().encode(symbols)
 
     def fit(self, symbols: np.ndarray, table_weight: float = 1.0) -> IndexCoder:
         symbols = self._check(symbols)
