@@ -335,9 +335,9 @@ class CanonicalCode:
         `bitarray.encode` with this code and `tobytes` give; one byte string for each run of
         `sizes` symbols (default: one for all), coded in one pass."""
         lengths = self.lengths[symbols]
-        longest = int(lengths.max()) if lengths.size else 0
-        shifts = lengths[:, None] - 1 - np.arange(longest)
-        bits = ((self._values[symbols][:, None] >> np.maximum(shifts, 0)) & 1).astype(np.uint8)[shifts >= 0]
+        # Each code as 32 bits MSB first (MAX_CODE_LENGTH < 32), of which its last `length`.
+        words = np.unpackbits(self._values[symbols].astype(">u4").view(np.uint8)).reshape(-1, 32)
+        bits = words[np.arange(32) >= 32 - lengths[:, None]]
         bit_ends = np.concatenate([[0], np.cumsum(lengths)])  # where each symbol's code ends
         boundaries = np.concatenate([[0], np.cumsum(sizes if sizes is not None else [len(symbols)])])
         edges = bit_ends[boundaries].tolist()
