@@ -13,7 +13,7 @@ from lamigo.errors import LamigoError
 from lamigo.link import LinkKey, Reassembler
 from lamigo.link.reassembler import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
-from lamigo.models.index_prior import model_set_index_prior
+from lamigo.models.index_prior import model_set_codebook_size, model_set_index_prior
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
 from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
@@ -58,7 +58,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         gr.basic_block.__init__(self, name="lamigo_depacketizer", in_sig=None, out_sig=None)
         self.prior = model_set_index_prior(model_set, weights or None)
         limits = ReceiverLimits(max_tokens=max_tokens,
-                                codebook_size=self.prior.codebook_size if self.prior is not None else None)
+                                codebook_size=model_set_codebook_size(model_set, self.prior))
         key = LinkKey.load(link_key) if link_key else None
         self.reassembler = Reassembler(self.prior, limits=limits, key=key, timeout=timeout,
                                        max_in_flight=max_in_flight)

@@ -73,24 +73,29 @@ class Geometry:
 GeometryCheck = Callable[[Geometry], None]
 
 DEFAULT_MAX_TOKENS = 256 * 256  #: latent tokens; a 1024x1024 image with the f=4 VQGAN
+#: codebook size a receiver accepts where no model fixes it: paella-v3's 8192, the largest of
+#: any model set here (a Huffman code of 2^20 codewords took 8-20 s and 200-300 MB to build)
+DEFAULT_MAX_CODEBOOK = 1 << 13
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  #: a 1024x1024 image at 2 bytes a token fits 8 times over
 
 
 @dataclass(frozen=True)
 class ReceiverLimits:
     """What a receiver can decode: at most `max_tokens` latent tokens, a codebook of
-    `codebook_size` (any when None), latent sides a multiple of `latent_multiple`, messages of
-    at most `max_message_bytes`. Checking the geometry on the control header alone keeps a
-    forged header from costing more than its size."""
+    `codebook_size` (where None, as with a model set that fixes none, any of at most
+    `max_codebook`), latent sides a multiple of `latent_multiple`, messages of at most
+    `max_message_bytes`. Checking the geometry on the control header alone keeps a forged
+    header from costing more than its size."""
 
     max_tokens: int = DEFAULT_MAX_TOKENS
     codebook_size: int | None = None
     latent_multiple: int = 1
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_codebook: int = DEFAULT_MAX_CODEBOOK
 
     def __post_init__(self) -> None:
-        if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1:
-            raise ConfigError("receiver limits must be positive")
+        if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1 or self.max_codebook < 2:
+            raise ConfigError("receiver limits must be positive (and max_codebook at least 2)")
 
     @classmethod
     def for_models(cls, models: Any, **limits: int) -> ReceiverLimits:
@@ -109,6 +114,9 @@ class ReceiverLimits:
         if self.codebook_size is not None and geometry.codebook_size != self.codebook_size:
             raise MessageError(f"message uses a codebook of {geometry.codebook_size}, this receiver's model "
                                f"{self.codebook_size}: use the same model set on both ends")
+        if self.codebook_size is None and geometry.codebook_size > self.max_codebook:
+            raise MessageError(f"message uses a codebook of {geometry.codebook_size}, more than the "
+                               f"{self.max_codebook} this receiver accepts")
         step = self.latent_multiple
         if geometry.latent_height % step or geometry.latent_width % step:
             raise MessageError(f"latent {geometry.latent_height}x{geometry.latent_width} is not a multiple "
