@@ -37,7 +37,7 @@ class Transmitter:
     An image with no caption and no captioner to make one travels with the empty caption (the
     unconditional input of classifier-free guidance); the first such image logs a warning.
     `table_weight` is what `pack` weighs a control byte with when it chooses the image's index
-    code table: 1 for a file, `lamigo.link.control_byte_weight` of the link where a packetizer
+    code table: 1 for a file, `lamigo.link.packetizer.control_byte_weight` of the link where a packetizer
     sends the packed message on with that table."""
 
     models: ModelSet
@@ -72,5 +72,5 @@ class Transmitter:
     def pack(self, msg: GOMessage) -> bytes:
         """The message's bytes, its index code fitted once, here (`IndexCoder.fit`, a control
         byte weighed `table_weight` times an index byte: 1 for a file, the link's
-        `lamigo.link.control_byte_weight` where a packetizer sends the message on as it is)."""
+        `lamigo.link.packetizer.control_byte_weight` where a packetizer sends the message on as it is)."""
         return pack_message(msg, self.index_prior, self.table_weight)
