@@ -37,8 +37,8 @@ class Transmitter:
     An image with no caption and no captioner to make one travels with the empty caption (the
     unconditional input of classifier-free guidance); the first such image logs a warning.
     `table_weight` is what `pack` weighs a control byte with when it chooses the image's index
-    code table: 1 for a file, `lamigo.link.packetizer.control_byte_weight` of the link where a packetizer
-    sends the packed message on with that table."""
+    code table: 1 for a file, `lamigo.link.packetizer.control_byte_weight` of the link where a
+    packetizer sends the packed message on with that table."""
 
     models: ModelSet
     policy: MaskingPolicy
