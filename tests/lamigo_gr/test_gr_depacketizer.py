@@ -167,3 +167,10 @@ def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
     tb.wait()
     assert [split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())] == [3]
     assert block.stats.messages_failed == 2
+
+
+def test_a_depacketizer_on_the_tiny_set_knows_its_codebook():
+    """The tiny set ships no index prior, yet its receiver decodes K = 512 only (issue 25)."""
+    from lamigo_gr import depacketizer
+
+    assert depacketizer(model_set="tiny").reassembler.limits.codebook_size == 512

@@ -16,6 +16,7 @@ from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, fit_image, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.link import LinkConfig, LinkKey
+from lamigo.link.packetizer import control_byte_weight
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
@@ -59,7 +60,8 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         budget: the classical file's largest size in bytes on air (ignored for "go"), e.g. a
             GO message's bytes on air to compare at the same cost.
         max_payload, control_copies, link_key: those of the Link Packetizer downstream, which
-            the budget counts the packets of (classical codecs only).
+            the budget counts the packets of (classical codecs), and which a GO message's index
+            code table is chosen for (the packetizer sends it with that table).
     """
 
     def __init__(
@@ -108,9 +110,12 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             self.key = LinkKey.load(link_key) if link_key else None
         else:
             models = load_model_set(model_set, device="cpu", weights=weights or None)
+            # The Link Packetizer sends the message with the code table chosen here, so it is
+            # chosen with that packetizer's weight of a control byte.
             self.transmitter = Transmitter(
                 models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, self.size,
                 model_set_index_prior(model_set, weights or None),
+                control_byte_weight(LinkConfig(max_payload, control_copies=control_copies)),
             )
         self.messages_sent = 0
         self.images_failed = 0
