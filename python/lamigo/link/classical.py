@@ -47,7 +47,7 @@ from lamigo.link.collector import (
     PacketCollector,
 )
 from lamigo.link.fec import protect_control
-from lamigo.link.packet import MAX_PACKETS, Packet, PacketKind, check_message_id, crc32
+from lamigo.link.packet import MAX_PACKETS, STAMP_SIZE, Packet, PacketKind, check_message_id, crc32
 from lamigo.link.packetizer import LinkConfig, spread_control
 from lamigo.link.replay import ReplayWindow
 from lamigo.link.simulation import PacketTally
@@ -143,14 +143,16 @@ def packetize_file(encoded: Encoded, shape: tuple[int, int], message_id: int,
 
 
 def file_bytes_on_air(encoded: Encoded, shape: tuple[int, int], config: LinkConfig | None = None,
-                      key: LinkKey | None = None) -> int:
-    """Bytes on air of the file: every packet whole, link headers, CRCs, authentication tags and
-    the repeated, Reed-Solomon coded header block included."""
-    return sum(len(packet.to_bytes(key)) for packet in packetize_file(encoded, shape, 0, config))
+                      key: LinkKey | None = None, stamped: bool = True) -> int:
+    """Bytes on air of the file: every packet whole, link headers, CRCs, authentication tags
+    and the repeated, Reed-Solomon coded header block included; with `key` and `stamped`, the
+    replay stamp a live keyed sender adds too (`lamigo.link.replay`; simulations send none)."""
+    stamp = STAMP_SIZE if key is not None and stamped else 0
+    return sum(len(packet.to_bytes(key)) + stamp for packet in packetize_file(encoded, shape, 0, config))
 
 
 def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfig | None = None,
-                   key: LinkKey | None = None) -> Encoded | None:
+                   key: LinkKey | None = None, stamped: bool = True) -> Encoded | None:
     """`codec`'s file of `image` at its highest setting whose bytes on air (as
     `file_bytes_on_air` counts them) are at most `budget`; None when none fits."""
     baseline = get_baseline(codec)
@@ -160,7 +162,7 @@ def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfi
         header = baseline.header_length(data)
         if header is None:  # the codec wrote a file whose header does not parse: never sent
             return sys.maxsize
-        return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key)
+        return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key, stamped)
 
     return encode_at_budget(codec, image, budget, on_air)
 
@@ -323,7 +325,8 @@ class ClassicalLinkRun(PacketTally):
 def simulate_file(encoded: Encoded, shape: tuple[int, int], channel: Channel, config: LinkConfig,
                   message_id: int = 0, key: LinkKey | None = None) -> ClassicalLinkRun:
     """Send a classical file through `channel` (a fresh one, seeded as the GO message's channel
-    for the same realisation) and receive it."""
+    for the same realisation) and receive it (keyed packets without replay stamps, as
+    `lamigo.link.simulation` sends them: count its budget with `stamped=False`)."""
     packets = tuple(packet.to_bytes(key) for packet in packetize_file(encoded, shape, message_id, config))
     arrived_packets = channel(packets)
     rejected = 0

@@ -15,7 +15,12 @@ What one copy costs is bounded whatever arrives (anything off the air is hostile
 * at most `MAX_COPIES` distinct copies are held per chunk and `MAX_CHUNKS` chunks per block
   (`lamigo.link.fec` never sends more); when a chunk is full, a copy that did not decode makes
   room first, so junk cannot keep a genuine copy out; only copies that decode are refused;
-* the block is parsed again only when the chosen chunks change.
+* the block is parsed again only when the ranking of a chunk's candidates changes; when the
+  chunks most copies agree on fail the block's CRC or are refused, the block is tried with one
+  chunk swapped for one of its `ALTERNATIVES` runners-up, so forged copies that outvote a
+  genuine chunk but do not fit the rest of the block cannot starve it. (Without a link key,
+  forged copies of a whole consistent block can still outvote the genuine ones: only the key
+  stops forgery.)
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ __all__ = ["MAX_COPIES", "ProtectedBlock"]
 
 #: distinct copies held per chunk: twice the most copies a sender sends (`LinkConfig.control_copies`)
 MAX_COPIES = 32
+#: candidates per chunk tried when the chunks most copies agree on do not make a valid block
+ALTERNATIVES = 4
 
 Block = TypeVar("Block")
 Chunk = tuple[int, bytes]  # chunks in the block, chunk bytes
@@ -60,7 +67,7 @@ class ProtectedBlock(Generic[Block]):
         self.refused = ""  #: why the chosen chunks' block was refused, once known
         self.copies_refused = 0  #: decodable copies beyond `MAX_COPIES` of their chunk
         self._chunks: dict[int, _Copies] = {}
-        self._chosen: dict[int, Chunk] = {}
+        self._ranked: dict[int, tuple[Chunk, ...]] = {}
 
     def add(self, group: int, payload: bytes) -> None:
         """Take one received copy of chunk `group`."""
@@ -96,16 +103,25 @@ class ProtectedBlock(Generic[Block]):
         return True
 
     def _choose(self) -> None:
-        chosen = {group: chunk.votes.most_common(1)[0][0] for group, chunk in self._chunks.items() if chunk.votes}
-        if chosen == self._chosen:  # the same block as before: no work to repeat
+        ranked = {group: tuple(candidate for candidate, _ in chunk.votes.most_common(ALTERNATIVES))
+                  for group, chunk in self._chunks.items() if chunk.votes}
+        if ranked == self._ranked:  # the same candidates in the same order: no work to repeat
             return
-        self._chosen = chosen
-        try:
-            self.block, self.refused = self.parse(_join(chosen)), ""
-        except PacketError:  # chunks still missing, or they fail the block CRC: wait for more copies
-            self.block = None
-        except MessageError as err:
-            self.block, self.refused = None, str(err)
+        self._ranked = ranked
+        top = {group: candidates[0] for group, candidates in ranked.items()}
+        # The chunks most copies agree on, else the same with one chunk swapped for a runner-up:
+        # copies that outvote the genuine chunk but break the block's CRC cannot starve it.
+        options = [top] + [{**top, group: other} for group, candidates in ranked.items() for other in candidates[1:]]
+        refused = ""
+        for chosen in options:
+            try:
+                self.block, self.refused = self.parse(_join(chosen)), ""
+                return
+            except PacketError:  # chunks still missing, or they fail the block CRC
+                continue
+            except MessageError as err:
+                refused = refused or str(err)
+        self.block, self.refused = None, refused
 
 
 def _join(chosen: dict[int, Chunk]) -> bytes:

@@ -16,7 +16,8 @@ sender before stamps existed) are accepted unless the window requires stamps.
 
 What it cannot do: a receiver that restarts has no windows, so it takes one replay of each
 packet it has not seen; senders sharing a key need distinct sender ids (a random one by
-default).
+default). Simulations (`lamigo.link.simulation`, `lamigo.link.classical.simulate_file`) send
+keyed packets without stamps: nothing replays there.
 """
 
 from __future__ import annotations
@@ -88,3 +89,4 @@ class ReplayWindow:
             return False
         window[1] = seen | 1 << behind
         return True
+
