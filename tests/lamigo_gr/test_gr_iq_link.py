@@ -1,4 +1,4 @@
-"""The hardware-free tx/rx pair: flowgraphs/tx_zmq.grc's transmit chain (GO message source,
+"""The hardware-free tx/rx pair: flowgraphs/tx_zmq.grc's transmit chain (image source,
 packetizer, GFSK modulator) into a ZMQ IQ link and rx_zmq.grc's receive chain (GFSK demodulator,
 depacketizer, decoder client) out of it, as two top blocks, both ends holding the same link
 key (--link-key); the message arrives bit-exact."""

@@ -1,4 +1,4 @@
-"""The GFSK modem blocks alone: packets through gfsk_mod -> gfsk_demod arrive bit-exact and in
+"""The GFSK modem blocks alone: packets through gfsk_pdu_tx -> gfsk_pdu_rx arrive bit-exact and in
 order, the soft symbols stay clear of 0 on a clean link, and noise loses packets but never passes a
 corrupted one."""
 
@@ -8,12 +8,12 @@ import numpy as np
 import pmt
 from gnuradio import blocks, channels, gr
 
-from lamigo_gr import gfsk_demod, gfsk_mod
+from lamigo_gr import gfsk_pdu_rx, gfsk_pdu_tx
 
 
 def _run(packets, noise_voltage=0.0, soft_symbols=False):
     top_block = gr.top_block()
-    mod, demod = gfsk_mod(), gfsk_demod(soft_symbols=soft_symbols)
+    mod, demod = gfsk_pdu_tx(), gfsk_pdu_rx(soft_symbols=soft_symbols)
     channel = channels.channel_model(noise_voltage, 0.0, 1.0, [1.0], 7, False)
     received = blocks.message_debug()
     top_block.connect(mod, channel, demod)
