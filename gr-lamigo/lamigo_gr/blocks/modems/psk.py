@@ -19,8 +19,9 @@ check: the link packets that arrived intact, on message port `out`.
 
 Per-packet metadata on each PDU out: `esn0_db` (Es/N0 of the payload symbols estimated from
 their soft bits), `snr_db` (the same as an SNR per sample, Es/N0 over the samples per symbol),
-`cfo` (the carrier loop's frequency when the packet left, cycles per sample) and
-`soft_quality` (mean |soft bit| over its standard deviation, before decoding).
+and `soft_quality` (mean |soft bit| over its standard deviation, before decoding). No CFO: the
+Costas loop's frequency is a stream GNU Radio's demux does not carry with the payload, and read
+from Python it belongs to whatever burst the loop is on by then.
 
 Frame, in symbols of the payload constellation: the header (64-bit access code and 16-bit
 coded-payload length twice, 96 bits, coded to 208 bits), then the coded payload; the first and
@@ -208,11 +209,16 @@ class _header_check(gr.basic_block):
 
     def _handle(self, msg) -> None:
         if pmt.is_dict(msg):
-            symbols = pmt.to_long(pmt.dict_ref(msg, pmt.intern(PAYLOAD_TAG), pmt.from_long(0)))
-            n = packet_bytes(symbols * self.bps // 8, self.code) if (symbols * self.bps) % 8 == 0 else None
+            try:
+                symbols = pmt.to_long(pmt.dict_ref(msg, pmt.intern(PAYLOAD_TAG), pmt.from_long(0)))
+                n = packet_bytes(symbols * self.bps // 8, self.code) if (symbols * self.bps) % 8 == 0 else None
+            except (RuntimeError, ValueError, TypeError):  # not a header_format_default answer
+                n = None
             if n is None or n > self.max_packet:
                 self.rejected += 1
                 msg = pmt.PMT_F
+        elif not pmt.eq(msg, pmt.PMT_F):
+            msg = pmt.PMT_F
         self.message_port_pub(pmt.intern("out"), msg)
 
 
@@ -220,12 +226,11 @@ class _payload_soft_bits(gr.basic_block):
     """Between the payload's soft bits (a PDU of floats) and the Viterbi decoder: checks the
     length is a coded packet's, scales the soft bits to a mean magnitude of 1/2 and clips them to
     +-1 (the decoder quantises x*48+128 to a byte without saturating), and records the packet's
-    metadata: soft-bit quality, estimated Es/N0 and SNR per sample, the carrier loop's CFO."""
+    metadata: soft-bit quality, estimated Es/N0 and SNR per sample."""
 
-    def __init__(self, code: str, bits_per_symbol: int, samples_per_symbol: int, max_packet: int, costas) -> None:
+    def __init__(self, code: str, bits_per_symbol: int, samples_per_symbol: int, max_packet: int) -> None:
         gr.basic_block.__init__(self, "psk_payload_soft_bits", None, None)
-        self.code, self.bps, self.sps, self.max_packet, self.costas = (code, bits_per_symbol, samples_per_symbol,
-                                                                        max_packet, costas)
+        self.code, self.bps, self.sps, self.max_packet = code, bits_per_symbol, samples_per_symbol, max_packet
         self.message_port_register_in(pmt.intern("in"))
         self.message_port_register_out(pmt.intern("out"))
         self.set_msg_handler(pmt.intern("in"), self._handle)
@@ -247,7 +252,6 @@ class _payload_soft_bits(gr.basic_block):
         meta = pmt.car(msg) if pmt.is_dict(pmt.car(msg)) else pmt.make_dict()
         meta = pmt.dict_add(meta, _FRAME_KEY, pmt.from_long(n + CRC_BYTES))
         for key, value in (("esn0_db", 10 * math.log10(esn0)), ("snr_db", 10 * math.log10(esn0 / self.sps)),
-                           ("cfo", self.costas.get_frequency() / (2 * math.pi * self.sps)),
                            ("soft_quality", mean / max(spread, 1e-12))):
             meta = pmt.dict_add(meta, pmt.intern(key), pmt.from_double(float(value)))
         scaled = np.clip(soft * (0.5 / mean), -1.0, 1.0).astype(np.float32)
@@ -277,7 +281,7 @@ class _frame_trim(gr.basic_block):
 
 class psk_pdu_rx(gr.hier_block2):
     """Burst PSK baseband (complex) -> the link packets that passed the CRC-32, on message port
-    `out`, with per-packet metadata (esn0_db, snr_db, cfo, soft_quality).
+    `out`, with per-packet metadata (esn0_db, snr_db, soft_quality).
 
     Args:
         constellation, code, samples_per_symbol, excess_bw, max_packet, access_code: as at the
@@ -340,7 +344,7 @@ class psk_pdu_rx(gr.hier_block2):
         self.payload_length = blocks.tagged_stream_multiply_length(gr.sizeof_float, PAYLOAD_TAG, bps)
         self.payload_length.set_min_output_buffer(2 * max_symbols * bps + 1024)
         self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, PAYLOAD_TAG)
-        self.soft_bits = _payload_soft_bits(code, bps, sps, max_packet, self.costas)
+        self.soft_bits = _payload_soft_bits(code, bps, sps, max_packet)
         # one byte of room: the decoder asks for its frame plus the padding (see _frame_trim)
         decoder = _cc_decoder(8 * (max_packet + CRC_BYTES + 1)) if code == "cc" else \
             fec.dummy_decoder.make(8 * (max_packet + CRC_BYTES))
