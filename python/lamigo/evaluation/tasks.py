@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from lamigo.errors import ConfigError
+from lamigo.registry import Registry
 
 logger = logging.getLogger(__name__)
 
@@ -240,29 +241,7 @@ class Task(ABC):
         return None
 
 
-class TaskRegistry:
-    """Task classes by name; a second class under a name already taken is refused."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Task]] = {}
-
-    def register(self, cls: type[Task]) -> type[Task]:
-        if not cls.name or cls.name in self._classes:
-            raise ValueError(f"task name {cls.name!r} is empty or taken by {self._classes.get(cls.name)}")
-        self._classes[cls.name] = cls
-        return cls
-
-    def __getitem__(self, name: str) -> type[Task]:
-        return self._classes[name]
-
-    def __iter__(self):
-        return iter(self._classes)
-
-    def items(self):
-        return self._classes.items()
-
-
-TASKS = TaskRegistry()
+TASKS: Registry[type[Task]] = Registry("task")  #: task classes by name
 
 
 def _opencv() -> object:
