@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 import time
@@ -12,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import pmt
 from gnuradio import gr
-from PIL import Image
 
 from lamigo.classical.received import Received, failure
 from lamigo.errors import ConfigError, LamigoError
-from lamigo.images import DEFAULT_SIZE, parse_size, save_numbered_png
+from lamigo.images import DEFAULT_SIZE, encode_png, parse_size, save_numbered_png
 from lamigo.link import LinkKey
 from lamigo.link.classical import receive_file
 from lamigo.link.packet import Packet, PacketKind
@@ -150,20 +148,19 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                     codec = ""
                 else:
                     received, codec = arrived.receive(), arrived.codec
-                png = io.BytesIO()
-                Image.fromarray(received.image).save(png, format="PNG")
+                png = encode_png(received.image)
                 meta = {"message_id": message_id, "codec": codec, "decoded_ok": received.decoded_ok,
                         "header_lost": arrived is None, "packets_expected": count,
                         "packets_received": len(entry.packets), "packets_lost": count - len(entry.packets),
                         "lost_bytes": received.lost_bytes, "note": received.note}
-                pdu = make_pdu(png.getvalue(), meta)
+                pdu = make_pdu(png, meta)
             except Exception:  # one file that cannot be received loses itself only
                 self.publish_failed += 1
                 self._log.exception("file %d could not be passed on", message_id)
                 continue
             logger.info("file %d (%s): %d/%d packets, decoded %s", message_id, codec or "?", len(entry.packets),
                         count, received.decoded_ok)
-            self._save(message_id, png.getvalue())
+            self._save(message_id, png)
             self.files_out += 1
             self.message_port_pub(pmt.intern("out"), pdu)
 

@@ -117,9 +117,9 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from lamigo.evaluation.quality import png_bytes, psnr
+    from lamigo.evaluation.quality import psnr
+    from lamigo.images import bundled_caption, encode_png, fit_image, load_image, parse_size, save_image
     from lamigo.models.registry import default_model_set_name
-    from lamigo.images import bundled_caption, fit_image, load_image, parse_size, save_image
 
     size = parse_size(args.size)
     original = fit_image(load_image(args.image), size)
@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     received = load_image(service_folder / "0.png")
     save_image(received, out / "received.png")
     sent = _what_was_sent(link, model_set)
-    png_size = len(png_bytes(original))
+    png_size = len(encode_png(original, optimize=True))
     panels = [_label(original, ["original", f"PNG {png_size} B"]),
               _label(received, ["LaMI-GO, this link", f"{link.bytes_on_air} B on air, {psnr(original, received):.2f} dB"])]
     jpeg = _jpeg_over_the_link(original, link)

@@ -21,7 +21,6 @@ same samples fall on other bits and frames, and which packets are lost differs (
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import math
 from collections.abc import Sequence
@@ -115,16 +114,11 @@ class _Receiver:
         return to_uint8(self.decoder.decode_messages([received]).images)[0]
 
 
-def _png_image(png: bytes) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
-
-
 def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np.ndarray, voltage: float,
              codec: str, budget: int | None) -> tuple[dict, np.ndarray]:
     """One loopback run: its CSV row and the received image (mid-grey when nothing arrived)."""
     from lamigo.classical.received import grey
+    from lamigo.images import decode_image_bytes
     from lamigo_gr.apps.flowgraphs import free_port
     from lamigo_gr.apps.loopback import run_loopback
 
@@ -150,7 +144,7 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
             if codec == GO:
                 image = receiver.decode(meta, data)
             elif meta["decoded_ok"]:
-                image = _png_image(data)
+                image = decode_image_bytes(data)
         except LamigoError as err:
             logger.warning("%s %s at %.3f V: not decodable: %s", codec, source, voltage, err)
     if not link.sent:

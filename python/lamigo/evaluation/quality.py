@@ -3,10 +3,7 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
-from PIL import Image
 
 
 def psnr(reference: np.ndarray, image: np.ndarray) -> float:
@@ -15,20 +12,8 @@ def psnr(reference: np.ndarray, image: np.ndarray) -> float:
     return float("inf") if error == 0 else float(10 * np.log10(255.0**2 / error))
 
 
-def png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG", optimize=True)
-    return buffer.getvalue()
-
-
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
     """Structural similarity of uint8 RGB images (scikit-image, channels averaged)."""
     from skimage.metrics import structural_similarity
 
     return float(structural_similarity(reference, image, channel_axis=2, data_range=255))
-
-
-def decode_image(data: bytes) -> np.ndarray:
-    """Any Pillow-readable image file (JPEG, JPEG 2000, PNG) as uint8 RGB."""
-    with Image.open(io.BytesIO(data)) as image:
-        return np.asarray(image.convert("RGB"))
