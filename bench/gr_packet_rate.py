@@ -22,7 +22,7 @@ from lamigo.lami.transmitter import Transmitter
 from lamigo.link import LinkConfig, packetize
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 from lamigo_gr import depacketizer, packetizer
 from lamigo_gr.pdu import make_pdu
 

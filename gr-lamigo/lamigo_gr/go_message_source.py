@@ -18,8 +18,8 @@ from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.link import LinkConfig, LinkKey
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
 from lamigo_gr.pdu import make_pdu
 
 logger = logging.getLogger(__name__)

@@ -109,7 +109,7 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
     """The GO message and the bytes of its packets, as the flowgraph's source and packetizer
     emitted them."""
     from lamigo.message import bandwidth_report
-    from lamigo.models.index_prior import model_set_index_prior
+    from lamigo.zoo.index_prior import model_set_index_prior
 
     data = link.sent[0]
     _, report = bandwidth_report(data, model_set_index_prior(model_set))
@@ -119,7 +119,7 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from lamigo.evaluation.quality import psnr
     from lamigo.images import bundled_caption, encode_png, fit_image, load_image, parse_size, save_image
-    from lamigo.models.registry import default_model_set_name
+    from lamigo.zoo.sets import default_model_set_name
 
     size = parse_size(args.size)
     original = fit_image(load_image(args.image), size)

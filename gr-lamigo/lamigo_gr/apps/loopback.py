@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     from lamigo.errors import LamigoError
     from lamigo.images import resolve_images
     from lamigo.lami.settings import decoder_settings
-    from lamigo.models.registry import default_model_set_name
+    from lamigo.zoo.sets import default_model_set_name
     from lamigo_gr.apps.sweep import SweepConfig, markdown_table, run_sweep
 
     parser = build_parser()

@@ -93,8 +93,8 @@ class _Receiver:
     def __init__(self, config: SweepConfig) -> None:
         from lamigo.evaluation.harness import QualityMetrics
         from lamigo.lami import LaMIDecoder
-        from lamigo.models.index_prior import model_set_index_prior
-        from lamigo.models.registry import load_model_set
+        from lamigo.zoo.index_prior import model_set_index_prior
+        from lamigo.zoo.sets import load_model_set
 
         models = load_model_set(config.model_set)
         self.decoder = LaMIDecoder(models, config.decoder)

@@ -73,8 +73,8 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     `captioner=False` leaves out the set's captioner (receivers do not caption)."""
     import torch
 
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import default_model_set_name, load_model_set
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import default_model_set_name, load_model_set
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lamigo.errors import ConfigError
-from lamigo.models.registry import (
+from lamigo.zoo.sets import (
     DEFAULT_SET_FOLDER,
     MODEL_SET_FILE,
     MODEL_SET_NAMES,

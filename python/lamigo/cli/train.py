@@ -62,7 +62,7 @@ def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _model_set_part(name_or_dir: str, part: str):
     """The VQGAN or the denoiser of a model set, on the CPU."""
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.sets import load_model_set
 
     return getattr(load_model_set(name_or_dir, captioner=False), part).float().eval()
 
@@ -212,7 +212,7 @@ def run_denoiser(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamigo.errors import WeightsError
-    from lamigo.models.registry import MODEL_SET_FILE
+    from lamigo.zoo.sets import MODEL_SET_FILE
     from lamigo.training.checkpoint import LAST_CHECKPOINT
     from lamigo.training.configs import denoiser_preset
     from lamigo.training.denoiser_task import DenoiserTask
@@ -251,8 +251,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from lamigo.cli.common import print_json
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import load_model_set
     from lamigo.images import parse_size
     from lamigo.training.evaluate import evaluate_model_set
 

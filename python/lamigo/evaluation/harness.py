@@ -35,7 +35,7 @@ from lamigo.evaluation.tasks import TaskOptions
 from lamigo.images import DEFAULT_SIZE, IMAGE_SUFFIXES, image_files, parse_size
 from lamigo.lami.settings import DecoderSettings
 from lamigo.message import BandwidthReport, GOMessage, ReceivedMessage, bandwidth_report
-from lamigo.models.registry import ModelSet
+from lamigo.zoo.sets import ModelSet
 
 logger = logging.getLogger(__name__)
 

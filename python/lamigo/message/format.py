@@ -94,7 +94,7 @@ class ReceiverLimits:
 
     @classmethod
     def for_models(cls, models: Any, **limits: int) -> ReceiverLimits:
-        """What a model set (`lamigo.models.registry.ModelSet`) decodes: its codebook, latents
+        """What a model set (`lamigo.zoo.sets.ModelSet`) decodes: its codebook, latents
         whose image sides are multiples of `lamigo.images.SIZE_MULTIPLE`."""
         from lamigo.images import SIZE_MULTIPLE
 

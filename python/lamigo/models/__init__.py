@@ -5,15 +5,15 @@
 - `conditions`: caption -> condition builders (ByT5 / CLIP via transformers, or a byte stand-in),
 - `captioner`: BLIP-family captioning,
 - `checkpoints`: safe state-dict reading and checking,
-- `registry`: named model sets ("tiny", "default", "paella-v3") and weights folders,
 - `weights_check`: checks a weights folder against the architecture without loading it.
+
+Named model sets, their loading and their index priors are `lamigo.zoo`'s.
 
 Importing this package does not import `transformers`; the classes that need it do so when
 they are built.
 """
 
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import ModelSet, load_model_set, save_model_set
 from lamigo.models.weights_check import check_weights_dir
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
@@ -22,8 +22,5 @@ __all__ = [
     "VQGANConfig",
     "Denoiser",
     "PaellaConfig",
-    "ModelSet",
-    "load_model_set",
-    "save_model_set",
     "check_weights_dir",
 ]

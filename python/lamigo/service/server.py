@@ -157,7 +157,7 @@ class DecoderService:
     Args:
         decoder: the LaMI decoder (its model set fixes the codebook and the sampling settings).
         config: addresses, batching and limits.
-        prior: the index prior the senders code with (`lamigo.models.index_prior.model_set_index_prior`).
+        prior: the index prior the senders code with (`lamigo.zoo.index_prior.model_set_index_prior`).
         model_set: the model set's name, for the result records.
         context: the ZMQ context to use (a private one when None).
 
