@@ -2,8 +2,9 @@
 
 Every module under python/ and gr-lamigo/ is parsed (not imported) and each `import` statement,
 at module level or inside a function, is an edge to the project module it names: `from a.b
-import c` names a.b.c where that is a module, else a.b. Importing a.b.c also runs a.b's
-__init__, but that edge is left out: a package that re-exports its submodules is no circle.
+import c` names a.b.c where that is a module, else a.b. Importing a.b.c also runs the __init__
+of a and a.b: an edge too from a module outside that package (from inside, the package is
+already being imported, so a package that re-exports its submodules is no circle).
 """
 
 from __future__ import annotations
@@ -44,8 +45,18 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
                        for alias in node.names]
         else:
             continue
-        found.update(target for target in targets if target in modules and target != name)
+        for target in targets:
+            if target not in modules:
+                continue
+            parts = target.split(".")
+            found.update(ancestor for ancestor in (".".join(parts[:n]) for n in range(1, len(parts) + 1))
+                         if ancestor in modules and not _inside(name, ancestor))
     return found
+
+
+def _inside(name: str, package: str) -> bool:
+    """Whether module `name` is `package` or lies inside it."""
+    return name == package or name.startswith(package + ".")
 
 
 def import_graph() -> dict[str, set[str]]:
@@ -74,6 +85,16 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         if node not in state and (cycle := visit(node)):
             return cycle
     return None
+
+
+def test_an_import_from_outside_a_package_runs_its_init(tmp_path):
+    modules = {"p": tmp_path / "p.py", "p.a": tmp_path / "a.py", "q": tmp_path / "q.py"}
+    modules["p"].write_text("from p.a import thing\n")
+    modules["p.a"].write_text("from q import other\n")
+    modules["q"].write_text("import p.a\n")
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    assert graph == {"p": {"p.a"}, "p.a": {"q"}, "q": {"p", "p.a"}}
+    assert find_cycle(graph) == ["p", "p.a", "q", "p"]
 
 
 def test_the_checker_sees_a_cycle():

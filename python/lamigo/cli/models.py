@@ -14,7 +14,7 @@ from lamigo.zoo.sets import (
     default_model_set_name,
     resolve_weights_dir,
 )
-from lamigo.models.weights_check import check_weights_dir
+from lamigo.zoo.weights_check import check_weights_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -11,6 +11,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lamigo.message import CODEC_NAME
+
 __all__ = ["HIGHER_IS_BETTER", "Crossover", "crossovers"]
 
 #: the metrics compared, and whether a higher value is better
@@ -48,7 +50,7 @@ def crossovers(summary: Sequence[dict], tau_steps: tuple[int, int]) -> list[Cros
         setup, rate = _number(row.get("setup")), _number(row.get("rate"))
         if setup is None or rate is None:
             continue
-        if row.get("codec") == "lami-go":
+        if row.get("codec") == CODEC_NAME:
             if (_number(row.get("tau")), _number(row.get("steps"))) == tuple(map(float, tau_steps)):
                 lami[(int(setup), rate)] = row
         else:

@@ -31,6 +31,9 @@ from lamigo.coding.wire import Reader, Writer
 from lamigo.errors import ConfigError, MessageError
 from lamigo.masking.policies import POLICIES, MaskingPolicy
 
+#: our codec's name beside the classical ones (`lamigo.classical.BASELINES`), in every layer: the
+#: codec column of `lamigo eval` and the SNR sweep, the loopback's codec choice
+CODEC_NAME = "lami-go"
 MAGIC = b"LG"
 VERSION = 2
 CRC_BYTES = 4
@@ -296,10 +299,11 @@ class Sections:
 
 def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
     """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None)."""
-    return _pack(msg, prior)[0]
+    return pack_sections(msg, prior)[0]
 
 
-def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
+def pack_sections(msg: GOMessage, prior: IndexPrior | None = None) -> tuple[bytes, Sections]:
+    """`pack_message`, with the bytes of each part of what it wrote."""
     out = Writer()
     coder = message_index_coder(msg, prior)
     mask_bytes = write_control(msg, out, prior, coder)
@@ -321,10 +325,12 @@ def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
 def unpack_message(data: bytes, prior: IndexPrior | None = None, accept: GeometryCheck | None = None) -> GOMessage:
     """Parse a packed message. Anything malformed, or refused by `accept` (see
     `read_control`), raises MessageError saying what is wrong."""
-    return _unpack(data, prior, accept)[0]
+    return unpack_sections(data, prior, accept)[0]
 
 
-def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None = None) -> tuple[GOMessage, Sections]:
+def unpack_sections(data: bytes, prior: IndexPrior | None = None,
+                    accept: GeometryCheck | None = None) -> tuple[GOMessage, Sections]:
+    """`unpack_message`, with the bytes of each part of what it read."""
     data = bytes(data)
     minimum = len(MAGIC) + 3 + CRC_BYTES
     if len(data) < minimum:

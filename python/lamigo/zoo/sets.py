@@ -31,7 +31,7 @@ LaMI-GO layout (what `save_model_set` writes)::
     denoiser.safetensors
     captioner/                     optional
 
-`lamigo.models.weights_check` checks a folder of either layout without loading it.
+`lamigo.zoo.weights_check` checks a folder of either layout without loading it.
 """
 
 from __future__ import annotations
