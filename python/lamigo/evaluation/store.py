@@ -16,7 +16,7 @@ import numpy as np
 
 from lamigo.errors import ConfigError
 
-__all__ = ["ResultCSV", "cell_text", "group_rows", "mean_of"]
+__all__ = ["ResultCSV", "cell_number", "cell_text", "group_rows", "mean_of"]
 
 
 def cell_text(value: object) -> str:
@@ -26,6 +26,15 @@ def cell_text(value: object) -> str:
     if isinstance(value, float):
         return "" if math.isnan(value) else format(value, ".6g")
     return str(value)
+
+
+def cell_number(value: object) -> float | None:
+    """A cell (or a value) as a number: None for an empty cell, text that is no number, or NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) else number
 
 
 class ResultCSV:
