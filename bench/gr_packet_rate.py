@@ -24,7 +24,7 @@ from lamigo.masking import make_policy
 from lamigo.message import unpack_message
 from lamigo.zoo.sets import load_model_set
 from lamigo_gr import depacketizer, packetizer
-from lamigo_gr.pdu import make_pdu
+from lamigo_gr.support.pdu import make_pdu
 
 FRAME_OVERHEAD_BYTES = 8 + 4 + 4  # access code, length twice, radio CRC-32
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from lamigo.link import LinkConfig, PacketKind, packetize
 from lamigo.message import VERSION, unpack_message
 from lamigo_gr import depacketizer
-from lamigo_gr.done import SYSTEM_PORT, done_message
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
 def _lost_map(meta, shape):

@@ -1,7 +1,7 @@
 """The end-to-end demo (`make demo`): a photo through the whole chain, over a simulated radio link.
 
 It starts the LaMI decoder service (`lamigo serve`) as its own process, runs
-flowgraphs/loopback_sim.grc headless (GO message source -> packetizer -> GNU Radio framing and
+flowgraphs/loopback_sim.grc headless (image source -> packetizer -> GNU Radio framing and
 GFSK -> noisy channel -> demodulation -> depacketizer -> decoder client), waits for the service
 to decode the message, stops everything, and writes to the output folder:
 
@@ -35,6 +35,7 @@ from lamigo.cli.common import add_model_set_option
 from lamigo.errors import ConfigError, LamigoError, RunError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
 from lamigo.link.channel import snr_db
+from lamigo.threads import AUTO, add_threads_option
 from lamigo_gr.apps.flowgraphs import flowgraph_parameters, free_port
 from lamigo_gr.apps.loopback_run import FLOWGRAPH, LoopbackResult, run_loopback
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_decoder_options(parser)  # passed on to the decoder service
     add_model_set_option(parser, weights_option=False)
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    add_threads_option(parser)  # handed to the decoder service
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the service and blocks do")
     return parser
 
@@ -76,6 +78,7 @@ def _start_service(args: argparse.Namespace, model_set: str, listen: str, publis
         sys.executable, "-m", "lamigo.cli.main", *(["-v"] if args.verbose else []), "serve",
         "--listen", listen, "--publish", publish, "--out", str(folder), "--max-messages", "1",
         *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
+        "--threads", str(args.threads) if args.threads is not None else AUTO,
     ]
     logger.info("starting the decoder service: %s (log: %s)", " ".join(command[1:]), log)
     with open(log, "w") as stream:  # the child keeps its own copy of the descriptor

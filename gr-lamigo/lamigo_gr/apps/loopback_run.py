@@ -65,7 +65,7 @@ class LoopbackResult:
 
 
 def _pdus(store) -> list[tuple[dict, bytes]]:
-    from lamigo_gr.pdu import split_pdu
+    from lamigo_gr.support.pdu import split_pdu
 
     return [split_pdu(store.get_message(i)) for i in range(store.num_messages())]
 
@@ -95,7 +95,7 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = CODEC_NAME, **p
     sent, packets, arrived, received = (blocks.message_debug() for _ in range(4))
     top_block.msg_connect(top_block.go_source, "out", sent, "store")
     top_block.msg_connect(top_block.packetizer, "out", packets, "store")
-    top_block.msg_connect(top_block.gfsk_demod, "out", arrived, "store")
+    top_block.msg_connect(top_block.gfsk_pdu_rx, "out", arrived, "store")
     top_block.msg_connect(receiver, "out", received, "store")
     top_block.start()
     top_block.wait()

@@ -5,7 +5,7 @@ each run is `lamigo_gr.apps.loopback_run.run_loopback`).
 At each noise voltage and for each image, flowgraphs/loopback_sim.grc carries the GO message
 once, and flowgraphs/loopback_classical.grc each baseline's file once, at the highest setting
 whose bytes on air (link headers, CRCs and the protected header block included) fit the GO
-message's bytes on air (the GO Message Source's `budget`, `lamigo.link.classical.send_at_budget`).
+message's bytes on air (the Image Source's `budget`, `lamigo.link.classical.send_at_budget`).
 Both flowgraphs share the GFSK modem blocks, `channels.channel_model` and its settings. The GO
 message that arrived (the depacketizer's output, read where it is with
 `lamigo.service.wire.received_from_pdu`) is decoded here with the LaMI decoder

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lamigo.errors import ConfigError
+from lamigo.threads import add_threads_option, apply_threads
 
 
 class _OldName(argparse.Action):
@@ -56,6 +57,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(also read from $LAMIGO_WEIGHTS)",
     )
     group.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    add_threads_option(group)
     group.add_argument(
         "--allow-missing-clip", action="store_true",
         help="run paella-v3 without its clip-vit-h-14/ folder (ByT5 alone, a combination Paella v3 "
@@ -108,6 +110,7 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     from lamigo.zoo.index_prior import model_set_index_prior
     from lamigo.zoo.sets import default_model_set_name, load_model_set
 
+    apply_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)
     models = load_model_set(name, device=device, weights=args.weights, captioner=captioner,
