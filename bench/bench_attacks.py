@@ -431,7 +431,7 @@ def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -
     import zmq
 
     from lamigo.lami import DecoderSettings, LaMIDecoder
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.sets import load_model_set
     from lamigo.service import DecoderService, ServiceConfig, connect_results, connect_sender, receive_result
 
     context = zmq.Context()
