@@ -173,6 +173,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20, metavar="N", help="crafted inputs per attack")
     parser.add_argument("--no-service", action="store_true", help="skip the live decoder service part")
+    parser.add_argument("--shutdown-cap", type=float, default=180.0, metavar="S",
+                        help="give up waiting for `lamigo serve` to exit after SIGTERM after S seconds")
     args = parser.parse_args()
     logging.getLogger().addHandler(logging.NullHandler())  # counted below, not printed
     n = args.repeat
@@ -278,6 +280,9 @@ def main() -> None:
           "next good: a good message sent next to the same receiver came out intact")
     if not args.no_service:
         service_check(good_frames, huge_go, nan_header)
+        seconds, summary = cli_shutdown(cap=args.shutdown_cap)
+        print(f"lamigo serve (tiny, CPU) decoding {len(worst_service_message())}-byte messages that claim "
+              f"1024x1024, 64 sent: SIGTERM -> exit {seconds:.2f} s ({summary})")
 
 
 def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -> None:
@@ -323,3 +328,62 @@ def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -
 
 if __name__ == "__main__":
     main()
+
+
+def worst_service_message() -> bytes:
+    """The cheapest message `lamigo serve` accepts that costs it the most: 31 bytes claiming a
+    1024x1024 image (the largest the service takes by default) with every token masked."""
+    from lamigo.message import pack_message
+
+    geometry = Geometry(1024, 1024, 256, 256, 512)
+    policy = make_policy("prm", ratio=1.0, seed=0)
+    return pack_message(GOMessage(geometry, policy, policy.select(geometry.latent_shape),
+                                  np.zeros(geometry.latent_shape, np.int64), "", index_coder="fixed"))
+
+
+def cli_shutdown(queued: int = 64, cap: float = 180.0) -> tuple[float, str]:
+    """Seconds from SIGTERM to the exit of `lamigo serve` (tiny models, CPU, default decoder
+    settings) decoding a queue of `queued` worst messages, and what it printed on exit."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    import zmq
+
+    from lamigo.service import connect_sender, send_message
+
+    data = worst_service_message()
+    frames = [message_frames(ReceivedMessage.whole(good_message(), 0))[0], data, b""]
+    with tempfile.TemporaryDirectory() as folder:
+        messages = f"ipc://{folder}/messages"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages, "--publish",
+             f"ipc://{folder}/results", "--model-set", "tiny", "--device", "cpu", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        context = zmq.Context()
+        try:
+            process.stdout.readline()  # "lamigo serve: messages on ..."
+            sender = connect_sender(context, messages)
+            for _ in range(queued):
+                send_message(sender, frames, timeout=10)
+            time.sleep(3.0)  # the first batch is being decoded
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            try:
+                stdout, _ = process.communicate(timeout=cap)
+            except subprocess.TimeoutExpired:
+                return float("inf"), f"still running after {cap:.0f} s"
+            seconds = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            context.destroy(linger=0)
+    try:
+        stats = json.loads(stdout)
+        summary = f"exit {process.returncode}, {stats['decoded']} decoded, {stats.get('abandoned', '?')} abandoned"
+    except ValueError:
+        summary = f"exit {process.returncode}, no statistics"
+    return seconds, summary

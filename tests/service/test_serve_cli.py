@@ -8,12 +8,14 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from lamigo.cli.main import main
 from lamigo.errors import ConfigError
+from lamigo.masking import make_policy
 from lamigo.service import connect_results, connect_sender, receive_result, send_message
-from lamigo.message import ReceivedMessage
+from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service.wire import message_frames
 
 from .conftest import SUBSCRIPTION_SECONDS
@@ -99,3 +101,44 @@ def test_make_link_key_writes_an_owner_only_key(tmp_path, capsys):
 def test_bad_options_are_one_line_errors(options, error, capsys):
     assert main(["serve", "--model-set", "tiny", "--device", "cpu", *options]) == 2
     assert error in capsys.readouterr().err
+
+
+def largest_message_frames(message_id: int) -> list[bytes]:
+    """31 bytes the service accepts that claim its largest image, 1024x1024, every token masked:
+    one forward pass of the decoder over it takes seconds on a CPU."""
+    geometry = Geometry(1024, 1024, 256, 256, 512)
+    policy = make_policy("prm", ratio=1.0, seed=0)
+    message = GOMessage(geometry, policy, policy.select(geometry.latent_shape),
+                        np.zeros(geometry.latent_shape, np.int64), "", index_coder="fixed")
+    frames = message_frames(ReceivedMessage.whole(message, message_id))
+    assert len(frames[1]) == 31
+    return frames
+
+
+def test_sigterm_stops_a_service_decoding_the_largest_messages(context, addresses):
+    """Regression: SIGTERM waited for the batch being decoded, more than 90 s for these messages
+    on a CPU; the decode is now abandoned within one layer (the figure: bench/bench_attacks.py)."""
+    messages_address, results_address = addresses
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages_address, "--publish",
+         results_address, "--model-set", "tiny", "--device", "cpu", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        ready = process.stdout.readline()
+        assert ready.startswith("lamigo serve: messages on ipc://"), process.stderr.read()
+        sender = connect_sender(context, messages_address)
+        for n in range(8):
+            send_message(sender, largest_message_frames(n), timeout=5)
+        time.sleep(2)  # the first of them is being decoded
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, stderr
+    stats = json.loads(stdout)
+    assert stats["received"] >= 1 and stats["decoded"] == stats["failed"] == 0
+    assert stats["abandoned"] == stats["received"]  # each accepted message accounted for
+    assert "stopped while decoding a batch of 1 message(s), abandoned" in stderr
