@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -75,6 +76,22 @@ def test_make_curve_keys_refuses_to_overwrite(tmp_path, capsys):
     # Regression: secret keys were written 0644.
     assert {path.name: path.stat().st_mode & 0o777 for path in tmp_path.iterdir()} == {
         "server.key": 0o644, "client.key": 0o644, "server.key_secret": 0o600, "client.key_secret": 0o600}
+
+
+def test_make_curve_keys_writes_no_key_through_a_planted_link(tmp_path, capsys):
+    """Regression: a dangling symlink planted as DIR/server.key_secret passed the check for
+    existing keys, and the secret key was written where it pointed, outside DIR."""
+    keys, outside = tmp_path / "keys", tmp_path / "outside"
+    keys.mkdir()
+    outside.mkdir()
+    (keys / "server.key_secret").symlink_to(outside / "stolen")
+    assert main(["serve", "--make-curve-keys", str(keys)]) == 2
+    assert "not overwriting" in capsys.readouterr().err
+    assert os.listdir(outside) == [] and sorted(os.listdir(keys)) == ["server.key_secret"]
+    (keys / "server.key_secret").unlink()
+    (keys / "client.key").symlink_to(outside / "stolen")
+    assert main(["serve", "--make-curve-keys", str(keys)]) == 2
+    assert os.listdir(outside) == [] and sorted(os.listdir(keys)) == ["client.key"]
 
 
 def test_make_link_key_writes_an_owner_only_key(tmp_path, capsys):

@@ -243,6 +243,25 @@ def test_bad_configuration_is_a_config_error(decoder, tmp_path):
         CurveKeys(tmp_path / "missing.key_secret").apply_server(zmq.Context.instance().socket(zmq.PULL))
 
 
+def test_results_are_written_into_out_dir_not_through_planted_links(start_service, make_message, context,
+                                                                    addresses, tmp_path):
+    """Regression: a symlink planted as OUT/7.png made the service overwrite the link's target."""
+    messages_address, results_address = addresses
+    out, target = tmp_path / "out", tmp_path / "precious"
+    out.mkdir()
+    target.write_bytes(b"precious")
+    for name in ("7.png", "7.json"):
+        (out / name).symlink_to(target)
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, max_messages=1, out_dir=out))
+    send_message(connect_sender(context, messages_address), frames_of(make_message(), 7), timeout=5)
+    running.wait_for(lambda stats: stats.decoded == 1, timeout=60)
+    running.finish()
+    assert target.read_bytes() == b"precious"
+    assert not (out / "7.png").is_symlink() and png_to_image((out / "7.png").read_bytes()).shape == (*SIZE, 3)
+    assert json.loads((out / "7.json").read_text())["message_id"] == 7
+
+
 def test_a_stop_abandons_the_batch_being_decoded(start_service, decoder, make_message, context, addresses):
     """A stop during a decode ends it within one layer; the batch and the queue are abandoned and
     counted, nothing is published or counted as failed."""

@@ -46,6 +46,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import Cancelled, ConfigError, MessageError
+from lamigo.files import OutputFolder
 from lamigo.images import to_uint8
 from lamigo.lami import DecodeResult, LaMIDecoder
 from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
@@ -82,7 +83,8 @@ class ServiceConfig:
         batch_size: most messages decoded together.
         batch_wait: seconds a message waits for others of its geometry to fill a batch.
         queue_size: messages held waiting; beyond it the oldest is dropped.
-        out_dir: where to write `<message_id>.png` and `.json` as well; None writes nothing.
+        out_dir: where to write `<message_id>.png` and `.json` as well (never through a symlink
+            found in it: `lamigo.files.OutputFolder`); None writes nothing.
         max_messages: stop after this many messages were decoded (or failed to); None runs on.
         max_message_bytes, max_tokens: larger messages are rejected as oversized.
         max_batch_tokens: most latent tokens decoded together (a message above it alone): what
@@ -200,11 +202,7 @@ class DecoderService:
                                                 max_message_bytes=self.config.max_message_bytes)
         self.messages_endpoint: str | None = None
         self.results_endpoint: str | None = None
-        if self.config.out_dir is not None:
-            try:
-                Path(self.config.out_dir).mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ConfigError(f"cannot create output folder {self.config.out_dir}: {err}") from None
+        self._out = OutputFolder(self.config.out_dir) if self.config.out_dir is not None else None
 
     @property
     def stats(self) -> ServiceStats:
@@ -308,6 +306,8 @@ class DecoderService:
                 socket.close()
         if self._authenticator is not None:
             self._authenticator.stop()
+        if self._out is not None:
+            self._out.close()
         if self._own_context:
             self._context.term()
 
@@ -424,7 +424,7 @@ class DecoderService:
                 logger.exception("result of message %d not published", item.received.message_id)
                 continue
             published += 1
-            if self.config.out_dir is not None:
+            if self._out is not None:
                 self._write_files(record, png)
         with self._condition:
             self._stats.decoded += published
@@ -470,13 +470,12 @@ class DecoderService:
             logger.warning("result of message %d not published: subscribers too slow", record["message_id"])
 
     def _write_files(self, record: dict[str, Any], png: bytes) -> None:
-        folder = Path(self.config.out_dir)
         stem = str(record["message_id"])
         try:
-            (folder / f"{stem}.png").write_bytes(png)
-            (folder / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+            self._out.write(f"{stem}.png", png)
+            self._out.write(f"{stem}.json", (json.dumps(record, indent=2) + "\n").encode())
         except OSError as err:
-            logger.error("cannot write the result of message %s to %s: %s", stem, folder, err)
+            logger.error("cannot write the result of message %s to %s: %s", stem, self._out.path, err)
 
     def _log_stats(self, elapsed: float, final: bool = False) -> None:
         stats = self.stats
