@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -22,18 +24,30 @@ from lamigo.service.wire import message_frames
 from .conftest import SUBSCRIPTION_SECONDS
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addresses, tmp_path):
+@contextlib.contextmanager
+def serving(addresses: tuple[str, str], *options: str) -> Iterator[subprocess.Popen]:
+    """`lamigo serve` (tiny, CPU) in a subprocess on `addresses`, up once it printed its address
+    line; killed on the way out if a test left it running."""
     messages_address, results_address = addresses
     process = subprocess.Popen(
         [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages_address, "--publish",
-         results_address, "--model-set", "tiny", "--device", "cpu", "--steps", "2", "--renoise", "1",
-         "--out", str(tmp_path / "out"), "--json"],
+         results_address, "--model-set", "tiny", "--device", "cpu", "--json", *options],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
         ready = process.stdout.readline()
         assert ready.startswith("lamigo serve: messages on ipc://"), process.stderr.read()
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addresses, tmp_path):
+    messages_address, results_address = addresses
+    with serving(addresses, "--steps", "2", "--renoise", "1", "--out", str(tmp_path / "out")) as process:
         results = connect_results(context, results_address)
         time.sleep(SUBSCRIPTION_SECONDS)
         sender = connect_sender(context, messages_address)
@@ -43,10 +57,6 @@ def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addre
         assert record["message_id"] == 3
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     stats = json.loads(stdout)
     assert (stats["received"], stats["malformed"], stats["decoded"]) == (2, 1, 1)
@@ -135,25 +145,13 @@ def largest_message_frames(message_id: int) -> list[bytes]:
 def test_sigterm_stops_a_service_decoding_the_largest_messages(context, addresses):
     """Regression: SIGTERM waited for the batch being decoded, more than 90 s for these messages
     on a CPU; the decode is now abandoned within one layer (the figure: bench/bench_attacks.py)."""
-    messages_address, results_address = addresses
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages_address, "--publish",
-         results_address, "--model-set", "tiny", "--device", "cpu", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        ready = process.stdout.readline()
-        assert ready.startswith("lamigo serve: messages on ipc://"), process.stderr.read()
-        sender = connect_sender(context, messages_address)
+    with serving(addresses) as process:
+        sender = connect_sender(context, addresses[0])
         for n in range(8):
             send_message(sender, largest_message_frames(n), timeout=5)
         time.sleep(2)  # the first of them is being decoded
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
     assert process.returncode == 0, stderr
     stats = json.loads(stdout)
     assert stats["received"] >= 1 and stats["decoded"] == stats["failed"] == 0
