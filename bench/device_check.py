@@ -71,9 +71,10 @@ TOLERANCES = {
     "fp32": 0.999,
     # Compiled float32 (inductor fuses and reorders reductions): rounding only, as above.
     "compiled": 0.999,
-    # bfloat16 autocast: logits off by about 1e-2 relative, the same noise; measured agreement on
-    # the CPU with the default set (4/8, cfg 8) was 0.93-0.96 at 256x256.
-    "bf16": 0.85,
+    # bfloat16 autocast: logits off by about 1e-2 relative, the same noise; the CPU's bf16 autocast
+    # agreed on 0.89 of 3276 regenerated tokens with the default set (4/8, cfg 8, 256x256, two
+    # messages) and on all of them with the tiny set.
+    "bf16": 0.75,
 }
 TARGETS = {
     "batch 1": "<= 100 ms per 256x512 image at 4/8 with guidance (paper: 1290 ms on an A100)",
