@@ -35,9 +35,11 @@ A session that is lent a device machine, from the repository root of the checkou
                                       # fixtures, into .device/ (ignored by git, 3 MB + 2 MB)
     run(command="bash bench/device_check.sh", carry=[".device"], timeout_s=540)
 
-bench/device_check.sh installs the wheels, points the parity suite at the fixtures and runs this
-script under $OUT with the device's own python3 and torch; the reply's output ends with the
-tables. Rerun part of it with e.g. `bash bench/device_check.sh --sections tokens,speed-graphs`.
+bench/device_check.sh (with bench/device_env.sh) installs the wheels, points the parity suite at
+the fixtures and runs this script under $OUT with the device's own python3 and torch; the reply's
+output ends with the tables. Rerun part of it with e.g.
+`bash bench/device_check.sh --sections tokens,speed-graphs`. Training the large set there is its
+own call: bench/device_train.sh.
 """
 
 from __future__ import annotations

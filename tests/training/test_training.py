@@ -95,6 +95,11 @@ def test_train_resume_export_and_load(tmp_path, capsys):
     assert models.vqgan.vquantizer.codebook.weight.dtype == torch.float32
     assert torch.equal(models.vqgan.vquantizer.codebook.weight, codebook.half().float())
     assert IndexPrior.load(model_dir / "index_prior.safetensors").codebook_size == models.vqgan.codebook_size
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "## vqgan:" in card and "trained 5 of 5 steps" in card and "float16" in card
+    assert main(["train", "evaluate", str(model_dir), "--images", "photo:coffee", "--size", "64x64",
+                 "--ratios", "0.5", "--device", "cpu", "--card"]) == 0
+    assert '"photo:coffee"' in (model_dir / "MODEL_CARD.md").read_text().split("Held-out figures")[1]
 
     report = evaluate_model_set(models, ["photo:coffee"], size=(64, 64), ratios=[0.5])
     coffee = report["images"]["photo:coffee"]

@@ -171,6 +171,9 @@ def register(subparsers) -> None:
     evaluate.add_argument("--save-reconstructions", metavar="DIR", default=None,
                           help="also write each image's reconstruction as PNG here")
     evaluate.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    evaluate.add_argument("--card", action="store_true",
+                          help="also add the report to the set's MODEL_CARD.md (a folder exported by "
+                          "`lamigo train export`)")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -302,4 +305,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_model_set(models, args.images, parse_size(args.size), args.ratios,
                                 args.save_reconstructions, model_set_index_prior(args.model_set))
     print_json(report)
+    if args.card:
+        _add_to_card(args.model_set, report)
     return 0
+
+
+def _add_to_card(folder: str, report: dict) -> None:
+    from pathlib import Path
+
+    import json
+
+    from lamigo.errors import ConfigError
+    from lamigo.training.export import MODEL_CARD_FILE
+
+    card = Path(folder) / MODEL_CARD_FILE
+    if not card.is_file():
+        raise ConfigError(f"--card: no {card} (export the set with `lamigo train export` first)")
+    with card.open("a") as out:
+        out.write(f"## Held-out figures (`lamigo train evaluate`)\n\n```json\n{json.dumps(report, indent=2, default=str)}\n```\n")
