@@ -54,7 +54,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -339,17 +338,14 @@ def run_tokens(ctx: Context) -> None:
 # --- batching ------------------------------------------------------------------------------------
 
 def run_batching(ctx: Context) -> None:
+    import bench_service
     import numpy as np
-    import zmq
 
     from lamigo.images import to_uint8
     from lamigo.lami import DecoderSettings, LaMIDecoder
     from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import load_model_set
-    from lamigo.service import (
-        DecoderService, ServiceConfig, connect_results, connect_sender, message_frames, png_to_image,
-        receive_result, send_message,
-    )
+    from lamigo.service import ServiceConfig, connect_sender, message_frames, png_to_image, receive_result, send_message
 
     name, size = ("tiny", (64, 64)) if ctx.dry_run else ("default", (256, 512))
     models = load_model_set(name, device=ctx.device, captioner=False)
@@ -369,15 +365,7 @@ def run_batching(ctx: Context) -> None:
         config = ServiceConfig(listen=f"ipc://{folder}/messages", publish=f"ipc://{folder}/results",
                                batch_size=len(messages), batch_wait=5.0, queue_size=16,
                                max_messages=len(messages))
-        service = DecoderService(decoder, config, prior=prior, model_set=name)
-        service.bind()
-        thread = threading.Thread(target=service.run, daemon=True)
-        thread.start()
-        context = zmq.Context()
-        context.linger = 0
-        try:
-            results = connect_results(context, config.publish)
-            time.sleep(0.3)
+        with bench_service.running_service(decoder, config, prior, name) as (context, results):
             sender = connect_sender(context, config.listen)
             for message in messages:
                 send_message(sender, message_frames(message, prior), timeout=10)
@@ -385,10 +373,6 @@ def run_batching(ctx: Context) -> None:
             for _ in messages:
                 record, png = receive_result(results, timeout=max(5.0, ctx.left() - 2))
                 published[record["message_id"]] = (record, png_to_image(png))
-        finally:
-            service.stop()
-            thread.join(timeout=10)
-            context.destroy()
     for number, message in enumerate(messages):
         record, pixels = published[message.message_id]
         same = bool(np.array_equal(pixels, expected[number]))
