@@ -212,7 +212,7 @@ def run_environment(ctx: Context) -> None:
     b = torch.randn(side, side, device=ctx.device, dtype=dtype)
     seconds = median_seconds(lambda: a @ b, ctx.device, warmup=3, repeats=10)
     ctx.emit("ceilings", measure=f"{str(dtype).removeprefix('torch.')} matrix product {side}^3",
-             value=f"{2 * side**3 / seconds / 1e12:.1f} TFLOP/s")
+             value=f"{2 * side**3 / seconds / 1e12:.3g} TFLOP/s")
     count = (1 << 30 if ctx.cuda else 1 << 24) // 4
     source = torch.randn(count, device=ctx.device)
     target = torch.empty_like(source)
