@@ -16,9 +16,10 @@ from lamigo.images import DEFAULT_SIZE, encode_png, parse_size, save_numbered_pn
 from lamigo.link import LinkKey
 from lamigo.link.classical import MAX_PIXELS, FileReceiver, ReceivedFile
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
+from lamigo.logs import RateLimitedLog
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
-from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
