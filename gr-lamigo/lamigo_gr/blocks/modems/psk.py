@@ -316,35 +316,42 @@ _TRIGGER_KEYS = tuple(pmt.intern(key) for key in ("phase_est", "time_est", "corr
 
 
 class _trigger_holdoff(gr.sync_block):
-    """After the access-code correlator: complex samples pass unchanged; of its triggers (the
-    phase_est, time_est, corr_est and amp_est tags it puts on one sample) only the first within
-    `holdoff` samples stays. GNU Radio's corr_est_cc looks for the next peak `sps` samples after a
-    detection, so a channel that smears the correlation peak over paths a sample or two apart
-    fires it several times per burst, and every trigger restarts the carrier loop and the
-    equaliser's training at a wrong symbol. Its corr_start tags (nothing here reads them) go."""
+    """After the access-code correlator: complex samples pass unchanged, `holdoff` samples late;
+    of its triggers (the phase_est, time_est, corr_est and amp_est tags it puts on one sample) only
+    the strongest (corr_est) within `holdoff` samples either side stays. GNU Radio's corr_est_cc
+    looks for the next peak `sps` samples after a detection, so a channel that smears the peak
+    over paths a sample or two apart fires it several times per burst, and so can a burst's
+    ramp after the gain control has risen in the silence before it; every trigger restarts the
+    carrier loop and the equaliser's training. Its corr_start tags (nothing here reads them) go."""
 
     def __init__(self, holdoff: int) -> None:
         gr.sync_block.__init__(self, "psk_trigger_holdoff", [np.complex64], [np.complex64])
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.holdoff = int(holdoff)
+        self.set_history(self.holdoff + 1)
         self.kept = self.dropped = 0
-        self._last = -(1 << 62)
+        self._triggers: dict[int, float] = {}  # offset -> correlation, of the last 3 holdoffs
 
     def work(self, input_items, output_items):
-        n = len(output_items[0])
+        n, w = len(output_items[0]), self.holdoff
         output_items[0][:] = input_items[0][:n]
-        start = self.nitems_read(0)
-        for tag in self.get_tags_in_range(0, start, start + n):
-            if tag.key == pmt.intern("corr_start"):
+        now = self.nitems_read(0)  # input items [now - w, now + n) are here; output k is input k - w
+        tags = self.get_tags_in_range(0, max(now - w, 0), now + n)
+        for tag in tags:
+            if tag.key == _TRIGGER_KEYS[2]:
+                self._triggers[tag.offset] = pmt.to_double(tag.value)
+        for tag in tags:
+            if tag.offset >= now - w + n or tag.key == pmt.intern("corr_start"):
                 continue
             if any(tag.key == key for key in _TRIGGER_KEYS):
-                if tag.offset != self._last:
-                    if tag.offset < self._last + self.holdoff:
-                        self.dropped += tag.key == _TRIGGER_KEYS[1]
-                        continue
-                    self._last = tag.offset
-                    self.kept += 1
-            self.add_item_tag(0, tag.offset, tag.key, tag.value, tag.srcid)
+                mine = self._triggers.get(tag.offset, 0.0)
+                if any(abs(o - tag.offset) <= w and (c > mine or (c == mine and o < tag.offset))
+                       for o, c in self._triggers.items()):
+                    self.dropped += tag.key == _TRIGGER_KEYS[1]
+                    continue
+                self.kept += tag.key == _TRIGGER_KEYS[1]
+            self.add_item_tag(0, tag.offset + w, tag.key, tag.value, tag.srcid)
+        self._triggers = {o: c for o, c in self._triggers.items() if o >= now + n - 3 * w}
         return n
 
 
@@ -365,8 +372,8 @@ class psk_pdu_rx(gr.hier_block2):
     """
 
     def __init__(self, constellation: str = "qpsk", code: str = "cc", samples_per_symbol: int = 2,
-                 excess_bw: float = 0.35, threshold: float = 0.3, timing_bandwidth: float = 0.0157,
-                 carrier_bandwidth: float = 0.0314, equalizer_taps: int = 7, equalizer_step: float = 0.05,
+                 excess_bw: float = 0.35, threshold: float = 0.3, timing_bandwidth: float = 0.004,
+                 carrier_bandwidth: float = 0.01, equalizer_taps: int = 7, equalizer_step: float = 0.03,
                  access_threshold: int = 12,
                  max_packet: int = DEFAULT_MAX_PACKET, access_code: str = DEFAULT_ACCESS_CODE,
                  symbols: bool = False) -> None:
