@@ -2,19 +2,23 @@
 style of GNU Radio's packet_tx / packet_rx examples (gr-digital/examples/packet).
 
 `psk_pdu_tx`: link packets (PDUs) -> CRC-32 (`crc_append`) -> payload FEC (`fec.async_encoder`:
-the K=7 rate-1/2 convolutional code, terminated and padded to whole bytes; or none) -> access
+the K=7 rate-1/2 convolutional code, terminated and padded to whole bytes; or none) -> the coded
+bits block-interleaved within the packet (`interleaver`: a fade becomes short runs of errors
+the Viterbi decoder corrects) -> access
 code and length header (`protocol_formatter_async`, header_format_default), the header coded
 apart with the same convolutional code -> bits -> BPSK or QPSK symbols -> phasing ramp up and
 down and tail padding (`burst_shaper`) -> root-raised-cosine pulses at `samples_per_symbol`:
 complex baseband, mean power 1 per sample over a burst.
 
-`psk_pdu_rx`: complex baseband -> `corr_est_cc` (finds the coded access code: timing, phase and
-amplitude estimates as tags) -> amplitude from the tag -> `pfb_clock_sync_ccf` (matched filter
-and symbol timing) -> `costas_loop_cc` (carrier; its phase set from the correlator's estimate at
-each burst, so the QPSK ambiguity is resolved by the known access code) ->
-`header_payload_demux` -> header: soft bits -> Viterbi (`fec.extended_decoder`) ->
+`psk_pdu_rx`: complex baseband -> `agc2_cc` -> `corr_est_cc` (finds the coded access code: timing,
+phase and amplitude estimates as tags; only the strongest trigger within a header's length is
+kept) -> `pfb_clock_sync_ccf` (matched filter and symbol timing) -> `costas_loop_cc` (carrier;
+its phase set from the correlator's estimate at each burst, so the QPSK ambiguity is resolved by
+the known access code) -> `linear_equalizer` (symbol spaced, LMS, trained on the sync symbols
+from the correlator's tag at every burst, then decision directed: it undoes the multipath's
+inter-symbol interference and follows the fading through the burst) -> `header_payload_demux` -> header: soft bits -> Viterbi (`fec.extended_decoder`) ->
 `protocol_parser_b`, its claimed length checked against what this receiver decodes -> payload:
-`constellation_soft_decoder_cf` soft bits -> PDU -> `fec.async_decoder` (Viterbi) -> CRC-32
+`constellation_soft_decoder_cf` soft bits -> PDU -> deinterleaved -> `fec.async_decoder` (Viterbi) -> CRC-32
 check: the link packets that arrived intact, on message port `out`.
 
 Per-packet metadata on each PDU out: `esn0_db` (Es/N0 of the payload symbols estimated from
@@ -367,8 +371,14 @@ class psk_pdu_rx(gr.hier_block2):
             triggers; these cost a header decode, not a packet).
         timing_bandwidth, carrier_bandwidth: loop bandwidths (rad/symbol) of the symbol timing
             and Costas loops.
-        symbols: adds a complex output, the symbols after timing and carrier recovery (for a
-            constellation display).
+        equalizer_taps: symbol-spaced taps of the LMS equaliser (0: none; its centre tap delays
+            the symbols by half its length).
+        equalizer_step: the equaliser's LMS step for symbols of unit power (larger: follows
+            faster fading, costs more SNR in noise; above ~0.1 it loses low-SNR bursts).
+        access_threshold: bits of the decoded access code that may be wrong (a burst's first
+            symbols come while the equaliser still trains).
+        symbols: adds a complex output, the symbols after timing and carrier recovery and the
+            equaliser (for a constellation display).
     """
 
     def __init__(self, constellation: str = "qpsk", code: str = "cc", samples_per_symbol: int = 2,
@@ -424,6 +434,8 @@ class psk_pdu_rx(gr.hier_block2):
             self.equalizer = digital.linear_equalizer(
                 equalizer_taps, 1, digital.adaptive_algorithm_lms(points, equalizer_step / LOOP_LEVEL ** 2).base(),
                 True, [LOOP_LEVEL * p for p in _sync_symbols(constellation, access_code)], "time_est")
+            # the first burst trains from a pass-through (the centre tap), not from nothing
+            self.equalizer.set_taps([1.0 if k == equalizer_taps // 2 else 0.0 for k in range(equalizer_taps)])
         max_symbols = 8 * coded_bytes(max_packet, code) // bps
         header_symbols = _header_symbols(bps)
         self.demux = digital.header_payload_demux(header_symbols, 1, 0, PAYLOAD_TAG, "time_est", True,
