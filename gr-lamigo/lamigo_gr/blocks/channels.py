@@ -39,6 +39,7 @@ import numpy as np
 from gnuradio import channels, gr
 
 from lamigo.errors import ConfigError
+from lamigo.registry import Registry
 
 
 def noise_voltage(snr_db: float, signal_power: float = 1.0) -> float:
@@ -123,22 +124,17 @@ class Channel:
     description: str
 
 
-CHANNELS: dict[str, Channel] = {}
+CHANNELS: Registry[Channel] = Registry("channel")  #: the channels by name, in registration order
 
 
 def register_channel(channel: Channel) -> Channel:
     """Add a channel under its name; a name already taken is refused."""
-    if channel.name in CHANNELS:
-        raise ValueError(f"channel name {channel.name!r} is taken")
-    CHANNELS[channel.name] = channel
-    return channel
+    return CHANNELS.register(channel)
 
 
 def get_channel(name: str) -> Channel:
     """The channel named `name`; ConfigError naming the choices when there is none."""
-    if name not in CHANNELS:
-        raise ConfigError(f"unknown channel {name!r}; choose one of {', '.join(CHANNELS)}")
-    return CHANNELS[name]
+    return CHANNELS.lookup(name)
 
 
 def get_tap_profile(name: str) -> TapProfile:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from gnuradio import gr
 
-from lamigo.errors import ConfigError
+from lamigo.registry import Registry
 from lamigo_gr.blocks.modems.gfsk import gfsk_pdu_rx, gfsk_pdu_tx
 from lamigo_gr.blocks.modems.psk import psk_pdu_rx, psk_pdu_tx
 
@@ -47,22 +47,17 @@ class Modem:
         return self.bits_per_symbol * self.code_rate / self.samples_per_symbol
 
 
-MODEMS: dict[str, Modem] = {}
+MODEMS: Registry[Modem] = Registry("modem")  #: the modems by name, in registration order
 
 
 def register_modem(modem: Modem) -> Modem:
     """Add a modem under its name; a name already taken is refused."""
-    if modem.name in MODEMS:
-        raise ValueError(f"modem name {modem.name!r} is taken")
-    MODEMS[modem.name] = modem
-    return modem
+    return MODEMS.register(modem)
 
 
 def get_modem(name: str) -> Modem:
     """The modem named `name`; ConfigError naming the choices when there is none."""
-    if name not in MODEMS:
-        raise ConfigError(f"unknown modem {name!r}; choose one of {', '.join(MODEMS)}")
-    return MODEMS[name]
+    return MODEMS.lookup(name)
 
 
 register_modem(Modem("gfsk", gfsk_pdu_tx, gfsk_pdu_rx, bits_per_symbol=1, code_rate=1, samples_per_symbol=4,
