@@ -26,6 +26,9 @@ from lamigo_gr.blocks.depacketizer import depacketizer
 from lamigo_gr.blocks.image_source import image_source
 from lamigo_gr.blocks.modems.gfsk import gfsk_pdu_rx, gfsk_pdu_tx
 from lamigo_gr.blocks.packetizer import packetizer
+from lamigo_gr.support.gr_logging import quiet_debug_logging
+
+quiet_debug_logging()  # Debian's GNU Radio logs every failed radio CRC at debug level
 
 __all__ = ["classical_receiver", "decoder_client", "depacketizer", "gfsk_pdu_rx", "gfsk_pdu_tx", "image_source",
            "packetizer"]

@@ -51,3 +51,30 @@ def test_noise_beyond_the_modem_loses_packets_but_never_passes_a_corrupt_one():
     received, _ = _run(packets, noise_voltage=0.62)
     assert 0 < len(received) < len(packets)
     assert set(received) <= set(packets)
+
+
+def test_each_burst_carries_its_length_in_samples_for_a_burst_sink():
+    """What a UHD sink with TSB tag name packet_len needs: one packet_len tag on the first sample
+    of each burst, its value the burst's length in samples, the bursts back to back."""
+    top_block = gr.top_block()
+    mod = gfsk_pdu_tx(samples_per_symbol=4, ramp_symbols=32)
+    sink = blocks.vector_sink_c()
+    top_block.connect(mod, sink)
+    top_block.start()
+    lengths = [1, 20, 105]
+    for length in lengths:
+        mod.crc_append.to_basic_block()._post(
+            pmt.intern("in"), pmt.cons(pmt.make_dict(), pmt.init_u8vector(length, [7] * length)))
+    deadline = time.monotonic() + 20
+    while len(sink.tags()) < len(lengths) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+    top_block.stop()
+    top_block.wait()
+    tags = [(tag.offset, pmt.to_python(tag.value)) for tag in sink.tags()
+            if pmt.symbol_to_string(tag.key) == "packet_len"]
+    # per burst: 2 x 32 phasing, 64-bit access code, 32-bit length header, payload and CRC-32
+    expected = [4 * (64 + 64 + 32 + 8 * (length + 4)) for length in lengths]
+    assert [value for _, value in tags] == expected
+    assert [offset for offset, _ in tags] == [sum(expected[:i]) for i in range(len(expected))]
+    assert len(sink.data()) == sum(expected)

@@ -1,7 +1,9 @@
 """The hardware-free tx/rx pair: flowgraphs/tx_zmq.grc's transmit chain (image source,
 packetizer, GFSK modulator) into a ZMQ IQ link and rx_zmq.grc's receive chain (GFSK demodulator,
 depacketizer, decoder client) out of it, as two top blocks, both ends holding the same link
-key (--link-key); the message arrives bit-exact."""
+key (--link-key); the message arrives bit-exact. Both flowgraphs run with the defaults an engineer
+gets (the default model set, 256x256, the caption rules of lamigo encode); only the addresses, the
+key and the message count are given."""
 
 import time
 
@@ -9,8 +11,10 @@ import numpy as np
 import pmt
 from gnuradio import blocks
 
+from lamigo.images import BUNDLED_PHOTOS
 from lamigo.link.auth import write_link_key
 from lamigo.message import unpack_message
+from lamigo.models.index_prior import model_set_index_prior
 from lamigo.service.wire import parse_frames
 from lamigo_gr.apps.flowgraphs import free_port, load_top_block_class
 
@@ -20,10 +24,8 @@ def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, rec
     iq_address = f"tcp://127.0.0.1:{free_port()}"
     key = str(write_link_key(tmp_path / "link.key"))
     receiver = load_top_block_class("rx_zmq", tmp_path)(
-        model_set="tiny", service=service_address, iq_address=iq_address, link_key=key)
-    transmitter = load_top_block_class("tx_zmq", tmp_path)(
-        images="photo:coffee", count=1, size="64x64", caption="a cup of coffee", model_set="tiny",
-        iq_address=iq_address, link_key=key)
+        service=service_address, results="", iq_address=iq_address, link_key=key)
+    transmitter = load_top_block_class("tx_zmq", tmp_path)(count=1, iq_address=iq_address, link_key=key)
     assert transmitter.packetizer.key is not None and receiver.depacketizer.reassembler.key is not None
     sent = blocks.message_debug()
     transmitter.msg_connect(transmitter.go_source, "out", sent, "store")
@@ -41,9 +43,11 @@ def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, rec
     assert transmitter.packetizer.packets_out > 0
     assert receiver.depacketizer.stats.packets_accepted == transmitter.packetizer.packets_out
     assert len(frames) == 1
-    received = parse_frames(frames[0])
+    prior = model_set_index_prior("default")  # the flowgraphs' default set, at both ends
+    received = parse_frames(frames[0], prior)
     assert not received.lost.any()
     data = bytes(pmt.u8vector_elements(pmt.cdr(sent.get_message(0))))
-    original = unpack_message(data)
-    assert received.message.caption == original.caption == "a cup of coffee"
+    original = unpack_message(data, prior)
+    assert received.message.caption == original.caption == BUNDLED_PHOTOS["coffee"]  # photo:coffee's own
+    assert (received.message.geometry.height, received.message.geometry.width) == (256, 256)
     np.testing.assert_array_equal(received.message.indices, original.indices)

@@ -33,6 +33,7 @@ import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
+from lamigo.threads import AUTO, add_threads_option
 from lamigo_gr.apps.flowgraphs import flowgraph_parameters, free_port
 from lamigo_gr.apps.loopback import FLOWGRAPH, LoopbackResult, run_loopback
 
@@ -65,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
                         help="model set of both ends (default: the shipped default set, tiny when absent)")
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    add_threads_option(parser)  # handed to the decoder service
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the service and blocks do")
     return parser
 
@@ -75,6 +77,7 @@ def _start_service(args: argparse.Namespace, model_set: str, listen: str, publis
         sys.executable, "-m", "lamigo.cli.main", *(["-v"] if args.verbose else []), "serve",
         "--listen", listen, "--publish", publish, "--out", str(folder), "--max-messages", "1",
         *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
+        "--threads", str(args.threads) if args.threads is not None else AUTO,
     ]
     logger.info("starting the decoder service: %s (log: %s)", " ".join(command[1:]), log)
     with open(log, "w") as stream:  # the child keeps its own copy of the descriptor

@@ -41,7 +41,7 @@ def grc_command(flowgraphs: list[str]) -> tuple[list[str], dict[str, str]]:
 def build_parser() -> argparse.ArgumentParser:
     known = ", ".join(sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc")))
     parser = argparse.ArgumentParser(
-        prog="python -m lamigo_gr.apps.grc",
+        prog="lamigo grc",
         description="Start GNU Radio Companion under the project's interpreter with the LaMI-GO "
         "blocks on its path, so that Run (F6) executes our flowgraphs.",
     )
@@ -55,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         command, env = grc_command(args.flowgraphs)
+        if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+            raise ConfigError("GNU Radio Companion needs a display and neither DISPLAY nor WAYLAND_DISPLAY "
+                              "is set: log in graphically (or ssh -X), or run a flowgraph headless, e.g. "
+                              "python -m lamigo_gr.apps.loopback --help")
     except LamigoError as err:
-        print(f"grc: error: {err}", file=sys.stderr)
+        print(f"lamigo grc: error: {err}", file=sys.stderr)
         return 2
     os.execve(command[0], command, env)
 

@@ -60,8 +60,6 @@ def register(subparsers) -> None:
 
     add_decoder_options(parser)
     decode = parser.add_argument_group("computation")
-    decode.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice; on a busy CPU 1 can be much faster)")
     decode.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
     decode.add_argument("--compile", action="store_true",
                         help="torch.compile the denoiser and VQGAN decoder (CUDA only; each batch size compiles once)")
@@ -137,12 +135,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:  # a long-running service shows its start, statistics and rejections
         logging.getLogger("lamigo.service").setLevel(logging.INFO)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads must be at least 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
     models, prior = load_models(args, captioner=False)  # receivers never caption
     decoder = LaMIDecoder(models, settings, bf16=args.bf16, compile=args.compile)
     service = DecoderService(decoder, config, prior=prior, model_set=models.name)

@@ -36,7 +36,9 @@ def _header_format(access_code: str) -> digital.header_format_default:
 
 
 class gfsk_pdu_tx(gr.hier_block2):
-    """Link packets on message port `in` -> GFSK baseband (complex, amplitude `amplitude`).
+    """Link packets on message port `in` -> GFSK baseband (complex, amplitude `amplitude`), each
+    burst's first sample tagged `packet_len` with the burst's length in samples (GNU Radio's
+    tagged-stream convention, which a UHD sink turns into start and end of burst).
 
     Each packet becomes one burst: `ramp_symbols` of 0101 phasing (the receiver locks on), the
     access code, the length header, the packet and its CRC-32, then `ramp_symbols` of phasing
@@ -60,6 +62,10 @@ class gfsk_pdu_tx(gr.hier_block2):
         taps = np.convolve(firdes.gaussian(1.0, sps, bt, 4 * sps), [1.0] * sps)
         self.gaussian_filter = filter.interp_fir_filter_fff(sps, taps)
         self.fm = analog.frequency_modulator_fc(_sensitivity(sps))
+        # the interpolating filter moves each burst's length tag to its first sample but keeps
+        # its value in symbols: make it samples, so a UHD sink (TSB tag name packet_len) sends
+        # each burst between start- and end-of-burst
+        self.burst_length = blocks.tagged_stream_multiply_length(gr.sizeof_gr_complex, LENGTH_TAG, sps)
         self.scale = blocks.multiply_const_cc(amplitude)
 
         self.msg_connect(self, "in", self.crc_append, "in")
@@ -69,7 +75,7 @@ class gfsk_pdu_tx(gr.hier_block2):
         self.connect(self.header_stream, (self.frame_mux, 0))
         self.connect(self.payload_stream, (self.frame_mux, 1))
         self.connect(self.frame_mux, self.unpack_bits, self.nrz, self.phasing, self.gaussian_filter,
-                     self.fm, self.scale, self)
+                     self.fm, self.burst_length, self.scale, self)
 
     def set_amplitude(self, amplitude: float) -> None:
         self.scale.set_k(amplitude)
