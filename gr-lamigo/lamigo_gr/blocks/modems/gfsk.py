@@ -18,7 +18,7 @@ import numpy as np
 from gnuradio import analog, blocks, digital, filter, gr, pdu
 from gnuradio.filter import firdes
 
-from lamigo_gr.blocks.modems.crc import crc_append, crc_check
+from lamigo_gr.blocks.modems.coding import CRC_BYTES, crc_append, crc_check
 
 DEFAULT_ACCESS_CODE = digital.packet_utils.default_access_code
 LENGTH_TAG = "packet_len"
@@ -33,6 +33,14 @@ def _sensitivity(samples_per_symbol: int) -> float:
 def _header_format(access_code: str) -> digital.header_format_default:
     """Access code, then the frame length twice (16 bits each)."""
     return digital.header_format_default(access_code, 0, 1)
+
+
+def gfsk_frame_samples(packet_bytes: int, samples_per_symbol: int = 4, ramp_symbols: int = 32,
+                       access_code: str = DEFAULT_ACCESS_CODE) -> int:
+    """Samples of the burst `gfsk_pdu_tx` makes of a link packet of `packet_bytes`: the phasing
+    on both ends, the access code, the length header, the packet and its CRC-32, one bit a symbol."""
+    bits = 2 * ramp_symbols + _header_format(access_code).header_nbits() + 8 * (packet_bytes + CRC_BYTES)
+    return bits * samples_per_symbol
 
 
 class gfsk_pdu_tx(gr.hier_block2):
@@ -118,4 +126,4 @@ class gfsk_pdu_rx(gr.hier_block2):
         self.symbol_sync.set_loop_bandwidth(loop_bandwidth)
 
 
-__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_pdu_rx", "gfsk_pdu_tx"]
+__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_frame_samples", "gfsk_pdu_rx", "gfsk_pdu_tx"]

@@ -22,7 +22,7 @@ frequency offset in subcarrier spacings), `evm_db` and `packet_num` (the OFDM he
 
 Known traps this handles: `constellation_qpsk` points have |s|^2 = 4 (gnuradio#2764), so QPSK
 is a unit-power copy of it; the header's 12-bit length caps a coded packet at 4095 bytes; the
-tagged-stream blocks get output buffers for `max_packet_bytes`; a header claiming more than the
+tagged-stream blocks get output buffers for `max_packet`; a header claiming more than the
 receiver was built for is dropped before it is decoded.
 """
 
@@ -36,7 +36,8 @@ import pmt
 from gnuradio import analog, blocks, digital, fec, fft, gr, pdu
 from gnuradio.digital import ofdm_txrx
 
-from lamigo_gr.blocks.modems.crc import CRC_BYTES, crc_append, crc_check
+from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
+                                            crc_check)
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.pdu import RateLimitedLog
 
@@ -50,12 +51,11 @@ FRAME_TAG = "frame_len"
 NUM_TAG = "packet_num"
 CFO_TAG = "ofdm_fine_cfo"
 MAX_HEADER_BYTES = 4095  #: the OFDM header's 12-bit length field
-DEFAULT_MAX_PACKET_BYTES = 1500
+DEFAULT_MAX_PACKET = 1500
 DEFAULT_THRESHOLD = 0.6  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (2-4 dB later)
-BURST_PADDING = 2 * SYMBOL_SAMPLES  #: zeros before and after each burst: flushes the receiver's delay lines
+BURST_PADDING = SYMBOL_SAMPLES  #: zeros before and after each burst: flushes the receiver's delay lines
 MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4}  #: payload constellations: coded bits per carrier symbol
 CODES = {"none": 1.0, "cc": 0.5}  #: payload codes and their rates
-CC_K, CC_POLYS = 7, [109, 79]  #: the only convolutional code GNU Radio's Viterbi decoder takes
 
 # the 802.11a layout GNU Radio's ofdm_txrx uses: 48 data carriers, pilots at +-7 and +-21
 _DATA_CARRIERS = sorted(ofdm_txrx._def_occupied_carriers[0])
@@ -66,9 +66,14 @@ ACTIVE_CARRIERS = DATA_CARRIERS_PER_SYMBOL + len(PILOT_CARRIERS[0])
 # Consecutive symbols three carriers apart (802.11a's first interleaver permutation): the 14
 # coded bits a K=7 rate-1/2 code spreads one input bit over never sit on neighbouring carriers.
 OCCUPIED_CARRIERS = ([_DATA_CARRIERS[(k % 16) * 3 + k // 16] for k in range(DATA_CARRIERS_PER_SYMBOL)],)
+#: carriers -26..26 at a spacing of 1/64 of the sample rate (DC empty): the occupied fraction
+OCCUPIED_BANDWIDTH = (2 * max(abs(c) for c in _DATA_CARRIERS) + 1) / FFT_LEN
 SYNC_WORD1 = ofdm_txrx._make_sync_word1(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
 SYNC_WORD2 = ofdm_txrx._make_sync_word2(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
 SYNC_SYMBOLS = 2
+#: weight of the old channel estimate in the decision-directed equaliser (ofdm_rx: 0.1, which
+#: trusts each decision so much that wrong ones at a coded link's low SNR corrupt the estimate)
+EQUALISER_ALPHA = 0.1
 HEADER_SYMBOLS = 1
 SCRAMBLER = dict(mask=0x8A, seed=0x7F, len=7)  #: ofdm_txrx's scrambler polynomial and seed
 
@@ -85,27 +90,18 @@ def constellation(modulation: str) -> digital.constellation:
     raise ValueError(f"unknown OFDM modulation {modulation!r}; choose one of {', '.join(MODULATIONS)}")
 
 
-def _check(modulation: str, code: str, max_packet_bytes: int) -> int:
-    """The longest coded payload (bytes after CRC and code) for `max_packet_bytes`; ValueError
+def _check(modulation: str, code: str, max_packet: int) -> int:
+    """The longest coded payload (bytes after CRC and code) for `max_packet`; ValueError
     when the options cannot work."""
     if modulation not in MODULATIONS:
         raise ValueError(f"unknown OFDM modulation {modulation!r}; choose one of {', '.join(MODULATIONS)}")
     if code not in CODES:
         raise ValueError(f"unknown OFDM code {code!r}; choose one of {', '.join(CODES)}")
-    coded = coded_bytes(int(max_packet_bytes), code)
-    if max_packet_bytes < 1 or coded > MAX_HEADER_BYTES:
-        raise ValueError(f"max_packet_bytes {max_packet_bytes} with code {code!r} needs {coded} bytes in the "
+    coded = coded_bytes(int(max_packet), code)
+    if max_packet < 1 or coded > MAX_HEADER_BYTES:
+        raise ValueError(f"max_packet {max_packet} with code {code!r} needs {coded} bytes in the "
                          f"OFDM header's length, which holds at most {MAX_HEADER_BYTES}")
     return coded
-
-
-def coded_bytes(packet_bytes: int, code: str) -> int:
-    """Bytes in the OFDM payload for a link packet of `packet_bytes`: CRC-32 appended, then the
-    rate-1/2 terminated code (K-1 tail bits per branch, padded to whole bytes)."""
-    bits = 8 * (packet_bytes + CRC_BYTES)
-    if code == "cc":
-        bits = 2 * (bits + CC_K - 1)
-    return -(-bits // 8)
 
 
 def frame_symbols(packet_bytes: int, modulation: str, code: str) -> int:
@@ -121,15 +117,14 @@ def frame_samples(packet_bytes: int, modulation: str, code: str) -> int:
 
 def _encoder(mtu: int) -> fec.async_encoder:
     """The K=7 rate-1/2 terminated convolutional encoder for PDUs of up to `mtu` bytes."""
-    coder = fec.cc_encoder_make(8 * mtu, CC_K, 2, CC_POLYS, 0, fec.CC_TERMINATED, True)
-    return fec.async_encoder(coder, True, False, False, mtu)
+    return fec.async_encoder(cc_encoder(8 * mtu), True, False, False, mtu)
 
 
 def _decoder(code: str, mtu: int) -> fec.async_decoder:
     """Soft bits (positive for 1) of frames coding up to `mtu` bytes -> packed bytes: Viterbi,
     or hard decisions when uncoded."""
     if code == "cc":
-        coder = fec.cc_decoder.make(8 * mtu, CC_K, 2, CC_POLYS, 0, -1, fec.CC_TERMINATED, True)
+        coder = cc_decoder(8 * mtu)
     else:
         coder = fec.dummy_decoder.make(8 * mtu)
     return fec.async_decoder(coder, True, False, mtu)
@@ -253,28 +248,28 @@ class ofdm_pdu_tx(gr.hier_block2):
     Args:
         modulation: payload constellation, bpsk, qpsk or 16qam (the header is always BPSK).
         code: payload code, none or cc (K=7 rate 1/2, terminated).
-        max_packet_bytes: longest link packet carried (output buffers are sized for it);
+        max_packet: longest link packet carried (output buffers are sized for it);
             longer ones are dropped with a warning.
         amplitude: RMS amplitude of the burst samples.
     """
 
     def __init__(self, modulation: str = "qpsk", code: str = "none",
-                 max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES, amplitude: float = 1.0) -> None:
+                 max_packet: int = DEFAULT_MAX_PACKET, amplitude: float = 1.0) -> None:
         gr.hier_block2.__init__(self, "ofdm_pdu_tx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         self.message_port_register_hier_in("in")
-        max_coded = _check(modulation, code, max_packet_bytes)
+        max_coded = _check(modulation, code, max_packet)
         bps = MODULATIONS[modulation]
-        max_symbols = frame_symbols(int(max_packet_bytes), modulation, code) - SYNC_SYMBOLS
+        max_symbols = frame_symbols(int(max_packet), modulation, code) - SYNC_SYMBOLS
         self.modulation, self.code = modulation, code
 
-        self.guard = _length_guard(0, max_packet_bytes + CRC_BYTES, "OFDM transmitter", flush_on_done=True)
+        self.guard = _length_guard(0, max_packet + CRC_BYTES, "OFDM transmitter", flush_on_done=True)
         self.crc_append = crc_append()
         self.scramble_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.scrambler = digital.additive_scrambler_bb(SCRAMBLER["mask"], SCRAMBLER["seed"], SCRAMBLER["len"], 0,
                                                        8, LENGTH_TAG)
         self.scrambled = pdu.tagged_stream_to_pdu(gr.types.byte_t, LENGTH_TAG)
-        self.encoder = _encoder(max_packet_bytes + CRC_BYTES) if code == "cc" else None
+        self.encoder = _encoder(max_packet + CRC_BYTES) if code == "cc" else None
         self.frame_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.header_gen = digital.packet_headergenerator_bb(_header_formatter(bps, rx=False).base(), LENGTH_TAG)
         self.header_mod = digital.chunks_to_symbols_bc(digital.constellation_bpsk().points())
@@ -325,27 +320,27 @@ class ofdm_pdu_rx(gr.hier_block2):
     `soft`, every decoded frame's soft bits (PDU of f32, one per coded bit, positive for 1,
     still scrambled), before the decoder.
 
-    With `symbols_out`, a complex output: the equalised payload symbols, for a constellation sink.
+    With `symbols`, a complex output: the equalised payload symbols, for a constellation sink.
 
     Args:
-        modulation, code, max_packet_bytes: as the transmitter's (both ends must agree).
+        modulation, code, max_packet: as the transmitter's (both ends must agree).
         threshold: Schmidl & Cox detection threshold (GNU Radio's ofdm_rx: 0.9).
-        symbols_out: add the equalised-symbol output.
+        symbols: add the equalised-symbol output.
     """
 
     def __init__(self, modulation: str = "qpsk", code: str = "none",
-                 max_packet_bytes: int = DEFAULT_MAX_PACKET_BYTES, threshold: float = DEFAULT_THRESHOLD,
-                 symbols_out: bool = False) -> None:
+                 max_packet: int = DEFAULT_MAX_PACKET, threshold: float = DEFAULT_THRESHOLD,
+                 symbols: bool = False) -> None:
         gr.hier_block2.__init__(self, "ofdm_pdu_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
-                                gr.io_signature(1, 1, gr.sizeof_gr_complex) if symbols_out
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex) if symbols
                                 else gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out("out")
         self.message_port_register_hier_out("soft")
-        max_coded = _check(modulation, code, max_packet_bytes)
+        max_coded = _check(modulation, code, max_packet)
         bps = MODULATIONS[modulation]
         payload_constellation = constellation(modulation)
         max_payload_symbols = -(-8 * max_coded // bps)
-        max_frame = frame_symbols(int(max_packet_bytes), modulation, code) - SYNC_SYMBOLS - HEADER_SYMBOLS
+        max_frame = frame_symbols(int(max_packet), modulation, code) - SYNC_SYMBOLS - HEADER_SYMBOLS
         self.modulation, self.code = modulation, code
 
         # detection and fine frequency correction
@@ -379,11 +374,13 @@ class ofdm_pdu_rx(gr.hier_block2):
                      self.header_demod, self.header_parser)
         self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
 
-        # payload: equalised symbols -> per-packet quality -> soft bits -> decoder -> CRC
+        # payload: equalised symbols (not the equaliser's decisions, which ofdm_rx passes on:
+        # soft bits need the distances) -> per-packet quality -> soft bits -> decoder -> CRC
         self.payload_fft = fft.fft_vcc(FFT_LEN, True, (), True)
         self.payload_eq = digital.ofdm_frame_equalizer_vcvc(
             digital.ofdm_equalizer_simpledfe(FFT_LEN, payload_constellation.base(), OCCUPIED_CARRIERS,
-                                             PILOT_CARRIERS, PILOT_SYMBOLS, 1, 0.1).base(), CP_LEN, FRAME_TAG)
+                                             PILOT_CARRIERS, PILOT_SYMBOLS, 1, EQUALISER_ALPHA, True,
+                                             enable_soft_output=True).base(), CP_LEN, FRAME_TAG)
         self.payload_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG, LENGTH_TAG, 1)
         self.symbols_pdu = pdu.tagged_stream_to_pdu(gr.types.complex_t, LENGTH_TAG)
         self.quality = _packet_quality(payload_constellation, max_payload_symbols)
@@ -392,7 +389,7 @@ class ofdm_pdu_rx(gr.hier_block2):
         self.soft_length = blocks.tagged_stream_multiply_length(gr.sizeof_float, LENGTH_TAG, bps)
         self.soft_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, LENGTH_TAG)
         self.soft_guard = _length_guard(1, 8 * max_coded, "OFDM receiver")
-        self.out_guard = _length_guard(1, max_packet_bytes, "OFDM receiver")
+        self.out_guard = _length_guard(1, max_packet, "OFDM receiver")
         self.decoder = _decoder(code, math.ceil(max_coded * CODES[code]))
         # A terminated code's tail and padding decode to one byte more than the frame had.
         self.trim = pdu.pdu_lambda(lambda data: data[:-1], "UVEC") if code == "cc" else None
@@ -432,7 +429,7 @@ class ofdm_pdu_rx(gr.hier_block2):
         self.msg_connect(self.descrambled, "pdus", self.crc_check, "in")
         self.msg_connect(self.crc_check, "ok", self.out_guard, "in")
         self.msg_connect(self.out_guard, "out", self, "out")
-        if symbols_out:
+        if symbols:
             self.connect(self.payload_serializer, self)
 
 
