@@ -25,8 +25,8 @@ from lamigo.lami import LaMIDecoder, add_decoder_options, decoder_settings
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import ReceivedMessage
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
 from lamigo.service import (
     DecoderService,
     ServiceConfig,

@@ -18,6 +18,16 @@ class WeightsError(LamigoError):
     """A checkpoint is missing, or its keys or shapes differ from the architecture."""
 
 
+class WeightsFolderError(WeightsError, ConfigError):
+    """A model set's weights folder is not given or not there: files missing (a WeightsError)
+    that an option or setting points to (a ConfigError)."""
+
+
+class RunError(LamigoError):
+    """Something that was set up right failed while running: a service that did not start or
+    answer in time, a message lost on the link, a process that exited with an error."""
+
+
 class PacketError(LamigoError):
     """A link-layer packet is malformed, truncated or fails its CRC."""
 

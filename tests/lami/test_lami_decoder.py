@@ -10,7 +10,7 @@ from lamigo.errors import ConfigError, MessageError
 from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
-from lamigo.models.registry import ModelSet, load_model_set
+from lamigo.zoo.sets import ModelSet, load_model_set
 
 IMAGE = (64, 128)
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lamigo.link import LinkConfig, PacketKind, packetize
 from lamigo.message import VERSION, unpack_message
 from lamigo_gr import depacketizer
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
 from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
@@ -31,7 +32,7 @@ class _FiniteSource(gr.basic_block):
     def start(self):
         for pdu in self.pdus:
             self.message_port_pub(pmt.intern("out"), pdu)
-        self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+        self._post(SYSTEM_PORT, done_message())
         return True
 
 
@@ -167,3 +168,32 @@ def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
     tb.wait()
     assert [split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())] == [3]
     assert block.stats.messages_failed == 2
+
+
+def test_a_depacketizer_on_the_tiny_set_knows_its_codebook():
+    """The tiny set ships no index prior, yet its receiver decodes K = 512 only (issue 25)."""
+    from lamigo_gr import depacketizer
+
+    assert depacketizer(model_set="tiny").reassembler.limits.codebook_size == 512
+
+
+def test_listeners_get_the_received_message_objects(go_message_bytes):
+    """In the same process the messages are handed on as objects (never packed and parsed
+    back); a listener that raises loses the message for itself only, the PDU still goes out."""
+    from lamigo.message import ReceivedMessage
+
+    message = unpack_message(go_message_bytes)
+    packets = packetize(message, 4, LinkConfig(max_payload=24))
+    block = depacketizer()
+    got = []
+    block.add_listener(got.append)
+    block.add_listener(lambda received: 1 / 0)
+    tb = gr.top_block()
+    debug = blocks.message_debug()
+    tb.msg_connect(block, "out", debug, "store")
+    for packet in packets:
+        block._handle(make_pdu(packet.to_bytes()))
+    (received,) = got
+    assert isinstance(received, ReceivedMessage) and received.message_id == 4
+    np.testing.assert_array_equal(received.message.indices, message.indices)
+    assert block.listener_failed == 1 and block.messages_out == 1

@@ -25,7 +25,7 @@ from lamigo.lami.sampler import classifier_free_guidance, lami_sample
 from lamigo.lami.settings import DecoderSettings
 from lamigo.models.conditions import TransformersConditionBuilder, message_conditions
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import load_denoiser_checkpoint, load_vqgan_checkpoint
+from lamigo.zoo.sets import load_denoiser_checkpoint, load_vqgan_checkpoint
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 REPO = Path(__file__).resolve().parents[2]

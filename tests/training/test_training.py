@@ -11,7 +11,7 @@ import torch
 from lamigo.cli.main import main
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, WeightsError
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 from lamigo.training.checkpoint import load_checkpoint
 from lamigo.training.data import RandomCropDataset, find_images, load_photos
 from lamigo.training.denoiser_task import noise_tokens

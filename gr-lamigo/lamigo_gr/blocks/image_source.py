@@ -16,10 +16,12 @@ from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, fit_image, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.link import LinkConfig, LinkKey
+from lamigo.link.packetizer import control_byte_weight
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
 from lamigo_gr.support.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
@@ -35,8 +37,8 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     With a classical `codec` the PDU is instead the image's file in that codec, at the highest
     setting whose bytes on air are at most `budget` (`lamigo.link.classical.send_at_budget`:
-    every packet the Link Packetizer will send for it, link headers, CRCs, authentication tags and
-    the repeated, protected header block included, as counted with the packetizer's
+    every packet the Link Packetizer will send for it, link headers, CRCs, authentication tags,
+    replay stamps and the repeated, protected header block included, as counted with the packetizer's
     `max_payload`, `control_copies` and `link_key`), with metadata `codec`, `setting`, `height`
     and `width` besides; the Link Packetizer sends it as `lamigo.link.classical` does and the
     Classical Receiver hands on its image. No models load.
@@ -59,7 +61,8 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         budget: the classical file's largest size in bytes on air (ignored for "go"), e.g. a
             GO message's bytes on air to compare at the same cost.
         max_payload, control_copies, link_key: those of the Link Packetizer downstream, which
-            the budget counts the packets of (classical codecs only).
+            the budget counts the packets of (classical codecs), and which a GO message's index
+            code table is chosen for (the packetizer sends it with that table).
     """
 
     def __init__(
@@ -108,9 +111,12 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             self.key = LinkKey.load(link_key) if link_key else None
         else:
             models = load_model_set(model_set, device="cpu", weights=weights or None)
+            # The Link Packetizer sends the message with the code table chosen here, so it is
+            # chosen with that packetizer's weight of a control byte.
             self.transmitter = Transmitter(
                 models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, self.size,
                 model_set_index_prior(model_set, weights or None),
+                control_byte_weight(LinkConfig(max_payload, control_copies=control_copies)),
             )
         self.messages_sent = 0
         self.images_failed = 0
@@ -155,7 +161,7 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 return
         logger.info("sent %d GO messages (%d images failed)", self.messages_sent, self.images_failed)
         if self.finish and not self._stop.is_set():
-            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+            self._post(SYSTEM_PORT, done_message())
 
     def _send(self, source: str) -> bool:
         """Encode and emit one image; False when it could not be read or encoded."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from lamigo.cli.common import add_renamed_option
 from lamigo.training.data import PHOTO_FOLDERS
 from lamigo.training.denoiser_task import MASKINGS
 from lamigo.training.vqgan_task import VQGANLosses
@@ -31,7 +32,8 @@ def _add_training_options(parser: argparse.ArgumentParser, steps: int, batch: in
     _add_data_options(parser)
     parser.add_argument("--out", required=True, metavar="CKPT_DIR",
                         help="checkpoint folder; the run writes CKPT_DIR/last.pt")
-    parser.add_argument("--steps", type=int, default=steps, help="optimizer steps in all (default: %(default)s)")
+    add_renamed_option(parser, "--optimizer-steps", "--steps", dest="steps", type=int, default=steps,
+                       metavar="N", help="optimizer steps in all (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=batch,
                         help="crops per step and per process (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=lr,
@@ -49,9 +51,9 @@ def _add_training_options(parser: argparse.ArgumentParser, steps: int, batch: in
     parser.add_argument("--workers", type=int, default=0,
                         help="DataLoader processes making the crops; 0 makes them in the training "
                         "process, enough on a CPU; use 4 or more per GPU (default: %(default)s)")
-    parser.add_argument("--size", default="small", choices=("tiny", "small"),
-                        help="model widths of a fresh run: small (the shipped default) or tiny "
-                        "(tests); a resumed run keeps its checkpoint's (default: %(default)s)")
+    add_renamed_option(parser, "--preset", "--size", dest="size", default="small", choices=("tiny", "small"),
+                       help="model widths of a fresh run: small (the shipped default) or tiny "
+                       "(tests); a resumed run keeps its checkpoint's (default: %(default)s)")
 
 
 def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -62,7 +64,7 @@ def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _model_set_part(name_or_dir: str, part: str):
     """The VQGAN or the denoiser of a model set, on the CPU."""
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.sets import load_model_set
 
     return getattr(load_model_set(name_or_dir, captioner=False), part).float().eval()
 
@@ -212,7 +214,7 @@ def run_denoiser(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamigo.errors import WeightsError
-    from lamigo.models.registry import MODEL_SET_FILE
+    from lamigo.zoo.sets import MODEL_SET_FILE
     from lamigo.training.checkpoint import LAST_CHECKPOINT
     from lamigo.training.configs import denoiser_preset
     from lamigo.training.denoiser_task import DenoiserTask
@@ -251,8 +253,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from lamigo.cli.common import print_json
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import load_model_set
     from lamigo.images import parse_size
     from lamigo.training.evaluate import evaluate_model_set
 

@@ -25,7 +25,7 @@ __all__ = ["LaMIDecoder", "DecodeResult", "ShowtimeTimings"]
 
 
 class ReceiverModels(Protocol):
-    """The parts of a `lamigo.models.registry.ModelSet` the receiver uses."""
+    """The parts of a `lamigo.zoo.sets.ModelSet` the receiver uses."""
 
     vqgan: nn.Module
     denoiser: nn.Module

@@ -27,7 +27,6 @@ malformed or over the size limits is logged, counted and skipped.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -40,12 +39,12 @@ from typing import Any
 
 import numpy as np
 import zmq
-from PIL import Image
 from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, MessageError
-from lamigo.images import to_uint8
+from lamigo.images import encode_png, to_uint8
+from lamigo.logs import counted_level
 from lamigo.lami import DecodeResult, LaMIDecoder
 from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
 from lamigo.service.curve import CurveKeys, start_authenticator
@@ -66,7 +65,6 @@ __all__ = ["DecoderService", "ServiceConfig", "ServiceStats"]
 
 POLL_SECONDS = 0.1  # how often idle threads look at the stop flag
 RESULT_LINGER_MS = 2000  # at shutdown, time left to deliver results still in the PUB queue
-REJECTIONS_LOGGED_IN_FULL = 10  # then every 100th, so a flood of garbage cannot flood the log
 
 
 @dataclass(frozen=True)
@@ -159,7 +157,7 @@ class DecoderService:
     Args:
         decoder: the LaMI decoder (its model set fixes the codebook and the sampling settings).
         config: addresses, batching and limits.
-        prior: the index prior the senders code with (`lamigo.models.index_prior.model_set_index_prior`).
+        prior: the index prior the senders code with (`lamigo.zoo.index_prior.model_set_index_prior`).
         model_set: the model set's name, for the result records.
         context: the ZMQ context to use (a private one when None).
 
@@ -335,8 +333,7 @@ class DecoderService:
         with self._condition:
             self._stats.connections_dropped += 1
             count = self._stats.connections_dropped
-        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
-        logger.log(level, "a sender's connection closed (%d so far): it left, or sent a frame over %d bytes",
+        logger.log(counted_level(count), "a sender's connection closed (%d so far): it left, or sent a frame over %d bytes",
                    count, self._pull.maxmsgsize)
 
     def _accept(self, frames: list[bytes]) -> None:
@@ -354,9 +351,8 @@ class DecoderService:
                 self._queue.popleft()
                 self._stats.dropped += 1
                 dropped = self._stats.dropped
-                if dropped <= REJECTIONS_LOGGED_IN_FULL or dropped % 100 == 0:
-                    logger.warning("queue full (%d): dropped the oldest message (%d dropped so far)",
-                                   self.config.queue_size, dropped)
+                logger.log(counted_level(dropped), "queue full (%d): dropped the oldest message (%d dropped so far)",
+                           self.config.queue_size, dropped)
             self._queue.append(_Queued(received, time.monotonic()))
             self._condition.notify()
 
@@ -365,8 +361,7 @@ class DecoderService:
             self._stats.received += 1
             count = getattr(self._stats, counter) + 1
             setattr(self._stats, counter, count)
-        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
-        logger.log(level, "skipped a %s message (%d so far): %s", counter, count, err)
+        logger.log(counted_level(count), "skipped a %s message (%d so far): %s", counter, count, err)
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest message and up to batch_size - 1 queued ones of its geometry, once the batch
@@ -405,7 +400,7 @@ class DecoderService:
         for item, image in zip(batch, images):
             try:
                 record = self._record(item, result, image, seconds, started, len(batch))
-                png = _png_bytes(image)
+                png = encode_png(image)
                 self._publish(record, png)
             except Exception:  # one message's record cannot end the service or lose the others
                 logger.exception("result of message %d not published", item.received.message_id)
@@ -429,12 +424,8 @@ class DecoderService:
             "tokens": int(mask.size),
             "tokens_masked_by_policy": int(mask.sum()),
             "tokens_lost": int((lost & ~mask).sum()),
-            "steps": self.decoder.settings.steps,
-            "renoise": self.decoder.settings.renoise,
-            "renoise_scope": self.decoder.settings.renoise_scope,
-            "cfg": self.decoder.settings.cfg,
-            "cfg_steps": self.decoder.settings.cfg_steps,
-            "seed": self.config.seed,
+            **self.decoder.settings.as_dict(),
+            "seed": self.config.seed,  # what the batch was sampled with (`decode_messages`)
             "decode_seconds": round(seconds, 6),
             "stage_seconds": {"text": round(timings.text_encoding, 6), "denoising": round(timings.denoising, 6),
                               "vqgan": round(timings.vqgan_decode, 6)},
@@ -477,9 +468,3 @@ class DecoderService:
             stats.dropped, stats.failed, queued, stats.connections_dropped,
             f", {stats.abandoned} abandoned" if final else "",
         )
-
-
-def _png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -11,7 +11,8 @@ A message to the service is one multipart ZMQ message of three frames (wire vers
        empty when nothing was lost
 
 `message_frames` builds them from a `lamigo.message.ReceivedMessage`, `parse_frames` reads
-them back into one. `pdu_frames` builds them from a PDU as the GNU Radio blocks pass it
+them back into one (`received_from_pdu` reads a PDU into one where it is, without frames).
+`pdu_frames` builds them from a PDU as the GNU Radio blocks pass it
 (`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics) without
 parsing the GO message, so a client that only forwards needs no model set. Version 1 (the link
 statistics mixed into the header, no empty bitmap) is refused with a message that says so.
@@ -61,6 +62,7 @@ __all__ = [
     "parse_frames",
     "pdu_frames",
     "parse_result",
+    "received_from_pdu",
     "result_frames",
 ]
 
@@ -98,20 +100,24 @@ def pdu_frames(meta: Mapping[Any, Any], data: bytes, default_id: int = 0) -> lis
     message in `data`: `meta` holds its `message_id` (else `default_id`), optionally `lost_map`
     (a uint8 array), the link statistics (`lamigo.message.LinkStats` fields) and other plain
     fields (forwarded as sender information). Raises MessageError on anything malformed."""
-    message_id = check_message_id(meta.get("message_id", default_id))
+    message_id, link, info, lost = _pdu_parts(meta, default_id)
     header: dict[str, Any] = {"wire": WIRE_VERSION, "kind": MESSAGE_KIND, "message_id": message_id}
-    if any(name in meta for name in _LINK_FIELDS):
-        header["link"] = LinkStats.from_dict(dict(meta)).as_dict()
-    info = _plain_fields({key: value for key, value in meta.items() if key not in _PDU_OWN_KEYS}, MessageError)
+    if link is not None:
+        header["link"] = link.as_dict()
     if info:
         header["info"] = info
-    lost = b""
-    lost_map = meta.get("lost_map")
-    if lost_map is not None:
-        if not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8:
-            raise MessageError("lost_map metadata must be a u8vector")
-        lost = lost_map.tobytes()
     return [_dump_json(header), bytes(data), lost]
+
+
+def _pdu_parts(meta: Mapping[Any, Any], default_id: int) -> tuple[int, LinkStats | None, dict[str, Plain], bytes]:
+    """A PDU's message id, link statistics, sender information and lost-token bitmap."""
+    message_id = check_message_id(meta.get("message_id", default_id))
+    link = LinkStats.from_dict(dict(meta)) if any(name in meta for name in _LINK_FIELDS) else None
+    info = _plain_fields({key: value for key, value in meta.items() if key not in _PDU_OWN_KEYS}, MessageError)
+    lost_map = meta.get("lost_map")
+    if lost_map is not None and (not isinstance(lost_map, np.ndarray) or lost_map.dtype != np.uint8):
+        raise MessageError("lost_map metadata must be a u8vector")
+    return message_id, link, info, b"" if lost_map is None else lost_map.tobytes()
 
 
 def _plain_fields(values: Mapping[Any, Any], error: type[Exception]) -> dict[str, Plain]:
@@ -151,6 +157,25 @@ def parse_frames(
     if not isinstance(info, dict):
         raise MessageError("header info must be an object")
     info = _plain_fields(info, MessageError)
+    return _received(message_id, message_bytes, lost_bytes, link, info, prior, limits)
+
+
+def received_from_pdu(
+    meta: Mapping[Any, Any],
+    data: bytes,
+    prior: IndexPrior | None = None,
+    limits: ReceiverLimits | None = None,
+) -> ReceivedMessage:
+    """The message a PDU of the GO Depacketizer carries (as `pdu_frames` reads it), read in
+    the process that holds the PDU: what `parse_frames(pdu_frames(meta, data))` gives, without
+    the service's frames in between. Raises MessageError as `parse_frames` does."""
+    message_id, link, info, lost_bytes = _pdu_parts(meta, 0)
+    return _received(message_id, bytes(data), lost_bytes, link, info, prior, limits or ReceiverLimits())
+
+
+def _received(message_id: int, message_bytes: bytes, lost_bytes: bytes, link: LinkStats | None,
+              info: dict[str, Plain], prior: IndexPrior | None, limits: ReceiverLimits) -> ReceivedMessage:
+    """The message, checked against `limits` from its control block before it is decoded."""
     if len(message_bytes) > limits.max_message_bytes:
         raise OversizedError(f"message {message_id} is {len(message_bytes)} bytes, over the limit of "
                              f"{limits.max_message_bytes}")

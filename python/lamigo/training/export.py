@@ -10,9 +10,9 @@ import torch
 from tqdm import tqdm
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.models.index_prior import INDEX_PRIOR_FILE
+from lamigo.zoo.index_prior import INDEX_PRIOR_FILE
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import save_model_set
+from lamigo.zoo.sets import save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 from lamigo.training.checkpoint import load_checkpoint
 from lamigo.training.data import Photo
