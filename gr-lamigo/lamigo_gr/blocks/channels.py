@@ -39,21 +39,8 @@ import numpy as np
 from gnuradio import channels, gr
 
 from lamigo.errors import ConfigError
+from lamigo.link.channel import noise_voltage, snr_db
 from lamigo.registry import Registry
-
-
-def noise_voltage(snr_db: float, signal_power: float = 1.0) -> float:
-    """The noise voltage (standard deviation of GNU Radio's complex noise source) that gives a
-    per-sample SNR of `snr_db` for a signal of mean power `signal_power`; 0 for an infinite SNR."""
-    if not signal_power > 0 or math.isnan(snr_db):
-        raise ConfigError(f"signal power must be > 0 and SNR a number, got {signal_power}, {snr_db}")
-    return 0.0 if snr_db == math.inf else math.sqrt(signal_power / 10 ** (snr_db / 10))
-
-
-def snr_db(noise_voltage: float, signal_power: float = 1.0) -> float:
-    """The per-sample SNR in dB of a signal of mean power `signal_power` under complex noise of
-    voltage `noise_voltage` (the inverse of `noise_voltage`); inf without noise."""
-    return math.inf if noise_voltage == 0 else 10 * math.log10(signal_power / noise_voltage ** 2)
 
 
 def mean_power(samples: np.ndarray) -> float:

@@ -45,11 +45,12 @@ from gnuradio.fft import window as fft_window
 from gnuradio.filter import firdes
 
 from lamigo.errors import ConfigError
-from lamigo_gr.blocks.modems.gfsk import _CRC, DEFAULT_ACCESS_CODE
+from lamigo_gr.blocks.modems.coding import (CC_RATE, CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
+                                            crc_check)
+from lamigo_gr.blocks.modems.gfsk import DEFAULT_ACCESS_CODE
 
 LENGTH_TAG = "packet_len"
 PAYLOAD_TAG = "payload symbols"  # what header_format_default's parser names the payload length
-CRC_BYTES = 4
 DEFAULT_MAX_PACKET = 1500  #: bytes of the longest link packet a receiver takes (before the CRC)
 
 # Gray-mapped constellations of unit mean power: index bits (MSB first) -> point
@@ -58,7 +59,6 @@ CONSTELLATIONS = {
     "qpsk": [complex(i, q) / math.sqrt(2) for i in (-1, 1) for q in (-1, 1)],
 }
 CODES = ("cc", "none")  #: payload FEC: K=7 rate 1/2 convolutional (Viterbi, soft), or uncoded
-_K, _RATE, _POLYS = 7, 2, [109, 79]
 LOOP_LEVEL = 0.35
 MARK_DELAY = lambda n: 2 * (n // 2) + 1
 _FRAME_KEY = pmt.intern("psk_frame_bytes")  # between the receiver's own blocks only
@@ -70,24 +70,6 @@ def _constellation(name: str) -> digital.constellation:
         raise ConfigError(f"unknown constellation {name!r}; choose one of {', '.join(CONSTELLATIONS)}")
     points = CONSTELLATIONS[name]
     return digital.constellation_calcdist(points, [], len(points), 1, digital.constellation.NO_NORMALIZATION).base()
-
-
-def _cc_encoder(frame_bits: int):
-    return fec.cc_encoder_make(frame_bits, _K, _RATE, _POLYS, 0, fec.CC_TERMINATED, True)
-
-
-def _cc_decoder(frame_bits: int):
-    return fec.cc_decoder.make(frame_bits, _K, _RATE, _POLYS, 0, -1, fec.CC_TERMINATED, True)
-
-
-def coded_bytes(packet_bytes: int, code: str) -> int:
-    """Bytes on the air for the payload of a link packet of `packet_bytes` (its CRC-32 added, then
-    coded): with the terminated, byte-padded K=7 rate-1/2 code, 2 (n + 4) + 2."""
-    bits = 8 * (packet_bytes + CRC_BYTES)
-    if code == "none":
-        return bits // 8
-    encoder = _cc_encoder(bits)
-    return encoder.get_output_size() // 8
 
 
 def packet_bytes(coded: int, code: str) -> int | None:
@@ -128,7 +110,7 @@ class _interleave(gr.basic_block):
 
 
 def _header_symbols(bits_per_symbol: int) -> int:
-    return _cc_encoder(_HEADER_BITS).get_output_size() // bits_per_symbol
+    return cc_encoder(_HEADER_BITS).get_output_size() // bits_per_symbol
 
 
 def _pulse(samples_per_symbol: int, excess_bw: float, span: int) -> np.ndarray:
@@ -145,9 +127,9 @@ def _sync_symbols(constellation: str, access_code: str) -> tuple[complex, ...]:
     bits = [int(b) for b in access_code] + [0] * (_HEADER_BITS - len(access_code))
     top_block = gr.top_block()
     source, sink = blocks.vector_source_b(bits), blocks.vector_sink_b()
-    top_block.connect(source, fec.encoder(_cc_encoder(_HEADER_BITS), gr.sizeof_char, gr.sizeof_char), sink)
+    top_block.connect(source, fec.encoder(cc_encoder(_HEADER_BITS), gr.sizeof_char, gr.sizeof_char), sink)
     top_block.run()
-    coded = list(sink.data())[: _RATE * len(access_code)]
+    coded = list(sink.data())[: CC_RATE * len(access_code)]
     points = CONSTELLATIONS[constellation]
     bps = int(math.log2(len(points)))
     return tuple(points[int("".join(map(str, coded[i:i + bps])), 2)] for i in range(0, len(coded), bps))
@@ -191,14 +173,14 @@ class psk_pdu_tx(gr.hier_block2):
         const = _constellation(constellation)
         bps = const.bits_per_symbol()
         mtu = coded_bytes(max_packet, code)
-        self.crc_append = digital.crc_append(**_CRC, skip_header_bytes=0)
-        payload_encoder = _cc_encoder(8 * (max_packet + CRC_BYTES)) if code == "cc" else \
+        self.crc_append = crc_append()
+        payload_encoder = cc_encoder(8 * (max_packet + CRC_BYTES)) if code == "cc" else \
             fec.dummy_encoder_make(8 * (max_packet + CRC_BYTES))
         self.payload_encoder = fec.async_encoder(payload_encoder, True, False, False, mtu)
         self.interleave = _interleave()
         self.formatter = digital.protocol_formatter_async(
             digital.header_format_default(access_code, 0, bps))
-        self.header_encoder = fec.async_encoder(_cc_encoder(_HEADER_BITS), True, False, False, 64)
+        self.header_encoder = fec.async_encoder(cc_encoder(_HEADER_BITS), True, False, False, 64)
         self.header_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.payload_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.frame_mux = blocks.tagged_stream_mux(gr.sizeof_char, LENGTH_TAG, 0)
@@ -444,7 +426,7 @@ class psk_pdu_rx(gr.hier_block2):
         self.demux.set_min_output_buffer(2 * max_symbols + 1024)
         self.header_soft = digital.constellation_soft_decoder_cf(const)
         self.header_clip = blocks.multiply_const_ff(0.5)
-        self.header_decoder = fec.extended_decoder(decoder_obj_list=[_cc_decoder(_HEADER_BITS)], threading=None,
+        self.header_decoder = fec.extended_decoder(decoder_obj_list=[cc_decoder(_HEADER_BITS)], threading=None,
                                                    ann=None, puncpat="11", integration_period=10000)
         # the decoded access code may have a few wrong bits (the equaliser is still training on
         # its symbols); shifted by any number of bits it is >= 28 bits from itself
@@ -458,11 +440,11 @@ class psk_pdu_rx(gr.hier_block2):
         self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, PAYLOAD_TAG)
         self.soft_bits = _payload_soft_bits(code, bps, sps, max_packet)
         # one byte of room: the decoder asks for its frame plus the padding (see _frame_trim)
-        decoder = _cc_decoder(8 * (max_packet + CRC_BYTES + 1)) if code == "cc" else \
+        decoder = cc_decoder(8 * (max_packet + CRC_BYTES + 1)) if code == "cc" else \
             fec.dummy_decoder.make(8 * (max_packet + CRC_BYTES))
         self.payload_decoder = fec.async_decoder(decoder, True, False, coded_bytes(max_packet, code))
         self.trim = _frame_trim()
-        self.crc_check = digital.crc_check(**_CRC, discard_crc=True, skip_header_bytes=0)
+        self.crc_check = crc_check()
 
         recovered = [self.costas] + ([self.equalizer] if self.equalizer is not None else [])
         for block in recovered:
