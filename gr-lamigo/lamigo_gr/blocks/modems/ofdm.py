@@ -36,10 +36,10 @@ import pmt
 from gnuradio import analog, blocks, digital, fec, fft, gr, pdu
 from gnuradio.digital import ofdm_txrx
 
+from lamigo.logs import RateLimitedLog
 from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
@@ -71,9 +71,9 @@ OCCUPIED_BANDWIDTH = (2 * max(abs(c) for c in _DATA_CARRIERS) + 1) / FFT_LEN
 SYNC_WORD1 = ofdm_txrx._make_sync_word1(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
 SYNC_WORD2 = ofdm_txrx._make_sync_word2(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
 SYNC_SYMBOLS = 2
-#: weight of the old channel estimate in the decision-directed equaliser (ofdm_rx: 0.1, which
-#: trusts each decision so much that wrong ones at a coded link's low SNR corrupt the estimate)
-EQUALISER_ALPHA = 0.1
+#: FFT bins (DC in the middle, as the FFTs here shift) of the active carriers and of the pilots
+ACTIVE_INDICES = sorted(c + FFT_LEN // 2 for c in list(_DATA_CARRIERS) + list(PILOT_CARRIERS[0]))
+PILOT_INDICES = np.array([c + FFT_LEN // 2 for c in PILOT_CARRIERS[0]])
 HEADER_SYMBOLS = 1
 SCRAMBLER = dict(mask=0x8A, seed=0x7F, len=7)  #: ofdm_txrx's scrambler polynomial and seed
 
@@ -233,6 +233,88 @@ class _packet_quality(gr.basic_block):
         self.message_port_pub(pmt.intern("out"), pmt.cons(meta, symbols))
 
 
+CHAN_TAPS_TAG = "ofdm_sync_chan_taps"
+CARR_OFFSET_TAG = "ofdm_sync_carr_offset"
+#: the delays (samples, relative to the detector's timing) a channel estimate is fitted on: the
+#: detector triggers inside the cyclic prefix, so a path can come a few samples early
+CHANNEL_DELAYS = range(-CP_LEN // 2, CP_LEN)
+
+
+def _projection(delays) -> np.ndarray:
+    """The least-squares projection of a channel estimate on the active carriers onto channels
+    whose impulse response lies within `delays` (GNU Radio's ofdm_chanest_vcvc leaves this
+    noise reduction, its `eq_noise_red_len`, a TODO)."""
+    basis = np.exp(-2j * np.pi * np.outer(np.array(ACTIVE_INDICES) - FFT_LEN // 2, list(delays)) / FFT_LEN)
+    return basis @ np.linalg.pinv(basis)
+
+
+class _pilot_tracker(gr.sync_block):
+    """FFT'd OFDM symbols (vectors of FFT_LEN, DC in the middle) -> the same symbols, each turned
+    by the common phase its pilots show against the channel estimate, and the frame's channel
+    estimate (the `ofdm_sync_chan_taps` tag on a frame's first symbol) smoothed over carriers,
+    for GNU Radio's static equaliser (`ofdm_equalizer_static`) after it. This replaces the
+    decision-directed equaliser of GNU Radio's ofdm_rx, whose wrong decisions at a coded link's
+    SNR turn a carrier's estimate for the rest of the frame: here no decision feeds back, and the
+    residual frequency offset the detector leaves is followed symbol by symbol from the pilots.
+
+    `first_pilot_set`: the transmitter's pilot-symbol set of a frame's first symbol (the
+    carrier allocator counts from the first symbol after the sync words)."""
+
+    def __init__(self, first_pilot_set: int) -> None:
+        gr.sync_block.__init__(self, "lamigo_ofdm_pilot_tracker", [(np.complex64, FFT_LEN)], [(np.complex64, FFT_LEN)])
+        self.set_tag_propagation_policy(gr.TPP_DONT)
+        self.first_pilot_set = int(first_pilot_set)
+        self._taps_key, self._offset_key = pmt.intern(CHAN_TAPS_TAG), pmt.intern(CARR_OFFSET_TAG)
+        self._reference = None  # the smoothed estimate times the pilot symbols, on the pilot carriers
+        self._offset, self._index = 0, 0
+
+    def _start_frame(self, taps, offset: int) -> np.ndarray:
+        taps = np.asarray(pmt.c32vector_elements(taps), dtype=np.complex64)
+        if taps.size != FFT_LEN:
+            return None
+        smoothed = np.zeros(FFT_LEN, np.complex64)
+        smoothed[ACTIVE_INDICES] = _PROJECTION @ taps[ACTIVE_INDICES]
+        self._taps, self._offset, self._index = smoothed, offset, 0
+        return smoothed
+
+    def work(self, input_items, output_items):
+        symbols, out = input_items[0], output_items[0]
+        n = len(out)
+        base = self.nitems_read(0)
+        starts = {}
+        for tag in self.get_tags_in_window(0, 0, n):
+            position = tag.offset - base
+            if pmt.eq(tag.key, self._taps_key):
+                starts.setdefault(position, {})["taps"] = tag.value
+            elif pmt.eq(tag.key, self._offset_key):
+                starts.setdefault(position, {})["offset"] = pmt.to_long(tag.value)
+                self.add_item_tag(0, tag.offset, tag.key, tag.value)
+            else:
+                self.add_item_tag(0, tag.offset, tag.key, tag.value)
+        for i in range(n):
+            start = starts.get(i)
+            if start is not None and "taps" in start:
+                smoothed = self._start_frame(start["taps"], start.get("offset", 0))
+                if smoothed is not None:
+                    self.add_item_tag(0, base + i, self._taps_key, pmt.init_c32vector(FFT_LEN, smoothed.tolist()))
+            symbol = symbols[i]
+            if getattr(self, "_taps", None) is None:
+                out[i] = symbol
+                continue
+            pilots = PILOT_INDICES + self._offset
+            pilot_set = np.array(PILOT_SYMBOLS[(self.first_pilot_set + self._index) % len(PILOT_SYMBOLS)])
+            # the equaliser turns symbol i of a frame by an integer offset's cyclic-prefix phase
+            turn = np.exp(-2j * np.pi * self._offset * CP_LEN / FFT_LEN * (self._index + 1))
+            valid = (pilots >= 0) & (pilots < FFT_LEN)
+            z = np.sum(symbol[pilots[valid]] * turn * np.conj(self._taps[PILOT_INDICES[valid]] * pilot_set[valid]))
+            out[i] = symbol * (np.conj(z) / abs(z) if abs(z) > 0 else 1.0)
+            self._index += 1
+        return n
+
+
+_PROJECTION = _projection(CHANNEL_DELAYS)
+
+
 def _header_formatter(bits_per_payload_symbol: int, rx: bool) -> digital.packet_header_ofdm:
     if rx:
         return digital.packet_header_ofdm(OCCUPIED_CARRIERS, 1, LENGTH_TAG, FRAME_TAG, NUM_TAG, 1,
@@ -363,24 +445,25 @@ class ofdm_pdu_rx(gr.hier_block2):
         # header: one BPSK symbol after the two sync words
         bpsk = digital.constellation_bpsk()
         self.header_fft = fft.fft_vcc(FFT_LEN, True, (), True)
-        self.chanest = digital.ofdm_chanest_vcvc(SYNC_WORD1, SYNC_WORD2, 1)
+        self.chanest = digital.ofdm_chanest_vcvc(SYNC_WORD1, SYNC_WORD2, HEADER_SYMBOLS)
+        self.header_tracker = _pilot_tracker(0)
         self.header_eq = digital.ofdm_frame_equalizer_vcvc(
-            digital.ofdm_equalizer_simpledfe(FFT_LEN, bpsk.base(), OCCUPIED_CARRIERS, PILOT_CARRIERS,
-                                             PILOT_SYMBOLS, 0).base(), CP_LEN, FRAME_TAG, True, 1)
+            digital.ofdm_equalizer_static(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS, PILOT_SYMBOLS, 0).base(),
+            CP_LEN, FRAME_TAG, True, HEADER_SYMBOLS)
         self.header_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG)
         self.header_demod = digital.constellation_decoder_cb(bpsk.base())
         self.header_parser = digital.packet_headerparser_b(_header_formatter(bps, rx=True).formatter())
-        self.connect((self.demux, 0), self.header_fft, self.chanest, self.header_eq, self.header_serializer,
+        self.connect((self.demux, 0), self.header_fft, self.chanest, self.header_tracker, self.header_eq, self.header_serializer,
                      self.header_demod, self.header_parser)
         self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
 
         # payload: equalised symbols (not the equaliser's decisions, which ofdm_rx passes on:
         # soft bits need the distances) -> per-packet quality -> soft bits -> decoder -> CRC
         self.payload_fft = fft.fft_vcc(FFT_LEN, True, (), True)
+        self.payload_tracker = _pilot_tracker(HEADER_SYMBOLS)
         self.payload_eq = digital.ofdm_frame_equalizer_vcvc(
-            digital.ofdm_equalizer_simpledfe(FFT_LEN, payload_constellation.base(), OCCUPIED_CARRIERS,
-                                             PILOT_CARRIERS, PILOT_SYMBOLS, 1, EQUALISER_ALPHA, True,
-                                             enable_soft_output=True).base(), CP_LEN, FRAME_TAG)
+            digital.ofdm_equalizer_static(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS, PILOT_SYMBOLS,
+                                          HEADER_SYMBOLS).base(), CP_LEN, FRAME_TAG)
         self.payload_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG, LENGTH_TAG, 1)
         self.symbols_pdu = pdu.tagged_stream_to_pdu(gr.types.complex_t, LENGTH_TAG)
         self.quality = _packet_quality(payload_constellation, max_payload_symbols)
@@ -405,7 +488,7 @@ class ofdm_pdu_rx(gr.hier_block2):
         frame_samples_ = (max_frame + SYNC_SYMBOLS + HEADER_SYMBOLS) * SYMBOL_SAMPLES
         for block, port, items in ((self.cfo_tagger, 0, frame_samples_), (self.trigger, 0, frame_samples_),
                                    (self.demux, 0, max_frame + 1), (self.demux, 1, max_frame + 1),
-                                   (self.payload_fft, 0, max_frame),
+                                   (self.payload_fft, 0, max_frame), (self.payload_tracker, 0, max_frame),
                                    (self.payload_eq, 0, max_frame),
                                    (self.payload_serializer, 0, max_frame * DATA_CARRIERS_PER_SYMBOL),
                                    (self.symbols_stream, 0, max_payload_symbols),
@@ -413,7 +496,7 @@ class ofdm_pdu_rx(gr.hier_block2):
                                    (self.descramble_stream, 0, max_coded)):
             block.set_min_output_buffer(port, 2 * int(items))
 
-        self.connect((self.demux, 1), self.payload_fft, self.payload_eq, self.payload_serializer, self.symbols_pdu)
+        self.connect((self.demux, 1), self.payload_fft, self.payload_tracker, self.payload_eq, self.payload_serializer, self.symbols_pdu)
         self.msg_connect(self.symbols_pdu, "pdus", self.quality, "in")
         self.msg_connect(self.quality, "out", self.symbols_stream, "pdus")
         self.connect(self.symbols_stream, self.soft_decoder, self.soft_length, self.soft_pdu)
