@@ -74,7 +74,11 @@ SYNC_SYMBOLS = 2
 #: FFT bins (DC in the middle, as the FFTs here shift) of the active carriers and of the pilots
 ACTIVE_INDICES = sorted(c + FFT_LEN // 2 for c in list(_DATA_CARRIERS) + list(PILOT_CARRIERS[0]))
 PILOT_INDICES = np.array([c + FFT_LEN // 2 for c in PILOT_CARRIERS[0]])
-HEADER_SYMBOLS = 1
+#: the header (packet_header_ofdm's length, number and CRC-8 in one symbol's 48 bits) coded with
+#: the K=7 rate-1/2 code, tail-biting, onto two BPSK symbols, as 802.11a codes its SIGNAL field:
+#: uncoded, it failed at the SNR where the coded payload still decodes
+HEADER_BITS = DATA_CARRIERS_PER_SYMBOL
+HEADER_SYMBOLS = 2
 SCRAMBLER = dict(mask=0x8A, seed=0x7F, len=7)  #: ofdm_txrx's scrambler polynomial and seed
 
 
@@ -354,6 +358,8 @@ class ofdm_pdu_tx(gr.hier_block2):
         self.encoder = _encoder(max_packet + CRC_BYTES) if code == "cc" else None
         self.frame_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.header_gen = digital.packet_headergenerator_bb(_header_formatter(bps, rx=False).base(), LENGTH_TAG)
+        self.header_encoder = fec.tagged_encoder(cc_encoder(HEADER_BITS, fec.CC_TAILBITING), gr.sizeof_char,
+                                                 gr.sizeof_char, LENGTH_TAG, HEADER_BITS)
         self.header_mod = digital.chunks_to_symbols_bc(digital.constellation_bpsk().points())
         self.payload_unpack = blocks.repack_bits_bb(8, bps, LENGTH_TAG, False, gr.GR_MSB_FIRST)
         self.payload_mod = digital.chunks_to_symbols_bc(constellation(modulation).points())
@@ -371,7 +377,8 @@ class ofdm_pdu_tx(gr.hier_block2):
         # fills a buffer half way before it hands it on)
         for block, items in ((self.scramble_stream, max_coded), (self.frame_stream, max_coded),
                              (self.payload_unpack, 8 * max_coded), (self.payload_mod, 8 * max_coded),
-                             (self.header_mod, DATA_CARRIERS_PER_SYMBOL),
+                             (self.header_encoder, HEADER_SYMBOLS * DATA_CARRIERS_PER_SYMBOL),
+                             (self.header_mod, HEADER_SYMBOLS * DATA_CARRIERS_PER_SYMBOL),
                              (self.mux, max_symbols * DATA_CARRIERS_PER_SYMBOL),
                              (self.allocator, max_symbols + SYNC_SYMBOLS), (self.ifft, max_symbols + SYNC_SYMBOLS),
                              (self.cyclic_prefixer, (max_symbols + SYNC_SYMBOLS) * SYMBOL_SAMPLES),
@@ -388,7 +395,7 @@ class ofdm_pdu_tx(gr.hier_block2):
             self.msg_connect(self.encoder, "out", self.frame_stream, "pdus")
         else:
             self.msg_connect(self.scrambled, "pdus", self.frame_stream, "pdus")
-        self.connect(self.frame_stream, self.header_gen, self.header_mod, (self.mux, 0))
+        self.connect(self.frame_stream, self.header_gen, self.header_encoder, self.header_mod, (self.mux, 0))
         self.connect(self.frame_stream, self.payload_unpack, self.payload_mod, (self.mux, 1))
         self.connect(self.mux, self.allocator, self.ifft, self.cyclic_prefixer, self.scale, self.burst, self)
 
@@ -451,10 +458,12 @@ class ofdm_pdu_rx(gr.hier_block2):
             digital.ofdm_equalizer_static(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS, PILOT_SYMBOLS, 0).base(),
             CP_LEN, FRAME_TAG, True, HEADER_SYMBOLS)
         self.header_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG)
-        self.header_demod = digital.constellation_decoder_cb(bpsk.base())
+        self.header_soft = digital.constellation_soft_decoder_cf(bpsk.base())
+        self.header_decoder = fec.extended_decoder(decoder_obj_list=[cc_decoder(HEADER_BITS, fec.CC_TAILBITING)],
+                                                   threading=None, ann=None, puncpat="11", integration_period=10000)
         self.header_parser = digital.packet_headerparser_b(_header_formatter(bps, rx=True).formatter())
         self.connect((self.demux, 0), self.header_fft, self.chanest, self.header_tracker, self.header_eq, self.header_serializer,
-                     self.header_demod, self.header_parser)
+                     self.header_soft, self.header_decoder, self.header_parser)
         self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
 
         # payload: equalised symbols (not the equaliser's decisions, which ofdm_rx passes on:
