@@ -1,19 +1,26 @@
 """The OFDM modem: GNU Radio's OFDM blocks put together as `digital.ofdm_tx`/`digital.ofdm_rx` put
-them (Schmidl & Cox sync, channel estimation from the second sync word, decision-directed
-equaliser, 64-point FFT, 16-sample cyclic prefix, the 802.11a layout of 48 data and 4 pilot
-carriers, a one-symbol BPSK header), as a pair of hierarchical blocks with PDU ports, so that
+them (Schmidl & Cox sync, channel estimation from the second sync word, 64-point FFT,
+16-sample cyclic prefix, the 802.11a layout of 48 data and 4 pilot carriers), as a pair of hierarchical blocks with PDU ports, so that
 what the stock `ofdm_rx` hides can be set: the detection threshold, soft decisions into a
-decoder, optional convolutional coding and output buffers for the longest packet.
+decoder, optional convolutional coding and output buffers for the longest packet; and with two
+changes that let a coded payload work down to its code's SNR (stock ofdm_rx's parts lose the
+packet there first): the header is coded (the K=7 rate-1/2 code, tail-biting, on two BPSK
+symbols, as 802.11a codes its SIGNAL field), and GNU Radio's static equaliser replaces the
+decision-directed one (whose wrong decisions turn a carrier's estimate for the rest of the
+frame), behind a pilot tracker: the channel estimate smoothed over carriers, and each symbol's
+common phase (the detector's residual frequency offset) taken from its four pilots.
 
 `ofdm_pdu_tx`: link packets (PDUs) -> CRC-32 (`crc_append`) -> additive scrambler -> optional
 K=7 rate-1/2 convolutional code (`fec.async_encoder`, CC_TERMINATED, padded) -> OFDM header
-(`packet_header_ofdm`: the coded length, at most 4095 bytes) and payload symbols (BPSK, QPSK or
+(`packet_header_ofdm`: the coded length, at most 4095 bytes, its 48 bits coded with the
+tail-biting K=7 rate-1/2 code by `fec.tagged_encoder` onto two BPSK symbols) and payload symbols (BPSK, QPSK or
 16QAM, all of unit mean power) -> carrier allocator (the data carriers in an interleaved order,
 so a code's neighbouring bits fade apart) -> IFFT -> cyclic prefix -> complex baseband of mean
 power `amplitude`**2 per sample over the burst, zeros before and after each burst.
 
 `ofdm_pdu_rx`: complex baseband -> Schmidl & Cox detector (`ofdm_sync_sc_cfb`, `threshold`) ->
-fine frequency correction -> header/payload demux -> FFT, channel estimate, equaliser ->
+fine frequency correction -> header/payload demux -> FFT, channel estimate, pilot tracker,
+static equaliser (the header: soft bits -> Viterbi, `fec.extended_decoder`) ->
 payload symbols -> per-packet quality (estimated SNR, CFO) -> soft bits
 (`constellation_soft_decoder_cf`) -> `fec.async_decoder` (Viterbi, or hard decisions when
 uncoded) -> descrambler -> CRC-32 check: the link packets that arrived intact, each PDU's
@@ -52,7 +59,7 @@ NUM_TAG = "packet_num"
 CFO_TAG = "ofdm_fine_cfo"
 MAX_HEADER_BYTES = 4095  #: the OFDM header's 12-bit length field
 DEFAULT_MAX_PACKET = 1500
-DEFAULT_THRESHOLD = 0.6  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (2-4 dB later)
+DEFAULT_THRESHOLD = 0.4  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (0.6: misses 1 burst in 14 at 6 dB)
 BURST_PADDING = SYMBOL_SAMPLES  #: zeros before and after each burst: flushes the receiver's delay lines
 MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4}  #: payload constellations: coded bits per carrier symbol
 CODES = {"none": 1.0, "cc": 0.5}  #: payload codes and their rates
@@ -239,9 +246,10 @@ class _packet_quality(gr.basic_block):
 
 CHAN_TAPS_TAG = "ofdm_sync_chan_taps"
 CARR_OFFSET_TAG = "ofdm_sync_carr_offset"
-#: the delays (samples, relative to the detector's timing) a channel estimate is fitted on: the
-#: detector triggers inside the cyclic prefix, so a path can come a few samples early
-CHANNEL_DELAYS = range(-CP_LEN // 2, CP_LEN)
+#: the delays (samples) around a frame's channel-estimate centre its estimate is fitted on: the
+#: detector's timing wanders inside the cyclic prefix (about 10 samples early at high SNR), so
+#: the window follows each frame's mean delay; the paths of a channel within the prefix fit in
+CHANNEL_WINDOW = range(-4, 12)
 
 
 def _projection(delays) -> np.ndarray:
@@ -250,6 +258,22 @@ def _projection(delays) -> np.ndarray:
     noise reduction, its `eq_noise_red_len`, a TODO)."""
     basis = np.exp(-2j * np.pi * np.outer(np.array(ACTIVE_INDICES) - FFT_LEN // 2, list(delays)) / FFT_LEN)
     return basis @ np.linalg.pinv(basis)
+
+
+#: the projections by the frame's delay centre, 0..FFT_LEN-1 (circular)
+_PROJECTIONS = [_projection([centre + d for d in CHANNEL_WINDOW]) for centre in range(FFT_LEN)]
+_ADJACENT = np.flatnonzero(np.diff(ACTIVE_INDICES) == 1)  # active carriers whose next one is active
+
+
+def smooth_channel(taps: np.ndarray) -> np.ndarray:
+    """A channel estimate (FFT_LEN bins, DC in the middle) with its noise reduced: fitted on the
+    impulse responses within CHANNEL_WINDOW of its mean delay (the phase slope across carriers)."""
+    active = np.asarray(taps, dtype=np.complex64)[ACTIVE_INDICES]
+    slope = np.sum(active[_ADJACENT + 1] * np.conj(active[_ADJACENT]))
+    centre = int(round(-np.angle(slope) * FFT_LEN / (2 * np.pi))) % FFT_LEN
+    smoothed = np.zeros(FFT_LEN, np.complex64)
+    smoothed[ACTIVE_INDICES] = _PROJECTIONS[centre] @ active
+    return smoothed
 
 
 class _pilot_tracker(gr.sync_block):
@@ -276,8 +300,7 @@ class _pilot_tracker(gr.sync_block):
         taps = np.asarray(pmt.c32vector_elements(taps), dtype=np.complex64)
         if taps.size != FFT_LEN:
             return None
-        smoothed = np.zeros(FFT_LEN, np.complex64)
-        smoothed[ACTIVE_INDICES] = _PROJECTION @ taps[ACTIVE_INDICES]
+        smoothed = smooth_channel(taps)
         self._taps, self._offset, self._index = smoothed, offset, 0
         return smoothed
 
@@ -315,8 +338,6 @@ class _pilot_tracker(gr.sync_block):
             self._index += 1
         return n
 
-
-_PROJECTION = _projection(CHANNEL_DELAYS)
 
 
 def _header_formatter(bits_per_payload_symbol: int, rx: bool) -> digital.packet_header_ofdm:
