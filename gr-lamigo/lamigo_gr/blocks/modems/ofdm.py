@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 import pmt
-from gnuradio import analog, blocks, digital, fec, fft, gr, pdu
+from gnuradio import blocks, digital, fec, fft, gr, pdu
 from gnuradio.digital import ofdm_txrx
 
 from lamigo.logs import RateLimitedLog
@@ -184,7 +184,7 @@ class _length_guard(gr.basic_block):
 
 
 class _cfo_tagger(gr.sync_block):
-    """Passes the frequency-corrected samples (input 0) through and tags each detected frame's
+    """Passes the samples (input 0) through and tags each detected frame's
     start (input 2, Schmidl & Cox's trigger) with the fine frequency offset the detector measured
     there (input 1, in the detector's units: pi per subcarrier spacing)."""
 
@@ -199,6 +199,54 @@ class _cfo_tagger(gr.sync_block):
         for index in np.flatnonzero(trigger):
             self.add_item_tag(0, base + int(index), self._key, pmt.from_double(float(offset[index]) / np.pi))
         return len(output_items[0])
+
+
+class _frame_derotator(gr.sync_block):
+    """OFDM symbols of frames (vectors of FFT_LEN samples, cyclic prefix removed, from the
+    header/payload demux) -> the same, turned back by the fine frequency offset the detector
+    measured at the frame's own trigger (the `ofdm_fine_cfo` tag on a frame's first symbol).
+    GNU Radio's ofdm_rx mixes the stream with the detector's held offset instead, which a false
+    trigger inside a burst (the lower threshold's price) re-latches in the middle of a frame.
+
+    `first_symbol` None: the header output, frames of SYNC_SYMBOLS + HEADER_SYMBOLS symbols, each
+    starting with its trigger's tag; a number: the payload output, frames starting at the frame
+    length tag with the offset the header parser passed on, its first symbol this many symbols
+    after the first sync word. On the header output, the offset tags of triggers inside a frame
+    are dropped: the header parser would hand the last one to the payload."""
+
+    def __init__(self, first_symbol: int | None = None) -> None:
+        gr.sync_block.__init__(self, "lamigo_ofdm_frame_derotator", [(np.complex64, FFT_LEN)], [(np.complex64, FFT_LEN)])
+        self.set_tag_propagation_policy(gr.TPP_DONT)
+        self.first_symbol = first_symbol
+        self._cfo_key, self._frame_key = pmt.intern(CFO_TAG), pmt.intern(FRAME_TAG)
+        self._step, self._symbol, self._left = 0.0, 0, 0
+        self._samples = np.arange(CP_LEN, SYMBOL_SAMPLES, dtype=np.float64)
+
+    def work(self, input_items, output_items):
+        symbols, out = input_items[0], output_items[0]
+        n, base = len(out), self.nitems_read(0)
+        cfo, frames, tags = {}, set(), self.get_tags_in_window(0, 0, n)
+        for tag in tags:
+            if pmt.eq(tag.key, self._cfo_key):
+                cfo.setdefault(tag.offset - base, tag)
+            elif pmt.eq(tag.key, self._frame_key):
+                frames.add(tag.offset - base)
+        for tag in tags:
+            if not pmt.eq(tag.key, self._cfo_key) or self.first_symbol is not None:
+                self.add_item_tag(0, tag)
+        for i in range(n):
+            if self.first_symbol is None and self._left == 0 and i in cfo:
+                self.add_item_tag(0, cfo[i])
+                self._step = -2 * np.pi * pmt.to_double(cfo[i].value) / FFT_LEN
+                self._symbol, self._left = 0, SYNC_SYMBOLS + HEADER_SYMBOLS
+            elif self.first_symbol is not None and i in frames:
+                value = pmt.to_double(cfo[i].value) if i in cfo else 0.0
+                self._step, self._symbol = -2 * np.pi * value / FFT_LEN, self.first_symbol
+            phase = self._step * (self._symbol * SYMBOL_SAMPLES + self._samples)
+            out[i] = symbols[i] * np.exp(1j * phase)
+            self._symbol += 1
+            self._left = max(0, self._left - 1)
+        return n
 
 
 class _packet_quality(gr.basic_block):
@@ -380,7 +428,7 @@ class ofdm_pdu_tx(gr.hier_block2):
         self.frame_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.header_gen = digital.packet_headergenerator_bb(_header_formatter(bps, rx=False).base(), LENGTH_TAG)
         self.header_encoder = fec.tagged_encoder(cc_encoder(HEADER_BITS, fec.CC_TAILBITING), gr.sizeof_char,
-                                                 gr.sizeof_char, LENGTH_TAG, HEADER_BITS)
+                                                 gr.sizeof_char, LENGTH_TAG, HEADER_BITS // 8)
         self.header_mod = digital.chunks_to_symbols_bc(digital.constellation_bpsk().points())
         self.payload_unpack = blocks.repack_bits_bb(8, bps, LENGTH_TAG, False, gr.GR_MSB_FIRST)
         self.payload_mod = digital.chunks_to_symbols_bc(constellation(modulation).points())
@@ -456,15 +504,12 @@ class ofdm_pdu_rx(gr.hier_block2):
         # detection and fine frequency correction
         self.sync = digital.ofdm_sync_sc_cfb(FFT_LEN, CP_LEN, False, float(threshold))
         self.delay = blocks.delay(gr.sizeof_gr_complex, SYMBOL_SAMPLES)
-        self.oscillator = analog.frequency_modulator_fc(-2.0 / FFT_LEN)
-        self.mixer = blocks.multiply_cc()
         self.cfo_tagger = _cfo_tagger()
         self.trigger = blocks.copy(gr.sizeof_char)  # a buffer of ours: the sync block is a hier block
         self.demux = digital.header_payload_demux(SYNC_SYMBOLS + HEADER_SYMBOLS, FFT_LEN, CP_LEN, FRAME_TAG,
                                                   "", True)
         self.connect(self, self.sync)
-        self.connect(self, self.delay, (self.mixer, 0), (self.cfo_tagger, 0), (self.demux, 0))
-        self.connect((self.sync, 0), self.oscillator, (self.mixer, 1))
+        self.connect(self, self.delay, (self.cfo_tagger, 0), (self.demux, 0))
         self.connect((self.sync, 0), (self.cfo_tagger, 1))
         self.connect((self.sync, 1), self.trigger)
         self.connect(self.trigger, (self.cfo_tagger, 2))
@@ -472,6 +517,7 @@ class ofdm_pdu_rx(gr.hier_block2):
 
         # header: one BPSK symbol after the two sync words
         bpsk = digital.constellation_bpsk()
+        self.header_derotator = _frame_derotator()
         self.header_fft = fft.fft_vcc(FFT_LEN, True, (), True)
         self.chanest = digital.ofdm_chanest_vcvc(SYNC_WORD1, SYNC_WORD2, HEADER_SYMBOLS)
         self.header_tracker = _pilot_tracker(0)
@@ -483,12 +529,13 @@ class ofdm_pdu_rx(gr.hier_block2):
         self.header_decoder = fec.extended_decoder(decoder_obj_list=[cc_decoder(HEADER_BITS, fec.CC_TAILBITING)],
                                                    threading=None, ann=None, puncpat="11", integration_period=10000)
         self.header_parser = digital.packet_headerparser_b(_header_formatter(bps, rx=True).formatter())
-        self.connect((self.demux, 0), self.header_fft, self.chanest, self.header_tracker, self.header_eq, self.header_serializer,
+        self.connect((self.demux, 0), self.header_derotator, self.header_fft, self.chanest, self.header_tracker, self.header_eq, self.header_serializer,
                      self.header_soft, self.header_decoder, self.header_parser)
         self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
 
         # payload: equalised symbols (not the equaliser's decisions, which ofdm_rx passes on:
         # soft bits need the distances) -> per-packet quality -> soft bits -> decoder -> CRC
+        self.payload_derotator = _frame_derotator(SYNC_SYMBOLS + HEADER_SYMBOLS)
         self.payload_fft = fft.fft_vcc(FFT_LEN, True, (), True)
         self.payload_tracker = _pilot_tracker(HEADER_SYMBOLS)
         self.payload_eq = digital.ofdm_frame_equalizer_vcvc(
@@ -518,7 +565,7 @@ class ofdm_pdu_rx(gr.hier_block2):
         frame_samples_ = (max_frame + SYNC_SYMBOLS + HEADER_SYMBOLS) * SYMBOL_SAMPLES
         for block, port, items in ((self.cfo_tagger, 0, frame_samples_), (self.trigger, 0, frame_samples_),
                                    (self.demux, 0, max_frame + 1), (self.demux, 1, max_frame + 1),
-                                   (self.payload_fft, 0, max_frame), (self.payload_tracker, 0, max_frame),
+                                   (self.payload_derotator, 0, max_frame), (self.payload_fft, 0, max_frame), (self.payload_tracker, 0, max_frame),
                                    (self.payload_eq, 0, max_frame),
                                    (self.payload_serializer, 0, max_frame * DATA_CARRIERS_PER_SYMBOL),
                                    (self.symbols_stream, 0, max_payload_symbols),
@@ -526,7 +573,7 @@ class ofdm_pdu_rx(gr.hier_block2):
                                    (self.descramble_stream, 0, max_coded)):
             block.set_min_output_buffer(port, 2 * int(items))
 
-        self.connect((self.demux, 1), self.payload_fft, self.payload_tracker, self.payload_eq, self.payload_serializer, self.symbols_pdu)
+        self.connect((self.demux, 1), self.payload_derotator, self.payload_fft, self.payload_tracker, self.payload_eq, self.payload_serializer, self.symbols_pdu)
         self.msg_connect(self.symbols_pdu, "pdus", self.quality, "in")
         self.msg_connect(self.quality, "out", self.symbols_stream, "pdus")
         self.connect(self.symbols_stream, self.soft_decoder, self.soft_length, self.soft_pdu)
@@ -547,4 +594,4 @@ class ofdm_pdu_rx(gr.hier_block2):
 
 
 __all__ = ["CODES", "DEFAULT_THRESHOLD", "MODULATIONS", "coded_bytes", "constellation", "frame_samples",
-           "frame_symbols", "ofdm_pdu_rx", "ofdm_pdu_tx"]
+           "frame_symbols", "ofdm_pdu_rx", "ofdm_pdu_tx", "smooth_channel"]
