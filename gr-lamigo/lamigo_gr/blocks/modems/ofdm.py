@@ -60,6 +60,10 @@ CFO_TAG = "ofdm_fine_cfo"
 MAX_HEADER_BYTES = 4095  #: the OFDM header's 12-bit length field
 DEFAULT_MAX_PACKET = 1500
 DEFAULT_THRESHOLD = 0.4  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (0.6: misses 1 burst in 14 at 6 dB)
+#: samples the frame start is moved later than the detector's trigger: at threshold 0.4 the
+#: trigger sits ~11 samples into the 16-sample prefix and noise pulls it earlier still (past the
+#: prefix: inter-symbol interference); 4 later leaves room on both sides of the prefix
+FRAME_START_SHIFT = 4
 BURST_PADDING = SYMBOL_SAMPLES  #: zeros before and after each burst: flushes the receiver's delay lines
 MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4}  #: payload constellations: coded bits per carrier symbol
 CODES = {"none": 1.0, "cc": 0.5}  #: payload codes and their rates
@@ -503,7 +507,7 @@ class ofdm_pdu_rx(gr.hier_block2):
 
         # detection and fine frequency correction
         self.sync = digital.ofdm_sync_sc_cfb(FFT_LEN, CP_LEN, False, float(threshold))
-        self.delay = blocks.delay(gr.sizeof_gr_complex, SYMBOL_SAMPLES)
+        self.delay = blocks.delay(gr.sizeof_gr_complex, SYMBOL_SAMPLES - FRAME_START_SHIFT)
         self.cfo_tagger = _cfo_tagger()
         self.trigger = blocks.copy(gr.sizeof_char)  # a buffer of ours: the sync block is a hier block
         self.demux = digital.header_payload_demux(SYNC_SYMBOLS + HEADER_SYMBOLS, FFT_LEN, CP_LEN, FRAME_TAG,
