@@ -87,6 +87,11 @@ class IndexCoder(ABC):
         """`encode(symbols[group])` for each group (a coder may code them in one pass)."""
         return [self.encode(symbols[group]) for group in groups]
 
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        """len() of each byte string `encode_groups(symbols, groups)` returns (a coder that can
+        count them without coding does)."""
+        return [len(data) for data in self.encode_groups(symbols, groups)]
+
     @abstractmethod
     def decode(self, data: bytes, count: int) -> np.ndarray:
         """Decode exactly `count` indices; raise MessageError if `data` cannot hold them."""
@@ -110,6 +115,10 @@ class FixedLengthCoder(IndexCoder):
         shifts = np.arange(self.bits - 1, -1, -1, dtype=np.int64)
         bits = ((symbols[:, None] >> shifts) & 1).astype(np.uint8)
         return np.packbits(bits.ravel()).tobytes()
+
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        self._check(symbols)
+        return [-(-group.size * self.bits // 8) for group in groups]
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         expected = math.ceil(count * self.bits / 8)
@@ -164,6 +173,12 @@ class HuffmanCoder(IndexCoder):
         if not groups:
             return []
         return self._canonical.encode(symbols[np.concatenate(groups)], [group.size for group in groups])
+
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        symbols = self._codable(symbols)
+        if not groups:
+            return []
+        return self._canonical.coded_bytes(symbols[np.concatenate(groups)], [group.size for group in groups])
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         canonical = self._canonical
@@ -335,13 +350,21 @@ class CanonicalCode:
         `bitarray.encode` with this code and `tobytes` give; one byte string for each run of
         `sizes` symbols (default: one for all), coded in one pass."""
         lengths = self.lengths[symbols]
-        # Each code as 32 bits MSB first (MAX_CODE_LENGTH < 32), of which its last `length`.
-        words = np.unpackbits(self._values[symbols].astype(">u4").view(np.uint8)).reshape(-1, 32)
-        bits = words[np.arange(32) >= 32 - lengths[:, None]]
-        bit_ends = np.concatenate([[0], np.cumsum(lengths)])  # where each symbol's code ends
-        boundaries = np.concatenate([[0], np.cumsum(sizes if sizes is not None else [len(symbols)])])
-        edges = bit_ends[boundaries].tolist()
+        bit_ends = np.cumsum(lengths)  # where each symbol's code ends
+        # Bit i of the stream belongs to the symbol whose code ends first after it; it is that
+        # code's bit (end - 1 - i) counted from its least significant one.
+        ends = np.repeat(bit_ends, lengths)
+        shifts = ends - np.arange(ends.size, dtype=np.int64) - 1
+        bits = (np.repeat(self._values[symbols], lengths) >> shifts).astype(np.uint8) & 1
+        boundaries = np.cumsum(sizes if sizes is not None else [len(symbols)])
+        edges = [0, *np.concatenate([[0], bit_ends])[boundaries].tolist()]
         return [np.packbits(bits[start:end]).tobytes() for start, end in zip(edges[:-1], edges[1:])]
+
+    def coded_bytes(self, symbols: np.ndarray, sizes: list[int]) -> list[int]:
+        """len() of each byte string `encode(symbols, sizes)` returns, counted without coding."""
+        bit_ends = np.concatenate([[0], np.cumsum(self.lengths[symbols])])
+        ends = bit_ends[np.cumsum([0, *sizes])]
+        return (-(-np.diff(ends) // 8)).tolist()
 
     @staticmethod
     def nbytes_for(symbols: int, codebook_size: int = 0) -> int:
