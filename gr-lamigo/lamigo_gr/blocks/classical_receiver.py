@@ -20,7 +20,7 @@ from lamigo.link.classical import MAX_PIXELS, FileReceiver, ReceivedFile
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
-from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, pdu_payload
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
-            _, data = split_pdu(msg)
+            data = pdu_payload(msg)
         except LamigoError as err:
             self.pdus_rejected += 1
             self._log.warning("dropped input: %s", err)

@@ -17,7 +17,7 @@ from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, 
 from lamigo.models.index_prior import model_set_codebook_size, model_set_index_prior
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
-from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, pdu_payload
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
-            _, data = split_pdu(msg)
+            data = pdu_payload(msg)
         except LamigoError as err:
             self.pdus_rejected += 1
             self._log.warning("dropped input: %s", err)

@@ -10,13 +10,15 @@ from gnuradio import gr
 
 from lamigo.classical import Encoded, get_baseline
 from lamigo.errors import LamigoError, MessageError
-from lamigo.link import LinkConfig, LinkKey, Packet, PacketSealer, check_message_id, packetize
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import unpack_message
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
+
+_KIND_NAMES = {kind: kind.name.lower() for kind in PacketKind}  # the `kind` metadata of each packet
 
 
 class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
@@ -63,7 +65,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0
         self._next_id = 0
         self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
+        self._out = pmt.intern("out")
+        self.message_port_register_out(self._out)
         self.set_msg_handler(pmt.intern("in"), self._handle)
 
     def _handle(self, msg: pmt.pmt_base) -> None:
@@ -83,9 +86,9 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.messages_in += 1
         for packet in packets:
             meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
-                    "kind": packet.kind.name.lower()}
+                    "kind": _KIND_NAMES[packet.kind]}
             data = self._sealer.seal(packet) if self._sealer is not None else packet.to_bytes()
-            self.message_port_pub(pmt.intern("out"), make_pdu(data, meta))
+            self.message_port_pub(self._out, make_pdu(data, meta))
         self.packets_out += len(packets)
 
     def _packetize(self, meta: dict, data: bytes, message_id: int) -> list[Packet]:

@@ -433,61 +433,77 @@ class CodeTable:
         """What tells this table from any other (a cache key)."""
         return hashlib.sha256(self.lengths.astype("<i8").tobytes()).digest() + bytes([self.escape])
 
+    def _listing(self) -> list[tuple[int, int, list[int]]]:
+        """What the wire lists for each length L in 1..Lmax: (codewords not listed before L,
+        Rice parameter, the gaps between the codewords of length L among those)."""
+        coded = np.flatnonzero(self.lengths)  # ascending
+        lengths = self.lengths[coded]
+        listed_before = np.zeros(0, dtype=np.int64)  # codewords of the lengths below L, ascending
+        listing = []
+        for length in range(1, int(self.lengths.max()) + 1):
+            members = coded[lengths == length]
+            remaining = self.codebook_size - listed_before.size
+            if not members.size:
+                listing.append((remaining, 0, []))
+                continue
+            # A member's position among the codewords not listed yet: those below it, less the
+            # ones listed at shorter lengths.
+            positions = members - np.searchsorted(listed_before, members)
+            gaps = np.diff(positions, prepend=-1) - 1
+            listing.append((remaining, _rice_parameter(remaining, members.size), gaps.tolist()))
+            listed_before = np.union1d(listed_before, members)
+        return listing
+
     def wire_bytes(self) -> int:
         """len(self.to_bytes()), counted without writing it."""
-        longest = int(self.lengths.max())
         bits = 2 * _LENGTH_BITS
-        for length in range(1, longest + 1):
-            remaining = (self.lengths == 0) | (self.lengths >= length)
-            positions = (np.cumsum(remaining) - 1)[self.lengths == length]
-            bits += 2 * (positions.size + 1).bit_length() - 1
-            if positions.size:
-                k = _rice_parameter(int(remaining.sum()), positions.size)
-                gaps = np.diff(positions, prepend=-1) - 1
-                bits += int((gaps >> k).sum()) + positions.size * (1 + k)
+        for _, k, gaps in self._listing():
+            bits += 2 * (len(gaps) + 1).bit_length() - 1 + sum(gap >> k for gap in gaps) + len(gaps) * (1 + k)
         return -(-bits // 8)
 
     def to_bytes(self) -> bytes:
-        bits = bitarray(endian="big")
-        longest = int(self.lengths.max())
-        bits.extend(int2ba(longest, _LENGTH_BITS, endian="big"))
-        bits.extend(int2ba(self.escape, _LENGTH_BITS, endian="big"))
-        remaining = np.arange(self.codebook_size)
-        for length in range(1, longest + 1):
-            positions = np.flatnonzero(self.lengths[remaining] == length)
-            _gamma(bits, positions.size + 1)
-            if positions.size:
-                k = _rice_parameter(remaining.size, positions.size)
-                for gap in np.diff(positions, prepend=-1) - 1:
-                    bits.extend("1" * int(gap >> k) + "0")
-                    if k:
-                        bits.extend(int2ba(int(gap) & ((1 << k) - 1), k, endian="big"))
-                remaining = np.delete(remaining, positions)
-        return bits.tobytes()
+        parts = [format(int(self.lengths.max()), "05b"), format(self.escape, "05b")]
+        for _, k, gaps in self._listing():
+            count = len(gaps) + 1
+            parts.append("0" * (count.bit_length() - 1) + format(count, "b"))  # Elias gamma
+            low = (1 << k) - 1
+            # Rice code of each gap: gap >> k in unary (ones and a zero), then its k low bits.
+            parts += ["1" * (gap >> k) + "0" + format(gap & low, f"0{k}b") if k else "1" * gap + "0"
+                      for gap in gaps]
+        return bitarray("".join(parts), endian="big").tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, codebook_size: int, symbols: int) -> "CodeTable":
         """Parse a table from the wire. It is hostile: at most min(K, symbols) codewords, every
         one inside the codebook, every length within MAX_CODE_LENGTH, and a prefix code (Kraft
         sum at most 1) are checked before a code is built."""
-        bits = bitarray(endian="big")
-        bits.frombytes(data)
+        size = 8 * len(data)
+        text = format(int.from_bytes(data, "big"), f"0{size}b") if data else ""  # the bits, MSB first
+        whole = int.from_bytes(data, "big")
         position = 0
 
         def take(n: int) -> int:
             nonlocal position
-            if position + n > len(bits):
-                raise MessageError("index code table truncated")
             position += n
-            return ba2int(bits[position - n : position]) if n else 0
+            if position > size:
+                raise MessageError("index code table truncated")
+            return (whole >> (size - position)) & ((1 << n) - 1)
+
+        def ones_then_zero() -> int:
+            """The number of ones up to the next zero, both consumed."""
+            nonlocal position
+            zero = text.find("0", position)
+            if zero < 0:
+                raise MessageError("index code table truncated")
+            run, position = zero - position, zero + 1
+            return run
 
         def gamma() -> int:
-            zeros = 0
-            while take(1) == 0:
-                zeros += 1
-                if zeros > 32:
-                    raise MessageError("index code table: a count is not a valid gamma code")
-            return (1 << zeros) | take(zeros)
+            zero = text.find("1", position)
+            zeros = (zero if zero >= 0 else size) - position
+            if zeros > 32:
+                raise MessageError("index code table: a count is not a valid gamma code")
+            return take(2 * zeros + 1)
 
         longest, escape = take(_LENGTH_BITS), take(_LENGTH_BITS)
         budget = min(codebook_size, symbols)
@@ -502,21 +518,18 @@ class CodeTable:
             if not members:
                 continue
             k = _rice_parameter(remaining.size, members)
-            positions = np.empty(members, dtype=np.int64)
+            positions = []
             last = -1
-            for i in range(members):
-                try:
-                    run = bits.index(0, position) - position
-                except ValueError:
-                    raise MessageError("index code table truncated") from None
-                position += run + 1
-                last += 1 + (run << k | take(k))
-                if last >= remaining.size:
-                    raise MessageError("index code table names a codeword outside the codebook")
-                positions[i] = last
+            for _ in range(members):
+                last += 1 + (ones_then_zero() << k | take(k))
+                positions.append(last)
+            if last >= remaining.size:  # positions ascend: the last one is the largest
+                raise MessageError("index code table names a codeword outside the codebook")
             lengths[remaining[positions]] = length
-            remaining = np.delete(remaining, positions)
-        if len(bits) - position >= 8:
+            kept = np.ones(remaining.size, dtype=bool)
+            kept[positions] = False
+            remaining = remaining[kept]
+        if size - position >= 8:
             raise MessageError("index code table: unexpected trailing bytes")
         outside = int((lengths == 0).sum())
         if outside == 0 and escape or not lengths.any() and not escape:
