@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
+from bisect import bisect_left
 from heapq import heappop, heappush
 from typing import ClassVar
 
@@ -433,37 +434,37 @@ class CodeTable:
         """What tells this table from any other (a cache key)."""
         return hashlib.sha256(self.lengths.astype("<i8").tobytes()).digest() + bytes([self.escape])
 
-    def _listing(self) -> list[tuple[int, int, list[int]]]:
-        """What the wire lists for each length L in 1..Lmax: (codewords not listed before L,
-        Rice parameter, the gaps between the codewords of length L among those)."""
-        coded = np.flatnonzero(self.lengths)  # ascending
-        lengths = self.lengths[coded]
-        listed_before = np.zeros(0, dtype=np.int64)  # codewords of the lengths below L, ascending
+    def _listing(self) -> list[tuple[int, list[int]]]:
+        """What the wire lists for each length L in 1..Lmax: the Rice parameter and the gaps
+        between the codewords of length L among the codewords not listed before L. (Python
+        lists: a table holds tens of codewords, where numpy's per-call cost dominated.)"""
+        coded = np.flatnonzero(self.lengths)
+        by_length: dict[int, list[int]] = {}
+        for codeword, length in zip(coded.tolist(), self.lengths[coded].tolist()):
+            by_length.setdefault(length, []).append(codeword)  # ascending within a length
+        listed: list[int] = []  # codewords of the lengths below L, ascending
         listing = []
         for length in range(1, int(self.lengths.max()) + 1):
-            members = coded[lengths == length]
-            remaining = self.codebook_size - listed_before.size
-            if not members.size:
-                listing.append((remaining, 0, []))
-                continue
-            # A member's position among the codewords not listed yet: those below it, less the
-            # ones listed at shorter lengths.
-            positions = members - np.searchsorted(listed_before, members)
-            gaps = np.diff(positions, prepend=-1) - 1
-            listing.append((remaining, _rice_parameter(remaining, members.size), gaps.tolist()))
-            listed_before = np.union1d(listed_before, members)
+            members = by_length.get(length, [])
+            # A member's position among the codewords not listed yet: the codewords below it,
+            # less those listed at shorter lengths.
+            positions = [codeword - bisect_left(listed, codeword) for codeword in members]
+            gaps = [position - previous - 1 for previous, position in zip([-1, *positions], positions)]
+            remaining = self.codebook_size - len(listed)
+            listing.append((_rice_parameter(remaining, len(members)) if members else 0, gaps))
+            listed = sorted(listed + members)
         return listing
 
     def wire_bytes(self) -> int:
         """len(self.to_bytes()), counted without writing it."""
         bits = 2 * _LENGTH_BITS
-        for _, k, gaps in self._listing():
+        for k, gaps in self._listing():
             bits += 2 * (len(gaps) + 1).bit_length() - 1 + sum(gap >> k for gap in gaps) + len(gaps) * (1 + k)
         return -(-bits // 8)
 
     def to_bytes(self) -> bytes:
         parts = [format(int(self.lengths.max()), "05b"), format(self.escape, "05b")]
-        for _, k, gaps in self._listing():
+        for k, gaps in self._listing():
             count = len(gaps) + 1
             parts.append("0" * (count.bit_length() - 1) + format(count, "b"))  # Elias gamma
             low = (1 << k) - 1
@@ -478,8 +479,8 @@ class CodeTable:
         one inside the codebook, every length within MAX_CODE_LENGTH, and a prefix code (Kraft
         sum at most 1) are checked before a code is built."""
         size = 8 * len(data)
-        text = format(int.from_bytes(data, "big"), f"0{size}b") if data else ""  # the bits, MSB first
         whole = int.from_bytes(data, "big")
+        text = format(whole, f"0{size}b") if data else ""  # the bits, MSB first, to search for runs
         position = 0
 
         def take(n: int) -> int:
@@ -507,28 +508,34 @@ class CodeTable:
 
         longest, escape = take(_LENGTH_BITS), take(_LENGTH_BITS)
         budget = min(codebook_size, symbols)
-        lengths = np.zeros(codebook_size, dtype=np.int64)
-        remaining = np.arange(codebook_size)
+        listed: list[int] = []  # codewords of the lengths read so far, ascending
+        codewords, code_lengths = [], []
         for length in range(1, longest + 1):
             members = gamma() - 1
-            if members > min(budget, remaining.size):
+            remaining = codebook_size - len(listed)
+            if members > min(budget, remaining):
                 raise MessageError(f"index code table lists more codewords than the message's {symbols} indices "
                                    f"or the codebook of {codebook_size} allow")
             budget -= members
             if not members:
                 continue
-            k = _rice_parameter(remaining.size, members)
-            positions = []
-            last = -1
+            k = _rice_parameter(remaining, members)
+            place = -1  # among the codewords not listed yet
+            found = []
+            below = 0  # listed codewords below the current one
             for _ in range(members):
-                last += 1 + (ones_then_zero() << k | take(k))
-                positions.append(last)
-            if last >= remaining.size:  # positions ascend: the last one is the largest
-                raise MessageError("index code table names a codeword outside the codebook")
-            lengths[remaining[positions]] = length
-            kept = np.ones(remaining.size, dtype=bool)
-            kept[positions] = False
-            remaining = remaining[kept]
+                place += 1 + (ones_then_zero() << k | take(k))
+                if place >= remaining:  # places ascend: none after it fits either
+                    raise MessageError("index code table names a codeword outside the codebook")
+                # The codeword at that place: listed ones below it push it up.
+                while below < len(listed) and listed[below] <= place + below:
+                    below += 1
+                found.append(place + below)
+            codewords += found
+            code_lengths += [length] * members
+            listed = sorted(listed + found)
+        lengths = np.zeros(codebook_size, dtype=np.int64)
+        lengths[codewords] = code_lengths
         if size - position >= 8:
             raise MessageError("index code table: unexpected trailing bytes")
         outside = int((lengths == 0).sum())
