@@ -34,8 +34,8 @@ from lamigo.link import LinkConfig, Reassembler, packetize
 from lamigo.link.packetizer import control_byte_weight
 from lamigo.masking import make_policy
 from lamigo.message import GOMessage, pack_message, unpack_message
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
 from lamigo_gr import depacketizer, packetizer
 from lamigo_gr.support.pdu import make_pdu
 

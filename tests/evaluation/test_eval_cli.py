@@ -110,7 +110,7 @@ def test_paper_values_match_on_the_stated_fields_only():
 
 def test_image_folder_takes_captions_from_text_files_else_the_empty_one(tmp_path, caplog):
     from lamigo.errors import ConfigError
-    from lamigo.evaluation.harness import load_eval_images
+    from lamigo.evaluation.data import load_eval_images
     from lamigo.images import load_image, save_image
 
     save_image(load_image("photo:coffee"), tmp_path / "b.png")

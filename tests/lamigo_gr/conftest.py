@@ -6,7 +6,7 @@ import zmq
 from lamigo.images import load_image
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 
 CAPTION = "a cup of coffee on a saucer"
 

@@ -19,6 +19,7 @@ from lamigo.service.wire import (
     parse_frames,
     parse_result,
     pdu_frames,
+    received_from_pdu,
     result_frames,
 )
 
@@ -87,19 +88,39 @@ def test_received_message_round_trip_marks_lost_tokens():
     assert (wire.message.indices[received.lost] == 0).all()  # placeholders
 
 
-def test_pdu_frames_forward_the_message_unparsed(frames, prior):
-    """The decoder client's path: PDU metadata in, the GO message bytes passed on as they are."""
-    received = parse_frames(frames, prior)
+def _depacketizer_meta(frames, received) -> dict:
+    """PDU metadata as the GO Depacketizer writes it for the message of `frames`."""
     stats = {"packets_expected": 9, "packets_received": 8, "packets_damaged": 0, "index_groups_lost": 1,
              "caption_chunks_lost": 0, "tokens_sent": 190, "tokens_masked_by_policy": 66,
              "tokens_lost": int(received.lost.sum()), "packets_lost": 1}
-    meta = {"message_id": 42, "lost_map": np.frombuffer(frames[2], dtype=np.uint8), "source": "test", **stats}
+    return {"message_id": 42, "lost_map": np.frombuffer(frames[2], dtype=np.uint8), "source": "test", **stats}
+
+
+def test_pdu_frames_forward_the_message_unparsed(frames, prior):
+    """The decoder client's path: PDU metadata in, the GO message bytes passed on as they are."""
+    received = parse_frames(frames, prior)
+    meta = _depacketizer_meta(frames, received)
     forwarded = pdu_frames(meta, frames[1])
     assert forwarded[1] == frames[1] and forwarded[2] == frames[2]
     again = parse_frames(forwarded, prior)
     assert again.link.tokens_lost == received.lost.sum() > 0 and again.info == {"source": "test"}
     np.testing.assert_array_equal(again.lost, received.lost)
     assert pdu_frames({}, b"not parsed", default_id=7)[1] == b"not parsed"
+
+
+def test_a_pdu_reads_as_its_frames_do(frames, prior):
+    """The SNR sweep's path: the depacketizer's PDU read where it is, as the service reads it."""
+    received = parse_frames(frames, prior)
+    meta = _depacketizer_meta(frames, received)
+    direct, framed = received_from_pdu(meta, frames[1], prior), parse_frames(pdu_frames(meta, frames[1]), prior)
+    assert direct.message_id == framed.message_id == 42 and direct.info == framed.info == {"source": "test"}
+    assert direct.link == framed.link and direct.link.tokens_lost > 0 and direct.message.caption == framed.message.caption
+    np.testing.assert_array_equal(direct.lost, framed.lost)
+    np.testing.assert_array_equal(direct.message.indices, framed.message.indices)
+    with pytest.raises(MessageError, match="u8vector"):
+        received_from_pdu({"lost_map": "bits"}, frames[1], prior)
+    with pytest.raises(MessageError, match="message 0"):
+        received_from_pdu({}, b"not a GO message", prior)
 
 
 @pytest.mark.parametrize(

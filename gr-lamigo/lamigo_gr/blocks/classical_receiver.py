@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import threading
 from pathlib import Path
@@ -10,11 +9,10 @@ from pathlib import Path
 import numpy as np
 import pmt
 from gnuradio import gr
-from PIL import Image
 
 from lamigo.classical.received import Received, failure
 from lamigo.errors import LamigoError
-from lamigo.images import DEFAULT_SIZE, parse_size, save_numbered_png
+from lamigo.images import DEFAULT_SIZE, encode_png, parse_size, save_numbered_png
 from lamigo.link import LinkKey
 from lamigo.link.classical import MAX_PIXELS, FileReceiver, ReceivedFile
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
@@ -145,21 +143,20 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                     codec = ""
                 else:
                     received, codec = arrived.receive(), arrived.codec
-                png = io.BytesIO()
-                Image.fromarray(received.image).save(png, format="PNG")
+                png = encode_png(received.image)
                 meta = {"message_id": done.message_id, "codec": codec, "decoded_ok": received.decoded_ok,
                         "header_lost": arrived is None, "packets_expected": done.packets_expected,
                         "packets_received": done.packets_received,
                         "packets_lost": done.packets_expected - done.packets_received,
                         "lost_bytes": received.lost_bytes, "note": received.note}
-                pdu = make_pdu(png.getvalue(), meta)
+                pdu = make_pdu(png, meta)
             except Exception:  # one file that cannot be received loses itself only
                 self.publish_failed += 1
                 self._log.exception("file %d could not be passed on", done.message_id)
                 continue
             logger.info("file %d (%s): %d/%d packets, decoded %s", done.message_id, codec or "?",
                         done.packets_received, done.packets_expected, received.decoded_ok)
-            self._save(done.message_id, png.getvalue())
+            self._save(done.message_id, png)
             self.files_out += 1
             self.message_port_pub(pmt.intern("out"), pdu)
 

@@ -14,7 +14,7 @@ from lamigo.errors import LamigoError
 from lamigo.link import LinkKey, Reassembler
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
-from lamigo.models.index_prior import model_set_codebook_size, model_set_index_prior
+from lamigo.zoo.index_prior import model_set_codebook_size, model_set_index_prior
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
 from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, pdu_payload

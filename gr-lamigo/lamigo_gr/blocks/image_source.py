@@ -19,8 +19,9 @@ from lamigo.link import LinkConfig, LinkKey
 from lamigo.link.packetizer import control_byte_weight
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
 from lamigo_gr.support.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
@@ -160,7 +161,7 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 return
         logger.info("sent %d GO messages (%d images failed)", self.messages_sent, self.images_failed)
         if self.finish and not self._stop.is_set():
-            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+            self._post(SYSTEM_PORT, done_message())
 
     def _send(self, source: str) -> bool:
         """Encode and emit one image; False when it could not be read or encoded."""

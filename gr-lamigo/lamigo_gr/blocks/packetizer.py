@@ -13,7 +13,7 @@ from lamigo.errors import LamigoError, MessageError
 from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import unpack_message
-from lamigo.models.index_prior import model_set_index_prior
+from lamigo.zoo.index_prior import model_set_index_prior
 from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)

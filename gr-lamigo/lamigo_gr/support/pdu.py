@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import struct
 from typing import Any
 
@@ -10,29 +9,9 @@ import numpy as np
 import pmt
 
 from lamigo.errors import PacketError
+from lamigo.logs import RateLimitedLog  # noqa: F401 (the blocks import it from here)
 
-LOGGED_IN_FULL = 10  # problems logged one by one; after that every 100th, so a flood cannot flood the log
 _INT64 = (-(1 << 63), 1 << 63)
-
-
-class RateLimitedLog:
-    """A block's log of bad input: the first LOGGED_IN_FULL lines in full, then every 100th
-    (the others at DEBUG)."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-        self.count = 0
-
-    def _level(self) -> int:
-        self.count += 1
-        return logging.WARNING if self.count <= LOGGED_IN_FULL or self.count % 100 == 0 else logging.DEBUG
-
-    def warning(self, text: str, *args: Any) -> None:
-        self.logger.log(self._level(), text + " (%d so far)", *args, self.count)
-
-    def exception(self, text: str, *args: Any) -> None:
-        level = self._level()
-        self.logger.log(level, text + " (%d so far)", *args, self.count, exc_info=level == logging.WARNING)
 
 
 def fits_pdu(value: Any) -> bool:

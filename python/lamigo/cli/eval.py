@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lamigo.cli.common import add_model_options, load_models
+from lamigo.cli.common import add_model_options, add_renamed_option, load_models
 from lamigo.lami.settings import add_decoder_options, decoder_settings
 
 
@@ -35,10 +35,10 @@ def register(subparsers) -> None:
                         "on a CPU)")
     parser.add_argument("--experiments", metavar="A,B", default=None,
                         help="comma-separated experiments to run (default: all)")
-    parser.add_argument("--steps", dest="step_settings", metavar="TAU/T,...", default=None,
-                        help="run LaMI-GO only at these re-noising/denoising steps, e.g. 4/8 (the "
-                        "baselines always run); the sweeps' other settings are left out (default: "
-                        "every setting each sweep names)")
+    add_renamed_option(parser, "--step-settings", "--steps", dest="step_settings", metavar="TAU/T,...",
+                       default=None, help="run LaMI-GO only at these re-noising/denoising steps, e.g. 4/8 "
+                       "(the baselines always run); the sweeps' other settings are left out (default: "
+                       "every setting each sweep names)")
     parser.add_argument("--seed", type=int, default=0,
                         help="masking, sampling and channel seed (default: %(default)s)")
     parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",

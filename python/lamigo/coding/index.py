@@ -23,7 +23,7 @@ from bitarray import bitarray
 from bitarray.util import ba2int, canonical_decode, int2ba
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.coding.registry import WireRegistry
+from lamigo.registry import WireRegistry
 from lamigo.coding.wire import CODER_DATA_ERRORS, Reader, Writer
 from lamigo.errors import ConfigError, MessageError
 

@@ -13,6 +13,7 @@ always protected (see `lamigo.link.fec`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,13 @@ from lamigo.coding import DEFAULT_INDEX_CODER
 from lamigo.errors import ConfigError
 from lamigo.link.packet import HEADER_SIZE
 from lamigo.link.packetizer import LinkConfig
+
+
+def snr_db(noise_voltage: float) -> float:
+    """SNR per sample in dB of a signal of amplitude 1 in noise of `noise_voltage` (GNU Radio's
+    channel model, as the loopback flowgraphs run it; Es/N0 is 6 dB more at 4 samples per
+    symbol); inf without noise."""
+    return math.inf if noise_voltage == 0 else -20 * math.log10(noise_voltage)
 
 
 @dataclass

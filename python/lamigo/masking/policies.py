@@ -12,7 +12,7 @@ from typing import ClassVar, Literal
 import numpy as np
 
 from lamigo.coding.mask import decode_mask, encode_mask
-from lamigo.coding.registry import WireRegistry
+from lamigo.registry import WireRegistry
 from lamigo.coding.wire import Reader, Writer
 from lamigo.errors import ConfigError, MessageError
 
