@@ -523,12 +523,13 @@ class CodeTable:
             place = -1  # among the codewords not listed yet
             found = []
             below = 0  # listed codewords below the current one
+            ahead = [*listed, codebook_size]  # ends the search below
             for _ in range(members):
                 place += 1 + (ones_then_zero() << k | take(k))
                 if place >= remaining:  # places ascend: none after it fits either
                     raise MessageError("index code table names a codeword outside the codebook")
                 # The codeword at that place: listed ones below it push it up.
-                while below < len(listed) and listed[below] <= place + below:
+                while ahead[below] <= place + below:
                     below += 1
                 found.append(place + below)
             codewords += found
