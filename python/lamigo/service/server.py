@@ -466,6 +466,7 @@ class DecoderService:
             "batch_size": batch_size,
             "model_set": self.model_set,
             "device": str(self.decoder.device),
+            "bf16": self.decoder.bf16,
             "height": int(image.shape[0]),
             "width": int(image.shape[1]),
             "caption": received.message.caption,
