@@ -450,7 +450,7 @@ class DecoderService:
         mask, lost = received.message.mask, received.lost
         timings = result.timings
         if item.request is None:  # what the batch was sampled with (`decode_messages`)
-            settings = {**self.decoder.settings.as_dict(), "seed": self.config.seed}
+            settings = {**self.decoder.settings.as_dict(), "seed": self.config.seed, "plain": False}
         else:
             settings = item.request.as_dict()
         return {
