@@ -7,7 +7,6 @@ import csv
 import threading
 
 import pytest
-import torch
 import zmq
 
 from lamigo.cli.main import main
@@ -27,13 +26,7 @@ EXPERIMENTS = "renoising,per"
 TIMINGS = {"text_s", "denoise_s", "vqgan_s", "decode_s"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models' small ops run far faster on one thread than on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
