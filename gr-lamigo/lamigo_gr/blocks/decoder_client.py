@@ -24,7 +24,7 @@ from lamigo.service.wire import (
     pdu_frames,
 )
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.pdu import fits_pdu, make_pdu, split_pdu
+from lamigo_gr.support.pdu import fits_pdu, make_pdu, read_input_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -129,19 +129,15 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         return True
 
     def _handle(self, msg: pmt.pmt_base) -> None:
-        try:
-            meta, data = split_pdu(msg)
+        def parse(meta: dict, data: bytes) -> tuple[list[bytes], int]:
             default_id = self.messages_sent % 0x10000
             frames = pdu_frames(meta, data, default_id=default_id)
-            message_id = meta.get("message_id", default_id)  # checked by pdu_frames
-        except LamigoError as err:
-            self.rejected += 1
-            self._log.warning("dropped input PDU: %s", err)
+            return frames, meta.get("message_id", default_id)  # checked by pdu_frames
+
+        parsed = read_input_pdu(msg, parse, self._count_rejected, self._log)
+        if parsed is None:
             return
-        except Exception:  # a bug met by one input must not stop the block
-            self.rejected += 1
-            self._log.exception("input PDU could not be handled")
-            return
+        frames, message_id = parsed
         with self._pending_changed:  # before sending: the result may come back at once
             self._pending.add(message_id)
         try:
@@ -153,6 +149,9 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 self._pending.discard(message_id)
             return
         self.messages_sent += 1
+
+    def _count_rejected(self) -> None:
+        self.rejected += 1
 
     def _receive(self) -> None:
         poller = zmq.Poller()
