@@ -131,8 +131,11 @@ def frame_samples(packet_bytes: int, modulation: str, code: str) -> int:
 
 
 def _encoder(mtu: int) -> fec.async_encoder:
-    """The K=7 rate-1/2 terminated convolutional encoder for PDUs of up to `mtu` bytes."""
-    return fec.async_encoder(cc_encoder(8 * mtu), True, False, False, mtu)
+    """The K=7 rate-1/2 terminated convolutional encoder for PDUs of up to `mtu` bytes. GNU Radio
+    3.10.5's async_encoder sizes its output bits as rate x MTU, without the terminated code's
+    tail and padding: a PDU of the full MTU wrote 16 bits past that buffer (heap corruption, an
+    occasional abort of the whole process), so its MTU is two bytes more than we send."""
+    return fec.async_encoder(cc_encoder(8 * (mtu + 2)), True, False, False, mtu + 2)
 
 
 def _decoder(code: str, mtu: int) -> fec.async_decoder:
