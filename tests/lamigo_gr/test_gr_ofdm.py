@@ -18,8 +18,8 @@ from lamigo.errors import ConfigError
 from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR
 from lamigo_gr.blocks.channels import radio_channel
 from lamigo_gr.blocks.modems import MODEMS, get_modem
-from lamigo_gr.blocks.modems.ofdm import (ACTIVE_INDICES, BURST_PADDING, CODES, DEFAULT_MAX_PACKET, FFT_LEN, MODULATIONS,
-                                          frame_samples, ofdm_pdu_rx, ofdm_pdu_tx, smooth_channel)
+from lamigo_gr.blocks.modems.ofdm import (ACTIVE_INDICES, BURST_PADDING, CODES, DEFAULT_MAX_PACKET, FFT_LEN,
+                                          MODULATIONS, frame_samples, ofdm_pdu_rx, ofdm_pdu_tx, smooth_channel)
 from lamigo_gr.support.burst_link import demodulate, modulate
 from lamigo_gr.support.pdu import make_pdu, split_pdu
 

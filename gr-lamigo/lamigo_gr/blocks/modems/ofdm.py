@@ -1,6 +1,7 @@
 """The OFDM modem: GNU Radio's OFDM blocks put together as `digital.ofdm_tx`/`digital.ofdm_rx` put
 them (Schmidl & Cox sync, channel estimation from the second sync word, 64-point FFT,
-16-sample cyclic prefix, the 802.11a layout of 48 data and 4 pilot carriers), as a pair of hierarchical blocks with PDU ports, so that
+16-sample cyclic prefix, the 802.11a layout of 48 data and 4 pilot carriers), as a pair of
+hierarchical blocks with PDU ports, so that
 what the stock `ofdm_rx` hides can be set: the detection threshold, soft decisions into a
 decoder, optional convolutional coding and output buffers for the longest packet; and with two
 changes that let a coded payload work down to its code's SNR (stock ofdm_rx's parts lose the
@@ -59,7 +60,8 @@ NUM_TAG = "packet_num"
 CFO_TAG = "ofdm_fine_cfo"
 MAX_HEADER_BYTES = 4095  #: the OFDM header's 12-bit length field
 DEFAULT_MAX_PACKET = 1500
-DEFAULT_THRESHOLD = 0.4  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (0.6: misses 1 burst in 14 at 6 dB)
+#: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (0.6 missed 1 burst in 14 at 6 dB)
+DEFAULT_THRESHOLD = 0.4
 #: samples the frame start is moved later than the detector's trigger: at threshold 0.4 the
 #: trigger sits ~11 samples into the 16-sample prefix and noise pulls it earlier still (past the
 #: prefix: inter-symbol interference); 4 later leaves room on both sides of the prefix
@@ -222,7 +224,8 @@ class _frame_derotator(gr.sync_block):
     are dropped: the header parser would hand the last one to the payload."""
 
     def __init__(self, first_symbol: int | None = None) -> None:
-        gr.sync_block.__init__(self, "lamigo_ofdm_frame_derotator", [(np.complex64, FFT_LEN)], [(np.complex64, FFT_LEN)])
+        gr.sync_block.__init__(self, "lamigo_ofdm_frame_derotator", [(np.complex64, FFT_LEN)],
+                               [(np.complex64, FFT_LEN)])
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.first_symbol = first_symbol
         self._cfo_key, self._frame_key = pmt.intern(CFO_TAG), pmt.intern(FRAME_TAG)
@@ -348,10 +351,10 @@ class _pilot_tracker(gr.sync_block):
         self.set_tag_propagation_policy(gr.TPP_DONT)
         self.first_pilot_set = int(first_pilot_set)
         self._taps_key, self._offset_key = pmt.intern(CHAN_TAPS_TAG), pmt.intern(CARR_OFFSET_TAG)
-        self._reference = None  # the smoothed estimate times the pilot symbols, on the pilot carriers
+        self._taps = None  # the frame's smoothed channel estimate
         self._offset, self._index = 0, 0
 
-    def _start_frame(self, taps, offset: int) -> np.ndarray:
+    def _start_frame(self, taps, offset: int) -> np.ndarray | None:
         taps = np.asarray(pmt.c32vector_elements(taps), dtype=np.complex64)
         if taps.size != FFT_LEN:
             return None
@@ -380,7 +383,7 @@ class _pilot_tracker(gr.sync_block):
                 if smoothed is not None:
                     self.add_item_tag(0, base + i, self._taps_key, pmt.init_c32vector(FFT_LEN, smoothed.tolist()))
             symbol = symbols[i]
-            if getattr(self, "_taps", None) is None:
+            if self._taps is None:
                 out[i] = symbol
                 continue
             pilots = PILOT_INDICES + self._offset
@@ -536,7 +539,8 @@ class ofdm_pdu_rx(gr.hier_block2):
         self.header_decoder = fec.extended_decoder(decoder_obj_list=[cc_decoder(HEADER_BITS, fec.CC_TAILBITING)],
                                                    threading=None, ann=None, puncpat="11", integration_period=10000)
         self.header_parser = digital.packet_headerparser_b(_header_formatter(bps, rx=True).formatter())
-        self.connect((self.demux, 0), self.header_derotator, self.header_fft, self.chanest, self.header_tracker, self.header_eq, self.header_serializer,
+        self.connect((self.demux, 0), self.header_derotator, self.header_fft, self.chanest, self.header_tracker,
+                     self.header_eq, self.header_serializer,
                      self.header_soft, self.header_decoder, self.header_parser)
         self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
 
@@ -572,7 +576,8 @@ class ofdm_pdu_rx(gr.hier_block2):
         frame_samples_ = (max_frame + SYNC_SYMBOLS + HEADER_SYMBOLS) * SYMBOL_SAMPLES
         for block, port, items in ((self.cfo_tagger, 0, frame_samples_), (self.trigger, 0, frame_samples_),
                                    (self.demux, 0, max_frame + 1), (self.demux, 1, max_frame + 1),
-                                   (self.payload_derotator, 0, max_frame), (self.payload_fft, 0, max_frame), (self.payload_tracker, 0, max_frame),
+                                   (self.payload_derotator, 0, max_frame), (self.payload_fft, 0, max_frame),
+                                   (self.payload_tracker, 0, max_frame),
                                    (self.payload_eq, 0, max_frame),
                                    (self.payload_serializer, 0, max_frame * DATA_CARRIERS_PER_SYMBOL),
                                    (self.symbols_stream, 0, max_payload_symbols),
@@ -580,7 +585,8 @@ class ofdm_pdu_rx(gr.hier_block2):
                                    (self.descramble_stream, 0, max_coded)):
             block.set_min_output_buffer(port, 2 * int(items))
 
-        self.connect((self.demux, 1), self.payload_derotator, self.payload_fft, self.payload_tracker, self.payload_eq, self.payload_serializer, self.symbols_pdu)
+        self.connect((self.demux, 1), self.payload_derotator, self.payload_fft, self.payload_tracker, self.payload_eq,
+                     self.payload_serializer, self.symbols_pdu)
         self.msg_connect(self.symbols_pdu, "pdus", self.quality, "in")
         self.msg_connect(self.quality, "out", self.symbols_stream, "pdus")
         self.connect(self.symbols_stream, self.soft_decoder, self.soft_length, self.soft_pdu)
