@@ -34,3 +34,8 @@ class PacketError(LamigoError):
 
 class MessageIdError(MessageError):
     """A message id is not what the packet format carries: an unsigned 16-bit integer."""
+
+
+class Cancelled(Exception):
+    """Work stopped because its caller asked it to (a service shutting down), not because of
+    bad input: it is no LamigoError."""

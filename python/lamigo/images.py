@@ -178,13 +178,15 @@ def decode_image_bytes(data: bytes) -> np.ndarray:
 
 def save_numbered_png(png: bytes, folder: Path, prefix: str, number: int) -> Path | None:
     """Write the PNG bytes `png` as `folder/PREFIX_NNNNN.png` (NNNNN: `number`, e.g. a message
-    id), making the folder. A write that fails (a full disk, a folder that cannot be made) is
-    logged and gives None: a receiver saving what it receives loses that image, not itself."""
+    id), making the folder, never through a symlink planted in it (`lamigo.files`). A write that
+    fails (a full disk, a folder that cannot be made) is logged and gives None: a receiver saving
+    what it receives loses that image, not itself."""
+    from lamigo.files import write_into
+
     path = folder / f"{prefix}_{number:05d}.png"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
-    except OSError as err:
+        write_into(folder, path.name, png)
+    except (OSError, ConfigError) as err:
         logger.error("%s not saved: %s", path, err)
         return None
     return path

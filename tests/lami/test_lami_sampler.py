@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, LamigoError, MessageError
 from lamigo.lami import DecoderSettings, combine_masks, lami_sample
 from lamigo.models.paella import Denoiser, PaellaConfig
 
@@ -293,3 +293,13 @@ def test_policy_and_lost_masks_combine() -> None:
     )
     with pytest.raises(ConfigError, match="differ in shape"):
         combine_masks(policy, lost[:2])
+
+
+def test_a_stop_ends_sampling_between_steps() -> None:
+    indices, mask = received_and_mask()
+    denoiser = PeakedDenoiser()
+    with pytest.raises(Cancelled, match="before step 3 of 6"):
+        lami_sample(denoiser, indices, mask, token_cond(0), token_cond(5), DecoderSettings(steps=6, renoise=4),
+                    stop=lambda: len(denoiser.calls) == 2)
+    assert len(denoiser.calls) == 2
+    assert not issubclass(Cancelled, LamigoError)  # a stop is no user error: the CLI does not print it as one

@@ -237,5 +237,70 @@ def test_bad_configuration_is_a_config_error(decoder, tmp_path):
         ServiceConfig(queue_size=4)
     with pytest.raises(ConfigError, match="listen on or to connect to"):
         ServiceConfig(listen=None)
+    with pytest.raises(ConfigError, match="size limits must be positive"):
+        ServiceConfig(max_batch_tokens=0)
     with pytest.raises(ConfigError, match="CURVE key file not found"):
         CurveKeys(tmp_path / "missing.key_secret").apply_server(zmq.Context.instance().socket(zmq.PULL))
+
+
+def test_results_are_written_into_out_dir_not_through_planted_links(start_service, make_message, context,
+                                                                    addresses, tmp_path):
+    """Regression: a symlink planted as OUT/7.png made the service overwrite the link's target."""
+    messages_address, results_address = addresses
+    out, target = tmp_path / "out", tmp_path / "precious"
+    out.mkdir()
+    target.write_bytes(b"precious")
+    for name in ("7.png", "7.json"):
+        (out / name).symlink_to(target)
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, max_messages=1, out_dir=out))
+    send_message(connect_sender(context, messages_address), frames_of(make_message(), 7), timeout=5)
+    running.wait_for(lambda stats: stats.decoded == 1, timeout=60)
+    running.finish()
+    assert target.read_bytes() == b"precious"
+    assert not (out / "7.png").is_symlink() and png_to_image((out / "7.png").read_bytes()).shape == (*SIZE, 3)
+    assert json.loads((out / "7.json").read_text())["message_id"] == 7
+
+
+def test_a_stop_abandons_the_batch_being_decoded(start_service, decoder, make_message, context, addresses):
+    """A stop during a decode ends it within one layer; the batch and the queue are abandoned and
+    counted, nothing is published or counted as failed."""
+    messages_address, results_address = addresses
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=1, batch_wait=0.0)
+    running = start_service(config)
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(module, args):  # the decode waits inside its first forward pass until the stop is asked
+        entered.set()
+        assert gate.wait(20)
+
+    held = decoder.models.denoiser.register_forward_pre_hook(hold)
+    try:
+        sender = connect_sender(context, messages_address)
+        for n in range(3):
+            send_message(sender, frames_of(make_message(), n), timeout=5)
+        assert entered.wait(20)
+        running.wait_for(lambda stats: stats.received == 3)
+        running.service.stop()
+        gate.set()
+        stats = running.finish()
+    finally:
+        held.remove()
+    assert (stats.received, stats.abandoned, stats.decoded, stats.failed, stats.batches) == (3, 3, 0, 0, 0)
+
+
+def test_the_token_budget_bounds_a_batch(start_service, make_message, context, addresses):
+    messages_address, results_address = addresses
+    tokens = (SIZE[0] // 4) * (SIZE[1] // 4)
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=4, batch_wait=5.0,
+                           max_batch_tokens=2 * tokens + 1)
+    running = start_service(config)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    for n in range(4):
+        send_message(sender, frames_of(make_message(), n), timeout=5)
+    records = [receive_result(results, timeout=60)[0] for _ in range(4)]
+    stats = running.finish()
+    assert [record["batch_size"] for record in records] == [2, 2, 2, 2]  # full at 2, not after 5 s
+    assert (stats.batches, stats.decoded) == (2, 4)

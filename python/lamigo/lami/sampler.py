@@ -10,7 +10,7 @@ noise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, MessageError
 from lamigo.lami.settings import DecoderSettings
 
 logger = logging.getLogger(__name__)
@@ -181,6 +181,7 @@ def lami_sample(
     *,
     plain: bool = False,
     progress: bool = False,
+    stop: Callable[[], bool] | None = None,
 ) -> torch.Tensor:
     """Regenerate the masked tokens of a batch of index maps with latent mixture integration.
 
@@ -207,6 +208,8 @@ def lami_sample(
         plain: the paper's "without LaMI" ablation (Fig. 13): Paella sampling from pure noise
             with the same conditions, received indices ignored.
         progress: show a tqdm bar over the steps.
+        stop: asked before every step; when it returns True the sampling ends with
+            `lamigo.errors.Cancelled` (a service shutting down).
 
     Returns:
         LongTensor [B, H, W]: equal to ``indices`` wherever ``mask`` is False (unless ``plain``).
@@ -253,6 +256,8 @@ def lami_sample(
     guided_passes = _plan_passes([cond_rows, _per_message(uncond, batch, "uncond")], tokens) if guided_steps else []
     cond_passes = _plan_passes([cond_rows], tokens) if guided_steps < settings.steps else []
     for i in tqdm(range(settings.steps), desc="LaMI", unit="step", disable=not progress):
+        if stop is not None and stop():
+            raise Cancelled(f"LaMI sampling stopped before step {i + 1} of {settings.steps}")
         if i < guided_steps:
             both = _masked_logits(denoiser, guided_passes, current, t_schedule[i], 2 * count)
             masked_logits = classifier_free_guidance(both[:count], both[count:], settings.cfg)

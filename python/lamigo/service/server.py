@@ -6,8 +6,9 @@ One process, two threads: a receiver drains the PULL socket, parses each message
 cannot decode) and appends it to a bounded queue that drops its oldest
 message when full; the decoding thread takes the oldest message and the queued messages of the
 same geometry, waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
-full batch of `batch_size`, decodes them with `LaMIDecoder.decode_messages` and publishes one
-result per message (`lamigo.service.wire.result_frames`).
+full batch of `batch_size` (fewer when their tokens would exceed `max_batch_tokens`), decodes them with `LaMIDecoder.decode_messages` and publishes one
+result per message (`lamigo.service.wire.result_frames`). A stop (SIGTERM in `lamigo serve`)
+ends the batch being decoded within one layer of the models and abandons it with the queue.
 
 Scaling out: ZMQ PUSH spreads messages round-robin over every PULL peer connected to it, so
 several services share one stream with no code change.
@@ -42,7 +43,8 @@ import zmq
 from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, MessageError
+from lamigo.files import OutputFolder
 from lamigo.images import encode_png, to_uint8
 from lamigo.logs import counted_level
 from lamigo.lami import DecodeResult, LaMIDecoder
@@ -79,9 +81,12 @@ class ServiceConfig:
         batch_size: most messages decoded together.
         batch_wait: seconds a message waits for others of its geometry to fill a batch.
         queue_size: messages held waiting; beyond it the oldest is dropped.
-        out_dir: where to write `<message_id>.png` and `.json` as well; None writes nothing.
+        out_dir: where to write `<message_id>.png` and `.json` as well (never through a symlink
+            found in it: `lamigo.files.OutputFolder`); None writes nothing.
         max_messages: stop after this many messages were decoded (or failed to); None runs on.
         max_message_bytes, max_tokens: larger messages are rejected as oversized.
+        max_batch_tokens: most latent tokens decoded together (a message above it alone): what
+            bounds the time of one batch, and of one layer's work that a stop waits for.
         stats_interval: seconds between statistics lines in the log.
         seed: sampling seed of every batch.
         curve: CURVE keys; None leaves the links unencrypted.
@@ -98,6 +103,7 @@ class ServiceConfig:
     max_messages: int | None = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_tokens: int = DEFAULT_MAX_TOKENS
+    max_batch_tokens: int = DEFAULT_MAX_TOKENS
     stats_interval: float = 30.0
     seed: int = 0
     curve: CurveKeys | None = None
@@ -114,7 +120,7 @@ class ServiceConfig:
             problems.append("batch wait must be >= 0 and the stats interval > 0")
         if self.max_messages is not None and self.max_messages < 1:
             problems.append("max messages must be at least 1")
-        if self.max_message_bytes < 1 or self.max_tokens < 1:
+        if min(self.max_message_bytes, self.max_tokens, self.max_batch_tokens) < 1:
             problems.append("size limits must be positive")
         if problems:
             raise ConfigError("bad service configuration: " + "; ".join(problems))
@@ -132,7 +138,7 @@ class ServiceStats:
     failed: int = 0  #: the decoder raised on their batch
     batches: int = 0
     decode_seconds: float = 0.0  #: summed over batches
-    abandoned: int = 0  #: still queued at shutdown
+    abandoned: int = 0  #: queued or being decoded when the service stopped
     #: sender connections that ZMQ closed: a frame far over the size limit (dropped by ZMQ before
     #: it takes memory, so it is never received), or a sender that went away
     connections_dropped: int = 0
@@ -194,11 +200,7 @@ class DecoderService:
                                                 max_message_bytes=self.config.max_message_bytes)
         self.messages_endpoint: str | None = None
         self.results_endpoint: str | None = None
-        if self.config.out_dir is not None:
-            try:
-                Path(self.config.out_dir).mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ConfigError(f"cannot create output folder {self.config.out_dir}: {err}") from None
+        self._out = OutputFolder(self.config.out_dir) if self.config.out_dir is not None else None
 
     @property
     def stats(self) -> ServiceStats:
@@ -258,8 +260,9 @@ class DecoderService:
         return socket.last_endpoint.decode() if bind is not None else None
 
     def stop(self) -> None:
-        """Ask the service to finish its current batch and return from `run()`; safe from signal
-        handlers and other threads."""
+        """Ask the service to return from `run()`, abandoning the batch being decoded (it ends
+        within one layer of the models) and the queue; safe from signal handlers and other
+        threads."""
         self._stopping.set()
 
     def run(self) -> ServiceStats:
@@ -286,7 +289,7 @@ class DecoderService:
             self.stop()
             receiver.join()
             with self._condition:
-                self._stats.abandoned = len(self._queue)
+                self._stats.abandoned += len(self._queue)
                 self._queue.clear()
             self._close()
         self._log_stats(time.monotonic() - started, final=True)
@@ -301,6 +304,8 @@ class DecoderService:
                 socket.close()
         if self._authenticator is not None:
             self._authenticator.stop()
+        if self._out is not None:
+            self._out.close()
         if self._own_context:
             self._context.term()
 
@@ -364,8 +369,8 @@ class DecoderService:
         logger.log(counted_level(count), "skipped a %s message (%d so far): %s", counter, count, err)
 
     def _next_batch(self) -> list[_Queued]:
-        """The oldest message and up to batch_size - 1 queued ones of its geometry, once the batch
-        is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
+        """The oldest message and up to batch_size - 1 queued ones of its geometry (as many as fit
+        max_batch_tokens, the oldest alone if it does not), once the batch is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
         Only this thread changes decoded and failed, so they are read here without the lock."""
         config = self.config
         limit = config.batch_size
@@ -376,9 +381,11 @@ class DecoderService:
                 self._condition.wait(POLL_SECONDS)
             while self._queue and not self._stopping.is_set():
                 first = self._queue[0]
-                batch = [item for item in self._queue if item.geometry == first.geometry][:limit]
+                geometry = first.geometry
+                full = min(limit, max(1, config.max_batch_tokens // (geometry.latent_height * geometry.latent_width)))
+                batch = [item for item in self._queue if item.geometry == geometry][:full]
                 wait = first.arrived + config.batch_wait - time.monotonic()
-                if len(batch) == limit or wait <= 0:
+                if len(batch) == full or wait <= 0:
                     for item in batch:
                         self._queue.remove(item)
                     return batch
@@ -388,8 +395,14 @@ class DecoderService:
     def _decode(self, batch: list[_Queued]) -> None:
         started = time.monotonic()
         try:
-            result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed)
+            result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed,
+                                                  stop=self._stopping.is_set)
             images = to_uint8(result.images)
+        except Cancelled as stopped:
+            logger.info("stopped while decoding a batch of %d message(s), abandoned: %s", len(batch), stopped)
+            with self._condition:
+                self._stats.abandoned += len(batch)
+            return
         except Exception:  # whatever one batch raises (a torch error included), the service goes on
             logger.exception("decoding a batch of %d message(s) failed", len(batch))
             with self._condition:
@@ -406,7 +419,7 @@ class DecoderService:
                 logger.exception("result of message %d not published", item.received.message_id)
                 continue
             published += 1
-            if self.config.out_dir is not None:
+            if self._out is not None:
                 self._write_files(record, png)
         with self._condition:
             self._stats.decoded += published
@@ -448,13 +461,12 @@ class DecoderService:
             logger.warning("result of message %d not published: subscribers too slow", record["message_id"])
 
     def _write_files(self, record: dict[str, Any], png: bytes) -> None:
-        folder = Path(self.config.out_dir)
         stem = str(record["message_id"])
         try:
-            (folder / f"{stem}.png").write_bytes(png)
-            (folder / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+            self._out.write(f"{stem}.png", png)
+            self._out.write(f"{stem}.json", (json.dumps(record, indent=2) + "\n").encode())
         except OSError as err:
-            logger.error("cannot write the result of message %s to %s: %s", stem, folder, err)
+            logger.error("cannot write the result of message %s to %s: %s", stem, self._out.path, err)
 
     def _log_stats(self, elapsed: float, final: bool = False) -> None:
         stats = self.stats

@@ -19,7 +19,10 @@ statistics mixed into the header, no empty bitmap) is refused with a message tha
 
 A result the service publishes is two frames: a UTF-8 JSON record {"wire": 2, "kind": "decoded",
 "message_id", "tokens_masked_by_policy", "tokens_lost", "steps", "renoise", "decode_seconds",
-"model_set", "height", "width", ...} and the regenerated image as PNG bytes.
+"model_set", "height", "width", ...} and the regenerated image as PNG bytes. A client that
+asks `parse_result` for `max_pixels` accepts only a PNG that decodes to an RGB image of the
+record's height and width, of at most that many pixels, in at most `max_png_bytes` of them
+(the bound to give ZMQ as the results socket's `maxmsgsize`).
 
 Everything here is plain bytes (no sockets), so the GNU Radio blocks and any other client can
 build and read frames without the service. `parse_frames` and `parse_result` take input from
@@ -29,13 +32,16 @@ of another wire version raises `lamigo.errors.MessageError` and nothing else.
 
 from __future__ import annotations
 
+import io
 import json
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, LamigoError, MessageError
@@ -53,11 +59,13 @@ from lamigo.message import (
 __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MAX_RESULT_PIXELS",
     "DEFAULT_MESSAGES_ADDRESS",
     "DEFAULT_RESULTS_ADDRESS",
     "MAX_HEADER_BYTES",
     "WIRE_VERSION",
     "OversizedError",
+    "max_png_bytes",
     "message_frames",
     "parse_frames",
     "pdu_frames",
@@ -73,6 +81,9 @@ DEFAULT_MESSAGES_ADDRESS = "tcp://127.0.0.1:5557"  #: the service binds PULL her
 DEFAULT_RESULTS_ADDRESS = "tcp://127.0.0.1:5558"  #: the service binds PUB here
 MAX_HEADER_BYTES = 64 * 1024
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: the largest result image a client accepts unless told otherwise: 1024x1024, what the service
+#: decodes at most by default (DEFAULT_MAX_TOKENS latent tokens of the f=4 VQGAN)
+DEFAULT_MAX_RESULT_PIXELS = 16 * DEFAULT_MAX_TOKENS
 _LINK_FIELDS = frozenset(item.name for item in fields(LinkStats)) | {"packets_lost"}
 #: PDU metadata that is not sender information: the wire format's own, or its own frame
 _PDU_OWN_KEYS = frozenset({"message_id", "lost_map", "tokens", "wire", "kind"}) | _LINK_FIELDS
@@ -215,17 +226,73 @@ def result_frames(record: dict[str, Any], png: bytes) -> list[bytes]:
     return [_dump_json({**record, "wire": WIRE_VERSION, "kind": RESULT_KIND}), bytes(png)]
 
 
-def parse_result(frames: Sequence[bytes]) -> tuple[dict[str, Any], bytes]:
-    """Read a published result: (record, PNG bytes). Raises MessageError when malformed."""
+def parse_result(frames: Sequence[bytes], max_pixels: int | None = None) -> tuple[dict[str, Any], bytes]:
+    """Read a published result: (record, PNG bytes). Raises MessageError when malformed; with
+    `max_pixels`, also unless the PNG decodes to an RGB image of the record's height and width
+    and at most that many pixels (its header is read first, so a forged size costs nothing)."""
     if len(frames) != 2:
         raise MessageError(f"a result on the wire has 2 frames (record, PNG), got {len(frames)}")
     record = _load_json(bytes(frames[0]), "result record")
     _check_kind(record, RESULT_KIND)
-    check_message_id(record.get("message_id"))
+    message_id = check_message_id(record.get("message_id"))
     png = bytes(frames[1])
     if not png.startswith(PNG_SIGNATURE):
-        raise MessageError(f"result {record['message_id']}: image frame is not a PNG")
+        raise MessageError(f"result {message_id}: image frame is not a PNG")
+    if max_pixels is not None:
+        _check_result_image(message_id, record, png, max_pixels)
     return record, png
+
+
+def max_png_bytes(pixels: int) -> int:
+    """The most bytes an RGB PNG of `pixels` pixels takes as Pillow writes it: raw rows (3 bytes
+    a pixel and a filter byte a row) in stored deflate blocks, with room for the chunks."""
+    return 3 * pixels + pixels // 64 + 64 * 1024
+
+
+def _check_result_image(message_id: int, record: dict[str, Any], png: bytes, max_pixels: int) -> None:
+    height, width = record.get("height"), record.get("width")
+    if not all(type(side) is int and side > 0 for side in (height, width)):
+        raise MessageError(f"result {message_id}: the record gives no image height and width")
+    if height * width > max_pixels:
+        raise MessageError(f"result {message_id}: a {height}x{width} image, over this client's limit of "
+                           f"{max_pixels} pixels")
+    if len(png) > max_png_bytes(height * width):
+        raise MessageError(f"result {message_id}: {len(png)} bytes, more than a {height}x{width} PNG takes")
+    _check_png_chunks(message_id, png)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(png), formats=["PNG"]) as image:
+                if image.size != (width, height) or image.mode != "RGB":  # from the header alone
+                    raise MessageError(f"result {message_id}: the PNG holds a {image.size[1]}x{image.size[0]} "
+                                       f"{image.mode} image, the record says {height}x{width} RGB")
+                image.load()
+    except MessageError:
+        raise
+    except Exception as err:  # Pillow raises many kinds on a damaged file (OSError, SyntaxError, ...)
+        raise MessageError(f"result {message_id}: the PNG does not decode: {err}") from None
+
+
+#: PNG chunks whose contents Pillow inflates besides the image (up to 64 MB of text): never
+#: written by the service, so refused in a result
+_INFLATED_CHUNKS = frozenset({b"zTXt", b"iTXt", b"iCCP"})
+_MAX_PNG_CHUNKS = 1024  # Pillow writes a 1024x1024 result in about 50
+
+
+def _check_png_chunks(message_id: int, png: bytes) -> None:
+    position, chunks = len(PNG_SIGNATURE), 0
+    while position + 8 <= len(png):
+        length = int.from_bytes(png[position:position + 4], "big")
+        kind = png[position + 4:position + 8]
+        chunks += 1
+        if kind in _INFLATED_CHUNKS:
+            raise MessageError(f"result {message_id}: the PNG holds a {kind.decode()} chunk, which the service "
+                               "never writes")
+        if chunks > _MAX_PNG_CHUNKS:
+            raise MessageError(f"result {message_id}: the PNG holds over {_MAX_PNG_CHUNKS} chunks")
+        position += 12 + length
+        if kind == b"IEND":
+            break
 
 
 def _dump_json(value: dict[str, Any]) -> bytes:
