@@ -188,3 +188,56 @@ class TestDecoderClient(gr_unittest.TestCase):
 def test_a_bad_address_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot connect"):
         decoder_client(address="not-an-address")
+
+
+def test_a_message_of_another_model_set_is_refused_and_the_user_told_once(tmp_path, capfd):
+    """End to end: `lamigo serve` on the tiny set (codebook 512) gets two messages of the
+    default set (codebook 1024) from the client, and answers each with a refusal that the
+    client counts and logs once, instead of the flowgraph waiting and ending in silence."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from lamigo.images import load_image
+    from lamigo.lami.transmitter import Transmitter
+    from lamigo.masking import make_policy
+    from lamigo.zoo.sets import load_model_set
+
+    sender = Transmitter(load_model_set("default"), make_policy("prm", ratio=0.25, seed=0), size=(64, 64))
+    data = sender.pack(sender.encode(load_image("photo:coffee"), "a cup"))
+    messages, results = f"ipc://{tmp_path}/messages", f"ipc://{tmp_path}/results"
+    service = subprocess.Popen(
+        [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages, "--publish", results,
+         "--model-set", "tiny", "--device", "cpu", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout.readline().startswith("lamigo serve: messages on ipc://")
+        tb = gr.top_block()
+        client = decoder_client(address=messages, results_address=results, wait_results=30)
+        debug = blocks.message_debug()
+        tb.msg_connect(client, "decoded", debug, "store")  # a block with no connection does not run
+        tb.start()
+        time.sleep(0.5)  # the subscription reaches the service
+        for message_id in (1, 2):
+            client._post(pmt.intern("in"), make_pdu(data, {"message_id": message_id}))
+        deadline = time.monotonic() + 30
+        while client.refused < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tb.stop()
+        tb.wait()
+        service.send_signal(signal.SIGTERM)
+        stdout, _ = service.communicate(timeout=30)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    reason = "message uses a codebook of 1024, this receiver's model 512: use the same model set on both ends"
+    stats = json.loads(stdout)
+    assert (client.refused, client.results_received) == (2, 0)
+    assert client.refusal_causes == {reason: 2}
+    assert (stats["malformed"], stats["refusals_sent"], stats["decoded"]) == (2, 2, 0)
+    output = capfd.readouterr()  # GNU Radio logs to stdout or stderr, as its configuration says
+    told = [line for line in (output.out + output.err).splitlines() if "refused" in line]
+    assert told == [f"lamigo_decoder_client :error: the decoder service (tiny) refused message 1: {reason} "
+                    "(said once per cause; the others are counted)"]

@@ -22,9 +22,12 @@ from lamigo.service import (
     make_curve_keys,
     message_frames,
     png_to_image,
+    receive_reply,
     receive_result,
     send_message,
 )
+from lamigo.service.server import REFUSALS_PER_SECOND
+from lamigo.service.wire import Refusal
 
 from .conftest import CAPTION, SIZE, SUBSCRIPTION_SECONDS
 
@@ -138,6 +141,55 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     stats = running.finish()
     assert record["message_id"] == 2
     assert stats.received == 1 and stats.connections_dropped >= 1
+
+
+def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_message, context, addresses):
+    """A sender of another model set learns why from a refusal; a flood of such messages is not
+    echoed beyond REFUSALS_PER_SECOND, and a good message after it is decoded."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    flood = 10 * REFUSALS_PER_SECOND
+    for message_id in range(flood):
+        send_message(sender, foreign_frames(Geometry(64, 64, 16, 16, 1024), message_id), timeout=5)
+    send_message(sender, frames_of(make_message(), 9999), timeout=5)
+    replies = []
+    while not replies or isinstance(replies[-1], Refusal):
+        replies.append(receive_reply(results, timeout=30))
+    stats = running.finish()
+    refusals = replies[:-1]
+    assert replies[-1][0]["message_id"] == 9999
+    assert refusals[0] == Refusal(0, "message uses a codebook of 1024, this receiver's model 512: use the same "
+                                     "model set on both ends", "malformed", "tiny")
+    assert REFUSALS_PER_SECOND <= len(refusals) == stats.refusals_sent < flood
+    assert stats.refusals_sent + stats.refusals_unsent == stats.malformed == flood
+
+
+class FailingDecoder:
+    def __init__(self, decoder):
+        self.decoder = decoder
+
+    def __getattr__(self, name):
+        return getattr(self.decoder, name)
+
+    def decode_messages(self, *args, **kwargs):
+        raise RuntimeError("out of memory")
+
+
+def test_a_failed_batch_is_answered(start_service, decoder, make_message, context, addresses):
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), FailingDecoder(decoder))
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    send_message(connect_sender(context, messages_address), frames_of(make_message(), 4), timeout=5)
+    refusal = receive_reply(results, timeout=30)
+    stats = running.finish()
+    assert refusal == Refusal(4, "decoding its batch failed: RuntimeError: out of memory", "failed", "tiny")
+    assert (stats.failed, stats.refusals_sent) == (1, 1)
 
 
 class GatedDecoder:

@@ -18,14 +18,17 @@ from lamigo.images import save_numbered_png
 from lamigo.service.wire import (
     DEFAULT_MAX_RESULT_PIXELS,
     DEFAULT_MESSAGES_ADDRESS,
+    Refusal,
     max_png_bytes,
-    parse_result,
+    parse_reply,
     pdu_frames,
 )
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
+
+MAX_REFUSAL_CAUSES = 32  #: causes of refusals told apart (and each logged once); others counted together
 
 
 def _connect(context: zmq.Context, kind: int, address: str, max_frame_bytes: int = -1) -> zmq.Socket:
@@ -53,7 +56,11 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     it subscribes to the service's results: each result whose PNG decodes to an RGB image of the
     size its record gives, of at most `max_result_pixels`, is saved as
     `output_folder/message_NNNNN.png` (when a folder is given) and emitted on `decoded` as a PDU
-    of PNG bytes with the service's record as metadata. Bad input is counted and logged; a
+    of PNG bytes with the service's record as metadata. A message the service refused (another
+    model set on the sending end, a message over its limits, a failed batch) comes back as a
+    refusal (`lamigo.service.wire.Refusal`): counted in `refused` and per cause in
+    `refusal_causes`, and each cause logged once as an error on the block's GNU Radio logger, so
+    whoever started the flowgraph reads it. Bad input is counted and logged; a
     frame larger than such a PNG can be closes the connection before it takes memory (ZMQ's
     maxmsgsize), and the block connects again.
 
@@ -85,6 +92,9 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0  #: input that was not a valid GO message PDU
         self.results_received = 0
         self.results_rejected = 0
+        self.refused = 0  #: messages the service answered with a refusal
+        #: refusals per cause (the service's reason), at most MAX_REFUSAL_CAUSES causes
+        self.refusal_causes: dict[str, int] = {}
         self.results_connections_dropped = 0  #: ZMQ dropped the results link (an oversized frame)
         self.save_failed = 0  #: decoded images that could not be written to the output folder
         self.saved: list[Path] = []
@@ -165,8 +175,11 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 continue
             try:
                 # checks the message id, and the PNG against the record's size and our limit
-                record, png = parse_result(self._sub.recv_multipart(), self.max_result_pixels)
-                self._deliver(record, png)
+                reply = parse_reply(self._sub.recv_multipart(), self.max_result_pixels)
+                if isinstance(reply, Refusal):
+                    self._refused(reply)
+                else:
+                    self._deliver(*reply)
             except LamigoError as err:
                 self.results_rejected += 1
                 self._log.warning("dropped result: %s", err)
@@ -185,6 +198,25 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             pass
         self._sub.connect(self._results_address)
 
+    def _refused(self, refusal: Refusal) -> None:
+        self.refused += 1
+        cause = refusal.reason
+        if cause in self.refusal_causes:
+            self.refusal_causes[cause] += 1
+        elif len(self.refusal_causes) < MAX_REFUSAL_CAUSES:
+            self.refusal_causes[cause] = 1
+            service = f"the decoder service ({refusal.model_set})" if refusal.model_set else "the decoder service"
+            self.logger.error(f"{service} refused message {refusal.message_id}: {cause} (said once per cause; "
+                              "the others are counted)")
+        else:
+            self._log.warning("the decoder service refused message %d: %s", refusal.message_id, cause)
+        self._done_with(refusal.message_id)
+
+    def _done_with(self, message_id: int) -> None:
+        with self._pending_changed:
+            self._pending.discard(message_id)
+            self._pending_changed.notify_all()
+
     def _deliver(self, record: dict, png: bytes) -> None:
         message_id = record["message_id"]
         self.results_received += 1
@@ -199,9 +231,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             meta = {key: value for key, value in record.items() if fits_pdu(value)}
             self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
         finally:
-            with self._pending_changed:
-                self._pending.discard(message_id)
-                self._pending_changed.notify_all()
+            self._done_with(message_id)
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):

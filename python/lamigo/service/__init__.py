@@ -6,17 +6,27 @@ senders that only build frames stay light."""
 
 from typing import Any
 
-from lamigo.service.client import connect_results, connect_sender, png_to_image, receive_result, send_message
+from lamigo.service.client import (
+    connect_results,
+    connect_sender,
+    png_to_image,
+    receive_reply,
+    receive_result,
+    send_message,
+)
 from lamigo.service.curve import CurveKeys, make_curve_keys
 from lamigo.service.wire import (
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
     WIRE_VERSION,
     OversizedError,
+    Refusal,
     message_frames,
     parse_frames,
+    parse_reply,
     parse_result,
     pdu_frames,
+    refusal_frames,
     result_frames,
 )
 
@@ -27,6 +37,7 @@ __all__ = [
     "CurveKeys",
     "DecoderService",
     "OversizedError",
+    "Refusal",
     "ServiceConfig",
     "ServiceStats",
     "connect_results",
@@ -34,10 +45,13 @@ __all__ = [
     "make_curve_keys",
     "message_frames",
     "parse_frames",
+    "parse_reply",
     "parse_result",
     "pdu_frames",
     "png_to_image",
+    "receive_reply",
     "receive_result",
+    "refusal_frames",
     "result_frames",
     "send_message",
 ]
