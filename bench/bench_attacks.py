@@ -416,6 +416,7 @@ def main() -> None:
                     len(huge_prm_message), cpu, peak, "-"))
 
     rows += coding_rows(max(1, min(n, args.coding_repeat)))
+
     rows += result_attacks(max(1, n // 4))
     worst = worst_service_message()
     service_limits = ReceiverLimits(codebook_size=512, latent_multiple=8)

@@ -36,8 +36,10 @@ def _file(image, codec="jpeg-rst", setting=60):
     return Encoded(codec, setting, data, baseline.header_length(data), len(data))
 
 
-def _run(pdus, expected, timeout=0.2, size="64x64"):
-    """Post `pdus` to a running receiver until `expected` files came out; (block, [(meta, image)])."""
+def _run(pdus, expected, timeout=1.0, size="64x64"):
+    """Post `pdus` to a running receiver until `expected` files came out; (block, [(meta, image)]).
+    `timeout`: seconds of silence that end a file; a second, so that a loaded machine that starves
+    the block thread between two packets does not end a file early."""
     tb = gr.top_block()
     block = classical_receiver(timeout=timeout, size=size)
     debug = blocks.message_debug()

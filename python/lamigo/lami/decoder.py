@@ -86,6 +86,8 @@ class LaMIDecoder:
         compile: wrap the denoiser and VQGAN decoder in ``torch.compile`` (CUDA only); each new
             batch size or geometry compiles once.
         cuda_graphs: with ``compile``, replay the denoiser as a CUDA graph ("reduce-overhead").
+        portable_random: the sampler draws from CPU generators, so a GPU regenerates the tokens
+            the CPU does with the same seed (slower; for checking a device against the CPU).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class LaMIDecoder:
         bf16: bool = False,
         compile: bool = False,
         cuda_graphs: bool = False,
+        portable_random: bool = False,
     ) -> None:
         self.models = models
         self.device = next(models.denoiser.parameters()).device
@@ -107,6 +110,7 @@ class LaMIDecoder:
         self.settings = settings or DecoderSettings()
         self.bf16 = bf16
         self._compiled = compile
+        self.portable_random = portable_random
         self._denoiser: Callable[..., torch.Tensor] = models.denoiser
         self._decode_latents: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_latents
         if compile:
@@ -154,7 +158,7 @@ class LaMIDecoder:
             with self._timed() as denoise_time, self._autocast():
                 sampled = lami_sample(
                     self._denoiser, indices, mask, cond, uncond if settings.guided_steps else None, settings,
-                    plain=plain, progress=progress, stop=stop,
+                    plain=plain, progress=progress, stop=stop, portable_random=self.portable_random,
                 )
             if stop is not None and stop():
                 raise Cancelled("decoding stopped before the VQGAN decoder")
