@@ -1,7 +1,9 @@
-"""Registries of named classes (as CompressAI registers its models): a class registers itself
-with a decorator, and a second class under a name already taken is refused.
+"""Registries of named parts (as CompressAI registers its models): a class registers itself
+with a decorator (or an entry with a `name` is registered by a call), and a second one under a
+name already taken is refused.
 
-`Registry` holds classes by `name`: the downstream tasks of `lamigo eval`. `WireRegistry` also
+`Registry` holds them by `name`: the downstream tasks of `lamigo eval`, the GNU Radio modems and
+channels. `WireRegistry` also
 holds them by `wire_id`, for what a GO message names by a wire id (masking policies, index and
 caption coders, classical codecs): a taken id is refused too, so two ends can never read one id
 two ways."""
@@ -13,13 +15,13 @@ from typing import TypeVar
 
 from lamigo.errors import ConfigError
 
-T = TypeVar("T", bound=type)
+T = TypeVar("T")  # a class, or an entry object: anything with a `name`
 
 __all__ = ["Registry", "WireRegistry"]
 
 
 class Registry(Mapping[str, T]):
-    """Classes by `name` (a class attribute), in registration order.
+    """Classes (or entries) by `name` (an attribute), in registration order.
 
     As a mapping it holds the names; `lookup` is the user-facing access (ConfigError naming
     the choices)."""

@@ -114,7 +114,7 @@ def test_packets_off_the_air_never_raise(image, garbage, mutations):
     block = classical_receiver(timeout=5, size="64x64")
     for data in received + packets:
         block._handle(make_pdu(data))
-    block._publish(block._take(None))
+    block._publish(block.receiver.flush())
     assert block.publish_failed == 0 and block.files_out >= 1
 
 
@@ -233,7 +233,7 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
     receiver = classical_receiver(timeout=5, size="64x64")
     for packet in forged:
         receiver._handle(make_pdu(packet.to_bytes()))
-    (done,) = receiver._take(None)
+    (done,) = receiver.receiver.flush()
     assert done.arrived is None and "pixels" in done.note
 
     key_file = tmp_path / "link.key"
@@ -243,7 +243,7 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
     keyed = classical_receiver(timeout=5, size="64x64", link_key=str(key_file))
     for pdu in sent + sent:
         keyed._handle(pdu)
-    keyed._publish(keyed._take(None))
+    keyed._publish(keyed.receiver.flush())
     assert keyed.files_out == 1 and keyed.stats.replayed == len(sent)
 
 

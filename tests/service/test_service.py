@@ -168,17 +168,6 @@ def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_mes
     assert stats.refusals_sent + stats.refusals_unsent == stats.malformed == flood
 
 
-class FailingDecoder:
-    def __init__(self, decoder):
-        self.decoder = decoder
-
-    def __getattr__(self, name):
-        return getattr(self.decoder, name)
-
-    def decode_messages(self, *args, **kwargs):
-        raise RuntimeError("out of memory")
-
-
 def test_a_failed_batch_is_answered(start_service, decoder, make_message, context, addresses):
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
@@ -207,6 +196,13 @@ class GatedDecoder:
         self.entered.set()
         assert self.gate.wait(20)
         return self.decoder.decode_messages(*args, **kwargs)
+
+
+class FailingDecoder(GatedDecoder):
+    """The real decoder, whose every batch fails."""
+
+    def decode_messages(self, *args, **kwargs):
+        raise RuntimeError("out of memory")
 
 
 def test_full_queue_drops_the_oldest(start_service, decoder, make_message, context, addresses):

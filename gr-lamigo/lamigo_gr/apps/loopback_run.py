@@ -24,8 +24,6 @@ __all__ = ["CLASSICAL_FLOWGRAPH", "FLOWGRAPH", "LoopbackResult", "run_loopback"]
 
 FLOWGRAPH = "loopback_sim"
 CLASSICAL_FLOWGRAPH = "loopback_classical"
-#: what the GNU Radio blocks call our codec (the GO Message Source's `codec` choice)
-_BLOCKS_CODEC = "go"
 
 
 @dataclass
@@ -75,8 +73,7 @@ def _payloads(store) -> list[bytes]:
 
 
 def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = CODEC_NAME, **parameters: Any) -> LoopbackResult:
-    """Run flowgraphs/loopback_sim.grc to its end (`codec` lami-go, or the blocks' own name for
-    it, go), or with a classical `codec` (jpeg, jpeg-rst,
+    """Run flowgraphs/loopback_sim.grc to its end (`codec` lami-go), or with a classical `codec` (jpeg, jpeg-rst,
     jpeg2000) flowgraphs/loopback_classical.grc, which sends each image as that codec's file
     within `budget` bytes on air through the same modem and channel into the Classical Receiver
     (compiled into `build_dir` when needed). `parameters` are the flowgraph's GRC parameters
@@ -85,7 +82,7 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = CODEC_NAME, **p
     second at the end, when no service runs)."""
     from gnuradio import blocks
 
-    go = codec in (CODEC_NAME, _BLOCKS_CODEC)
+    go = codec == CODEC_NAME
     name = FLOWGRAPH if go else CLASSICAL_FLOWGRAPH
     if not go:
         parameters["codec"] = codec

@@ -15,6 +15,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import save_numbered_png
+from lamigo.logs import RateLimitedLog
 from lamigo.service.wire import (
     DEFAULT_MAX_RESULT_PIXELS,
     DEFAULT_MESSAGES_ADDRESS,
@@ -24,7 +25,7 @@ from lamigo.service.wire import (
     pdu_frames,
 )
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
+from lamigo_gr.support.pdu import fits_pdu, make_pdu, split_pdu
 from lamigo_gr.support.report import PacketTally, packets_text, place_text
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,10 @@ from lamigo.classical import Encoded, get_baseline
 from lamigo.errors import LamigoError, MessageError
 from lamigo.link import LinkConfig, LinkKey, Packet, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
-from lamigo.message import unpack_message
+from lamigo.message import CODEC_NAME, unpack_message
 from lamigo.zoo.index_prior import model_set_index_prior
-from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo.logs import RateLimitedLog
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -89,8 +90,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.packets_out += len(packets)
 
     def _packetize(self, meta: dict, data: bytes, message_id: int) -> list[Packet]:
-        codec = meta.get("codec", "go")
-        if codec == "go":
+        codec = meta.get("codec", CODEC_NAME)
+        if codec == CODEC_NAME:
             return packetize(unpack_message(data, self.prior), message_id, self.config, self.prior)
         baseline = get_baseline(str(codec))
         shape = (meta.get("height"), meta.get("width"))

@@ -8,7 +8,6 @@ import numpy as np
 import pmt
 
 from lamigo.errors import PacketError
-from lamigo.logs import RateLimitedLog  # noqa: F401 (the blocks import it from here)
 
 _INT64 = (-(1 << 63), 1 << 63)
 
