@@ -143,15 +143,20 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     assert stats.received == 1 and stats.connections_dropped >= 1
 
 
+def one_at_a_time(start_service, context, addresses, decoder=None):
+    """A service decoding one message at a time, subscribed to: (running, results, sender)."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), decoder)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    return running, results, connect_sender(context, messages_address)
+
+
 def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_message, context, addresses):
     """A sender of another model set learns why from a refusal; a flood of such messages is not
     echoed beyond REFUSALS_PER_SECOND, and a good message after it is decoded."""
-    messages_address, results_address = addresses
-    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
-                                          batch_wait=0.0))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
-    sender = connect_sender(context, messages_address)
+    running, results, sender = one_at_a_time(start_service, context, addresses)
     flood = 10 * REFUSALS_PER_SECOND
     for message_id in range(flood):
         send_message(sender, foreign_frames(Geometry(64, 64, 16, 16, 1024), message_id), timeout=5)
@@ -169,12 +174,8 @@ def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_mes
 
 
 def test_a_failed_batch_is_answered(start_service, decoder, make_message, context, addresses):
-    messages_address, results_address = addresses
-    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
-                                          batch_wait=0.0), FailingDecoder(decoder))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
-    send_message(connect_sender(context, messages_address), frames_of(make_message(), 4), timeout=5)
+    running, results, sender = one_at_a_time(start_service, context, addresses, FailingDecoder(decoder))
+    send_message(sender, frames_of(make_message(), 4), timeout=5)
     refusal = receive_reply(results, timeout=30)
     stats = running.finish()
     assert refusal == Refusal(4, "decoding its batch failed: RuntimeError: out of memory", "failed", "tiny")

@@ -39,7 +39,7 @@ from gnuradio.digital import ofdm_txrx
 from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.pdu import RateLimitedLog
+from lamigo.logs import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
