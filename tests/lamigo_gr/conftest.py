@@ -41,3 +41,16 @@ def receive_all():
     """receive_all(socket, quiet_ms=500): every multipart message that arrives until the socket
     is quiet for `quiet_ms`."""
     return _receive_all
+
+
+@pytest.fixture
+def gr_info_logging():
+    """GNU Radio's default log level at info while a test's blocks are built (an app run earlier
+    in the session may have set warn, as the loopback sweep does), restored after."""
+    from gnuradio import gr
+
+    logging = gr.logging()
+    level = logging.default_level()
+    logging.set_default_level(gr.log_levels.info)
+    yield
+    logging.set_default_level(level)
