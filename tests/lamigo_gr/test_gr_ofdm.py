@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lamigo.errors import ConfigError
-from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR, check_flowgraph, compile_flowgraph
+from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR
 from lamigo_gr.blocks.channels import radio_channel
 from lamigo_gr.blocks.modems import MODEMS, get_modem
 from lamigo_gr.blocks.modems.ofdm import (BURST_PADDING, CODES, DEFAULT_MAX_PACKET, FFT_LEN, MODULATIONS, frame_samples,
@@ -157,33 +157,18 @@ def test_the_grc_blocks_offer_the_modems_choices():
         assert int(parameters["max_packet"]["default"]) == DEFAULT_MAX_PACKET
 
 
-_FLOWGRAPH = {
-    "options": {"parameters": {"id": "ofdm_check", "generate_options": "no_gui", "title": "ofdm check",
-                               "output_language": "python", "run": "True"},
-                "states": {"coordinate": [8, 8], "rotation": 0, "state": "enabled"}},
-    "blocks": [
-        {"name": "source", "id": "blocks_message_strobe",
-         "parameters": {"msg": "pmt.cons(pmt.make_dict(), pmt.init_u8vector(8, list(range(8))))", "period": "100"}},
+def test_the_ofdm_blocks_compile_in_a_flowgraph(tmp_path, compile_blocks):
+    blocks = [
+        compile_blocks.STROBE,
         {"name": "tx", "id": "lamigo_ofdm_pdu_tx", "parameters": {"modulation": "16qam", "code": "cc"}},
         {"name": "channel", "id": "lamigo_radio_channel", "parameters": {"channel": "awgn", "snr_db": "30.0"}},
         {"name": "rx", "id": "lamigo_ofdm_pdu_rx", "parameters": {"modulation": "16qam", "code": "cc",
                                                                   "symbols": "True"}},
         {"name": "sink", "id": "blocks_null_sink", "parameters": {"type": "complex"}},
         {"name": "received", "id": "blocks_message_debug", "parameters": {}},
-    ],
-    "connections": [["source", "strobe", "tx", "in"], ["tx", "0", "channel", "0"], ["channel", "0", "rx", "0"],
-                    ["rx", "0", "sink", "0"], ["rx", "out", "received", "store"]],
-    "metadata": {"file_format": 1},
-}
-
-
-def test_the_ofdm_blocks_compile_in_a_flowgraph(tmp_path):
-    graph = dict(_FLOWGRAPH)
-    graph["blocks"] = [{**block, "states": {"coordinate": [200 * i, 100], "rotation": 0, "state": "enabled"}}
-                       for i, block in enumerate(_FLOWGRAPH["blocks"])]
-    path = tmp_path / "ofdm_check.grc"
-    path.write_text(yaml.safe_dump(graph))
-    assert check_flowgraph(path) == []
-    text = compile_flowgraph(path, tmp_path).read_text()
+    ]
+    connections = [["source", "strobe", "tx", "in"], ["tx", "0", "channel", "0"], ["channel", "0", "rx", "0"],
+                   ["rx", "0", "sink", "0"], ["rx", "out", "received", "store"]]
+    text = compile_blocks(tmp_path, "ofdm_check", blocks, connections)
     assert "lamigo_gr.blocks.modems.ofdm.ofdm_pdu_tx(modulation='16qam', code='cc'" in text
     assert "lamigo_gr.blocks.modems.ofdm.ofdm_pdu_rx(modulation='16qam', code='cc'" in text

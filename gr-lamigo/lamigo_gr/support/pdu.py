@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pmt
 
-from lamigo.errors import PacketError
+from lamigo.errors import LamigoError, PacketError
+from lamigo.logs import RateLimitedLog
+
+T = TypeVar("T")
 
 _INT64 = (-(1 << 63), 1 << 63)
 
@@ -55,3 +59,20 @@ def split_pdu(msg: pmt.pmt_base) -> tuple[dict[str, Any], bytes]:
     except (ValueError, TypeError, OverflowError) as err:  # a pmt type with no Python counterpart
         raise PacketError(f"PDU metadata cannot be read: {err}") from None
     return meta_dict, bytes(pmt.u8vector_elements(data))
+
+
+def read_input_pdu(msg: pmt.pmt_base, parse: Callable[[dict[str, Any], bytes], T], count: Callable[[], None],
+                   log: RateLimitedLog) -> T | None:
+    """`parse(meta, data)` of an input PDU, for a block whose input must never stop it: bad input
+    (a LamigoError: not a PDU, a malformed message) or a bug met by one input is counted with
+    `count()`, logged rate-limited on `log`, and gives None."""
+    try:
+        meta, data = split_pdu(msg)
+        return parse(meta, data)
+    except LamigoError as err:
+        count()
+        log.warning("dropped input PDU: %s", err)
+    except Exception:  # a bug met by one input must not stop the block
+        count()
+        log.exception("input PDU could not be handled")
+    return None

@@ -19,11 +19,16 @@ from lamigo.service.wire import (
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
     WIRE_VERSION,
+    DecodeRequest,
     OversizedError,
     Refusal,
     message_frames,
     parse_frames,
+<<<<<<< HEAD
     parse_reply,
+=======
+    parse_request,
+>>>>>>> main
     parse_result,
     pdu_frames,
     refusal_frames,
@@ -35,6 +40,7 @@ __all__ = [
     "DEFAULT_RESULTS_ADDRESS",
     "WIRE_VERSION",
     "CurveKeys",
+    "DecodeRequest",
     "DecoderService",
     "OversizedError",
     "Refusal",
@@ -45,7 +51,11 @@ __all__ = [
     "make_curve_keys",
     "message_frames",
     "parse_frames",
+<<<<<<< HEAD
     "parse_reply",
+=======
+    "parse_request",
+>>>>>>> main
     "parse_result",
     "pdu_frames",
     "png_to_image",
