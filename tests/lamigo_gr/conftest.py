@@ -43,19 +43,6 @@ def receive_all():
     return _receive_all
 
 
-<<<<<<< HEAD
-@pytest.fixture
-def gr_info_logging():
-    """GNU Radio's default log level at info while a test's blocks are built (an app run earlier
-    in the session may have set warn, as the loopback sweep does), restored after."""
-    from gnuradio import gr
-
-    logging = gr.logging()
-    level = logging.default_level()
-    logging.set_default_level(gr.log_levels.info)
-    yield
-    logging.set_default_level(level)
-=======
 def _compile_blocks(tmp_path, name: str, blocks: list[dict], connections: list[list[str]]) -> str:
     """Write a no-GUI flowgraph `name` of `blocks` (GRC block dicts without states, laid out left
     to right) and `connections`, check it with GRC's loader and compile it with grcc; the
@@ -88,4 +75,16 @@ def compile_blocks():
     GRC and compiled by grcc; the generated script's text. `compile_blocks.STROBE` is a message
     strobe block named source, sending 8-byte PDUs."""
     return _compile_blocks
->>>>>>> main
+
+
+@pytest.fixture
+def gr_info_logging():
+    """GNU Radio's default log level at info while a test's blocks are built (an app run earlier
+    in the session may have set warn, as the loopback sweep does), restored after."""
+    from gnuradio import gr
+
+    logging = gr.logging()
+    level = logging.default_level()
+    logging.set_default_level(gr.log_levels.info)
+    yield
+    logging.set_default_level(level)

@@ -21,11 +21,8 @@ from lamigo.service.wire import (
     Refusal,
     message_frames,
     parse_frames,
-<<<<<<< HEAD
     parse_reply,
-=======
     parse_request,
->>>>>>> main
     parse_result,
     pdu_frames,
     received_from_pdu,

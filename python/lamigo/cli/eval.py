@@ -98,12 +98,9 @@ def run(args: argparse.Namespace) -> int:
         lpips_weights=args.lpips_weights, fid_patch=args.fid_patch or None,
         max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
         steps=parse_step_settings(args.step_settings) if args.step_settings is not None else None,
-<<<<<<< HEAD
         realisations=args.realisations,
-=======
         decoders=parse_decoders(args.decoders) if args.decoders is not None else (),
         decoder_timeout=args.decoder_timeout,
->>>>>>> main
     )
     models, prior = load_models(args)
     result = run_evaluation(config, models, prior)

@@ -79,15 +79,12 @@ class EvalConfig:
             guided steps where it sets them, replace theirs, and `seed` replaces their seed.
         tasks: what the downstream tasks of a `downstream` experiment may use.
         steps: run LaMI-GO only at these (tau, T); None: at every setting the sweeps name.
-<<<<<<< HEAD
         realisations: channel realisations per image and condition over a link (each of its own
             seed, `lamigo.link.channel.realisation_seed`); the summary gives the means over all
             and the spread over the realisations (NAME_spread).
-=======
         decoders: running decoder services to decode on (`lamigo serve`, with the model set
             and bf16 of this run); none: decode in this process.
         decoder_timeout: seconds to wait for a service to answer.
->>>>>>> main
     """
 
     data: str
@@ -104,12 +101,9 @@ class EvalConfig:
     decoder: DecoderSettings = DecoderSettings()
     tasks: TaskOptions = TaskOptions()
     steps: Sequence[tuple[int, int]] | None = None
-<<<<<<< HEAD
     realisations: int = 1
-=======
     decoders: Sequence[DecoderAddress] = ()
     decoder_timeout: float = DEFAULT_DECODER_TIMEOUT
->>>>>>> main
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRICS]
@@ -118,13 +112,10 @@ class EvalConfig:
         if "lpips" in self.metrics and self.lpips_weights is None:
             raise ConfigError("the lpips metric needs --lpips-weights DIR (torchvision's AlexNet "
                               "and LPIPS's alex.pth); ST-LPIPS needs no files")
-<<<<<<< HEAD
         if not 1 <= self.realisations <= 1000:
             raise ConfigError(f"realisations must be 1 to 1000, got {self.realisations}")
-=======
         if not self.decoder_timeout > 0:
             raise ConfigError(f"--decoder-timeout must be positive, got {self.decoder_timeout}")
->>>>>>> main
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be a 32-bit unsigned integer, got {self.seed}")
 
@@ -141,12 +132,13 @@ def _check_run(out: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _local_trials(ctx: TrialContext, todo: Sequence[tuple[Condition, EvalImage]]):
-    """Run `todo` in this process, in order: (condition, image, (row, received image))."""
-    for condition, item in todo:
-        trial = (*condition.key, item.name)
+def _local_trials(ctx: TrialContext, todo: Sequence[tuple[Condition, EvalImage, int]]):
+    """Run `todo` (condition, image, channel realisation) in this process, in order: (condition,
+    image, (row, received image))."""
+    for condition, item, realisation in todo:
+        trial = (*condition.key, item.name, str(realisation))
         if trial not in ctx.done:
-            ctx.done[trial] = run_trial(ctx, item, condition)
+            ctx.done[trial] = run_trial(ctx, item, condition, realisation)
         yield condition, item, ctx.done[trial]
 
 
@@ -168,18 +160,9 @@ def _run_experiment(config: EvalConfig, ctx: TrialContext, experiment: Experimen
     logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(planned))
     if not store.path.is_file():
         store.write()
-<<<<<<< HEAD
-    for condition, item, realisation in tqdm(todo, desc=experiment.name, unit="image"):
-        trial = (*condition.key, item.name, str(realisation))
-        if trial not in ctx.done:
-            ctx.done[trial] = run_trial(ctx, item, condition, realisation)
-        row, image = ctx.done[trial]
-        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / image_file(row))
-=======
     trials = remote_trials(ctx, todo, decoders) if decoders is not None else _local_trials(ctx, todo)
     for condition, item, (row, image) in tqdm(trials, desc=experiment.name, unit="image", total=len(todo)):
-        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / f"{item.name}.png")
->>>>>>> main
+        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / image_file(row))
         # one row at a time: an interrupted run resumes here
         rows.append(store.append({**condition.as_row(), **row}))
     names = {item.name for item in items}

@@ -169,21 +169,12 @@ def _run_classic(ctx: TrialContext, item: EvalImage, condition: Condition, row: 
     return run.received.image if run.received.decoded_ok else None
 
 
-<<<<<<< HEAD
 def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition,
               realisation: int = 0) -> tuple[dict, np.ndarray]:
     """One image under one condition (over a link, in the channel's `realisation`): its CSV row
     and the received image (mid-grey when the message was lost: `received` 0, measured like any
     other)."""
-    from lamigo.classical.received import grey
-
     row: dict = {"image": item.name, "realisation": realisation}
-=======
-def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[dict, np.ndarray]:
-    """One image under one condition: its CSV row and the received image (mid-grey when the
-    message was lost: `received` 0, measured like any other)."""
-    row: dict = {"image": item.name}
->>>>>>> main
     runner = _run_lami if condition.codec == CODEC_NAME else _run_classic
     return finish_trial(ctx, item, row, runner(ctx, item, condition, row))
 

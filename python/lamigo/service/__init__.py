@@ -24,11 +24,8 @@ from lamigo.service.wire import (
     Refusal,
     message_frames,
     parse_frames,
-<<<<<<< HEAD
     parse_reply,
-=======
     parse_request,
->>>>>>> main
     parse_result,
     pdu_frames,
     refusal_frames,
@@ -51,11 +48,8 @@ __all__ = [
     "make_curve_keys",
     "message_frames",
     "parse_frames",
-<<<<<<< HEAD
     "parse_reply",
-=======
     "parse_request",
->>>>>>> main
     "parse_result",
     "pdu_frames",
     "png_to_image",

@@ -63,13 +63,9 @@ from lamigo.service.wire import (
     MAX_HEADER_BYTES,
     DecodeRequest,
     OversizedError,
-<<<<<<< HEAD
     Refusal,
-    parse_frames,
     refusal_frames,
-=======
     parse_request,
->>>>>>> main
     result_frames,
 )
 

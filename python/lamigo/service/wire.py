@@ -86,11 +86,8 @@ __all__ = [
     "message_frames",
     "parse_frames",
     "pdu_frames",
-<<<<<<< HEAD
     "parse_reply",
-=======
     "parse_request",
->>>>>>> main
     "parse_result",
     "received_from_pdu",
     "refusal_frames",
@@ -235,7 +232,7 @@ def _parse(frames: Sequence[bytes], prior: IndexPrior | None, limits: ReceiverLi
     header_bytes, message_bytes, lost_bytes = (bytes(frame) for frame in frames)
     header = _load_json(header_bytes, "header")
     try:
-        return _parse_header(header, message_bytes, lost_bytes, prior, limits)
+        return _parse_header(header, message_bytes, lost_bytes, prior, limits, max_steps)
     except MessageError as err:
         if err.message_id is None:  # the id the header gives, so the service can answer the sender
             err.message_id = _id_or_none(header.get("message_id"))
@@ -243,7 +240,7 @@ def _parse(frames: Sequence[bytes], prior: IndexPrior | None, limits: ReceiverLi
 
 
 def _parse_header(header: dict[str, Any], message_bytes: bytes, lost_bytes: bytes, prior: IndexPrior | None,
-                  limits: ReceiverLimits) -> ReceivedMessage:
+                  limits: ReceiverLimits, max_steps: int | None) -> tuple[ReceivedMessage, DecodeRequest | None]:
     _check_kind(header, MESSAGE_KIND)
     unknown = sorted(set(header) - {"wire", "kind", "message_id", "link", "info", "decoder"})
     if unknown:
