@@ -10,7 +10,7 @@ from gnuradio import gr
 
 from lamigo.classical import Encoded, get_baseline
 from lamigo.errors import MessageError
-from lamigo.link import LinkConfig, LinkKey, Packet, PacketSealer, check_message_id, packetize
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import CODEC_NAME, unpack_message
 from lamigo.zoo.index_prior import model_set_index_prior
@@ -18,6 +18,8 @@ from lamigo.logs import RateLimitedLog
 from lamigo_gr.support.pdu import make_pdu, read_input_pdu
 
 logger = logging.getLogger(__name__)
+
+_KIND_NAMES = {kind: kind.name.lower() for kind in PacketKind}  # the `kind` metadata of each packet
 
 
 class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
@@ -64,7 +66,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0
         self._next_id = 0
         self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
+        self._out = pmt.intern("out")
+        self.message_port_register_out(self._out)
         self.set_msg_handler(pmt.intern("in"), self._handle)
 
     def _handle(self, msg: pmt.pmt_base) -> None:
@@ -80,9 +83,9 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.messages_in += 1
         for packet in packets:
             meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
-                    "kind": packet.kind.name.lower()}
+                    "kind": _KIND_NAMES[packet.kind]}
             data = self._sealer.seal(packet) if self._sealer is not None else packet.to_bytes()
-            self.message_port_pub(pmt.intern("out"), make_pdu(data, meta))
+            self.message_port_pub(self._out, make_pdu(data, meta))
         self.packets_out += len(packets)
 
     def _count_rejected(self) -> None:
