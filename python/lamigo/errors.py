@@ -7,7 +7,13 @@ class LamigoError(Exception):
 
 
 class MessageError(LamigoError):
-    """A GO message is malformed, truncated, of an unknown version or inconsistent."""
+    """A GO message is malformed, truncated, of an unknown version or inconsistent.
+
+    Where a receiver refuses a message whose id it read, `message_id` holds that id and `reason`
+    the error without it (what the decoder service answers the sender: `lamigo.service.wire.Refusal`)."""
+
+    message_id: int | None = None
+    reason: str | None = None
 
 
 class ConfigError(LamigoError):

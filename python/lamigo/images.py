@@ -63,6 +63,12 @@ def bundled_caption(source: str | Path) -> str | None:
     return BUNDLED_PHOTOS.get(source[len(PHOTO_SCHEME):]) if source.startswith(PHOTO_SCHEME) else None
 
 
+def image_name(source: str | Path) -> str:
+    """An image's name as `lamigo eval` names it: NAME of `photo:NAME`, else the file's stem."""
+    source = str(source)
+    return source[len(PHOTO_SCHEME):] if source.startswith(PHOTO_SCHEME) else Path(source).stem
+
+
 def image_files(folder: Path, recursive: bool = False) -> list[Path]:
     """The image files (by `IMAGE_SUFFIXES`) in `folder`, or below it with `recursive`, sorted."""
     candidates = folder.rglob("*") if recursive else folder.iterdir()

@@ -122,3 +122,25 @@ def test_image_folder_takes_captions_from_text_files_else_the_empty_one(tmp_path
     (tmp_path / "empty").mkdir()
     with pytest.raises(ConfigError, match="no images"):
         load_eval_images(str(tmp_path / "empty"), (32, 32))
+
+
+def test_several_realisations_per_point_report_their_spread(quick_run, tmp_path):
+    """--realisations 2: each link condition runs each image through two channel realisations
+    (the first the same as a run of one), the summary counts them and gives the spread."""
+    out = tmp_path / "eval"
+    assert main(["eval", "photos:", "--out", str(out), "--experiments", "per", "--realisations", "2", *QUICK]) == 0
+    rows, single = _rows(out / "per.csv"), _rows(quick_run / "per.csv")
+    assert len(rows) == 2 * len(single)
+    first = [row for row in rows if row["realisation"] == "0"]
+    assert [(row["codec"], row["image"], row["packets_lost"], row["psnr"]) for row in first] == \
+        [(row["codec"], row["image"], row["packets_lost"], row["psnr"]) for row in single]
+    summary = _rows(out / "per_summary.csv")
+    assert all((row["images"], row["realisations"]) == ("2", "2") for row in summary)
+    assert all(row["psnr_spread"] != "" and float(row["psnr_spread"]) >= 0 for row in summary)
+    assert any(float(row["psnr_spread"]) > 0 for row in summary)  # the realisations differ somewhere
+    names = {row["image"] for row in rows}
+    for folder in (out / "images" / "per").iterdir():  # each realisation's image beside the first's
+        assert {path.name for path in folder.iterdir()} == {f"{name}{tail}.png" for name in names
+                                                            for tail in ("", "~r1")}
+    assert "2 channel realisations per image over a link" in (out / "report.md").read_text()
+    assert "PSNR spread" in (out / "report.md").read_text()

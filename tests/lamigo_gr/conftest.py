@@ -75,3 +75,16 @@ def compile_blocks():
     GRC and compiled by grcc; the generated script's text. `compile_blocks.STROBE` is a message
     strobe block named source, sending 8-byte PDUs."""
     return _compile_blocks
+
+
+@pytest.fixture
+def gr_info_logging():
+    """GNU Radio's default log level at info while a test's blocks are built (an app run earlier
+    in the session may have set warn, as the loopback sweep does), restored after."""
+    from gnuradio import gr
+
+    logging = gr.logging()
+    level = logging.default_level()
+    logging.set_default_level(gr.log_levels.info)
+    yield
+    logging.set_default_level(level)

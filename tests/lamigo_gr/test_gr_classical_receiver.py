@@ -245,3 +245,30 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
         keyed._handle(pdu)
     keyed._publish(keyed.receiver.flush())
     assert keyed.files_out == 1 and keyed.stats.replayed == len(sent)
+
+
+def test_the_receiver_prints_a_line_per_file_and_a_summary(image, tmp_path, capfd, gr_info_logging):
+    packets = packetize_file(_file(image), SHAPE, 5, CONFIG)
+    tb = gr.top_block()
+    block = classical_receiver(timeout=0.2, size="64x64", output_folder=str(tmp_path / "rx"))
+    debug = blocks.message_debug()
+    tb.msg_connect(block, "out", debug, "store")
+    tb.start()
+    for packet in packets[:2] + packets[3:]:  # a data packet lost
+        block._post(pmt.intern("in"), make_pdu(packet.to_bytes()))
+    block._post(pmt.intern("in"), make_pdu(b"junk"))
+    deadline = time.monotonic() + 5
+    while debug.num_messages() < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tb.stop()
+    tb.wait()
+    output = capfd.readouterr()
+    lines = [line for line in (output.out + output.err).splitlines()
+             if line.startswith("lamigo_classical_receiver :info:")]
+    n = len(packets)
+    assert lines == [
+        f"lamigo_classical_receiver :info: file 5 (jpeg-rst): {n - 1}/{n} packets received (1 lost), decoded, "
+        f"saved {tmp_path / 'rx' / 'file_00005.png'}",
+        f"lamigo_classical_receiver :info: classical receiver: 1 files ({n - 1}/{n} packets received), 1 decoded, "
+        f"0 with the header lost, 1 packets rejected; images in {tmp_path / 'rx'}",
+    ]

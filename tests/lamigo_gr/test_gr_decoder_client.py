@@ -188,3 +188,119 @@ class TestDecoderClient(gr_unittest.TestCase):
 def test_a_bad_address_is_a_config_error():
     with pytest.raises(ConfigError, match="cannot connect"):
         decoder_client(address="not-an-address")
+
+
+def test_a_message_of_another_model_set_is_refused_and_the_user_told_once(tmp_path, capfd, gr_info_logging):
+    """End to end: `lamigo serve` on the tiny set (codebook 512) gets two messages of the
+    default set (codebook 1024) from the client, and answers each with a refusal that the
+    client counts and logs once, instead of the flowgraph waiting and ending in silence."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from lamigo.images import load_image
+    from lamigo.lami.transmitter import Transmitter
+    from lamigo.masking import make_policy
+    from lamigo.zoo.sets import load_model_set
+
+    sender = Transmitter(load_model_set("default"), make_policy("prm", ratio=0.25, seed=0), size=(64, 64))
+    data = sender.pack(sender.encode(load_image("photo:coffee"), "a cup"))
+    messages, results = f"ipc://{tmp_path}/messages", f"ipc://{tmp_path}/results"
+    service = subprocess.Popen(
+        [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages, "--publish", results,
+         "--model-set", "tiny", "--device", "cpu", "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout.readline().startswith("lamigo serve: messages on ipc://")
+        tb = gr.top_block()
+        client = decoder_client(address=messages, results_address=results, wait_results=30)
+        debug = blocks.message_debug()
+        tb.msg_connect(client, "decoded", debug, "store")  # a block with no connection does not run
+        tb.start()
+        time.sleep(0.5)  # the subscription reaches the service
+        for message_id in (1, 2):
+            client._post(pmt.intern("in"), make_pdu(data, {"message_id": message_id}))
+        deadline = time.monotonic() + 30
+        while client.refused < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        tb.stop()
+        tb.wait()
+        service.send_signal(signal.SIGTERM)
+        stdout, _ = service.communicate(timeout=30)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    reason = "message uses a codebook of 1024, this receiver's model 512: use the same model set on both ends"
+    stats = json.loads(stdout)
+    assert (client.refused, client.results_received) == (2, 0)
+    assert client.refusal_causes == {reason: 2}
+    assert (stats["malformed"], stats["refusals_sent"], stats["decoded"]) == (2, 2, 0)
+    output = capfd.readouterr()  # GNU Radio logs to stdout or stderr, as its configuration says
+    told = [line for line in (output.out + output.err).splitlines() if "refused message" in line]
+    assert told == [f"lamigo_decoder_client :error: the decoder service (tiny) refused message 1: {reason} "
+                    "(said once per cause; the others are counted)"]
+
+
+LINK = {"packets_expected": 7, "packets_received": 6, "packets_damaged": 0, "index_groups_lost": 1,
+        "caption_chunks_lost": 0, "tokens_sent": 192, "tokens_masked_by_policy": 64, "tokens_lost": 3,
+        "packets_lost": 1}
+
+
+def test_the_client_prints_a_line_per_message_and_a_summary(go_message_bytes, pull_socket, tmp_path, capfd,
+                                                            gr_info_logging):
+    """A short run as a headless receiver shows it: the depacketizer's link statistics, the tokens
+    regenerated and where the image went, then the summary at stop."""
+    pull, address = pull_socket
+    publisher = zmq.Context.instance().socket(zmq.PUB)
+    publisher.setsockopt(zmq.LINGER, 0)
+    results = f"tcp://127.0.0.1:{publisher.bind_to_random_port('tcp://127.0.0.1')}"
+    tb = gr.top_block()
+    client = decoder_client(address=address, results_address=results, output_folder=str(tmp_path / "rx"),
+                            wait_results=5)
+    debug = blocks.message_debug()
+    tb.msg_connect(client, "decoded", debug, "store")
+    tb.start()
+    client._post(pmt.intern("in"), make_pdu(go_message_bytes, {"message_id": 5, **LINK,
+                                                                "lost_map": np.zeros(32, np.uint8)}))
+    assert pull.poll(5000)
+    pull.recv_multipart()  # the service's end: it decoded the message, and answers
+    record = {"message_id": 5, "tokens": 256, "tokens_masked_by_policy": 64, "tokens_lost": 3,
+              "decode_seconds": 1.234, "link": LINK, "height": 64, "width": 64}
+    deadline = time.monotonic() + 5
+    while client.results_received == 0 and time.monotonic() < deadline:  # until subscribed
+        publisher.send_multipart(result_frames(record, _png(100)))
+        time.sleep(0.05)
+    time.sleep(0.2)
+    tb.stop()
+    tb.wait()
+    publisher.close()
+    output = capfd.readouterr()
+    lines = [line for line in (output.out + output.err).splitlines() if line.startswith("lamigo_decoder_client")]
+    saved = tmp_path / "rx" / "message_00005.png"
+    assert lines[0] == ("lamigo_decoder_client :info: message 5: 6/7 packets received (1 lost), 67 of 256 tokens "
+                        f"regenerated, decoded in 1.2 s, saved {saved}")
+    assert lines[-1] == (f"lamigo_decoder_client :info: decoder client: 1 messages sent (6/7 packets received), "
+                         f"{client.results_received} decoded, 0 refused, 0 dropped, 0 without a result; images in "
+                         f"{tmp_path / 'rx'}")
+
+
+def test_without_results_the_client_prints_what_it_sent(go_message_bytes, pull_socket, capfd, gr_info_logging):
+    pull, address = pull_socket
+    tb = gr.top_block()
+    client = decoder_client(address=address)
+    tb.msg_connect(client, "decoded", blocks.message_debug(), "store")  # a block with no connection does not run
+    tb.start()
+    client._post(pmt.intern("in"), make_pdu(go_message_bytes, {"message_id": 9, **LINK}))
+    assert pull.poll(5000)
+    tb.stop()
+    tb.wait()
+    output = capfd.readouterr()
+    lines = [line for line in (output.out + output.err).splitlines() if line.startswith("lamigo_decoder_client")]
+    assert lines == [
+        "lamigo_decoder_client :info: message 9: 6/7 packets received (1 lost), 67 of 256 tokens to regenerate, "
+        "sent to the decoder service (results not listened to)",
+        "lamigo_decoder_client :info: decoder client: 1 messages sent (6/7 packets received), 0 dropped (results "
+        "not listened to)",
+    ]

@@ -47,3 +47,27 @@ def test_bad_input_is_one_line_and_status_2(capsys, tmp_path):
         main(["--noise-voltages", "0.3,loud"])
     assert exit_info.value.code == 2
     assert main(["--noise-voltages", "-1", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_several_realisations_meet_other_noise_and_report_the_spread(tmp_path):
+    """--realisations 2: each run again with the next noise seed; the table adds the PSNR spread."""
+    config = SweepConfig(images=["photo:coffee"], noise_voltages=[0.55], baselines=[], out=tmp_path / "sweep",
+                         size="64x64", model_set="tiny", decoder=DecoderSettings(steps=1, renoise=1),
+                         noise_seed=5, realisations=2, build_dir=tmp_path / "flowgraphs")
+    rows = run_sweep(config)
+    assert [(row["realisation"], row["noise_seed"]) for row in rows] == [(0, 5), (1, 6)]
+    table = (config.out / "sweep.md").read_text()
+    assert "| PSNR spread |" in table.splitlines()[0] and "| 2/2 |" in table
+    assert (config.out / "images" / "noise_0.550" / "lami-go" / "photo_coffee~r1.png").is_file()
+
+
+def test_the_table_gives_the_spread_over_realisations_only_when_there_are_several():
+    def row(realisation, psnr):
+        return {"image": "a", "noise_voltage": 0.6, "snr_db": 4.44, "realisation": realisation, "codec": "jpeg",
+                "packets_sent": 10, "packets_received": 9, "bytes_on_air": 100, "received": 1, "psnr": psnr,
+                "ssim": 0.5, "st_lpips": None}
+
+    one, two = markdown_table([row(0, 20.0)]), markdown_table([row(0, 20.0), row(1, 24.0)])
+    assert "spread" not in one and "| 0.600 | 4.4 | jpeg | 0.100 | 100 | 20.00 | - | 1/1 |" in one
+    assert "| 0.600 | 4.4 | jpeg | 0.100 | 100 | 22.00 | 2.83 | - | 2/2 |" in two  # sd of 20 and 24

@@ -1,7 +1,9 @@
 """`lamigo simulate` on the tiny model set: encode, packetize, channel, reassemble, decode."""
 
 import json
+import re
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -14,7 +16,8 @@ SMALL = ["--size", "64x64", "--caption", "a cup of coffee on a table", "--steps"
 def test_ten_percent_per_decodes_from_the_packets_that_arrived(tmp_path, capsys):
     out = tmp_path / "sim"
     # 28-byte payloads: the tiny set's 192 tokens, coded with their own table, fill two packets
-    code = main(["simulate", "photo:coffee", "--setup", "1", "--per", "0.1", "--seed", "1", "--payload", "28",
+    # (seed 3: this image's realisation at PER 0.1 loses an index packet and keeps the control block)
+    code = main(["simulate", "photo:coffee", "--setup", "1", "--per", "0.1", "--seed", "3", "--payload", "28",
                  "-o", str(out), *SMALL, *TINY])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
@@ -56,12 +59,33 @@ def test_bit_flips_pass_as_corrupted_tokens(tmp_path):
     assert report["tokens_corrupted"] > 0 and report["tokens_lost"] == 0
 
 
-def test_a_lost_control_block_writes_a_report_and_fails(tmp_path):
+def test_a_lost_control_block_writes_a_report_and_fails(tmp_path, capsys):
+    """Issue 26: a lost message is a mid-grey received.png, measured as lamigo eval counts it
+    (it wrote no image before)."""
     out = tmp_path / "sim"
     assert main(["simulate", "photo:coffee", "--setup", "3", "--per", "1", "-o", str(out), *SMALL, *TINY]) == 1
     report = json.loads((out / "report.json").read_text())
     assert not report["decoded"] and report["packets_lost"] == report["packets_sent"]
-    assert not (out / "received.png").exists()
+    received = np.asarray(Image.open(out / "received.png"))
+    assert received.shape == (64, 64, 3) and (received == 128).all()
+    assert f"mid-grey, {report['psnr_db']:.1f} dB" in capsys.readouterr().out
+
+
+def test_each_image_meets_its_own_channel_realisation_as_eval_draws_it(tmp_path, capsys):
+    """Issue 26: one seed for every image dropped the same packet slots of each; the realisation
+    now comes from the seed and the image's name, the one lamigo eval gives the same image."""
+    from lamigo.link.channel import realisation_seed
+
+    reports = {}
+    for photo in ("coffee", "chelsea"):
+        out = tmp_path / photo
+        assert main(["simulate", f"photo:{photo}", "--setup", "1", "--per", "0.3", "--payload", "28", "-o",
+                     str(out), *SMALL, *TINY]) in (0, 1)
+        reports[photo] = json.loads((out / "report.json").read_text())
+        assert reports[photo]["channel_seed"] == realisation_seed(0, 1, 0.3, photo)
+    assert reports["coffee"]["channel_seed"] != reports["chelsea"]["channel_seed"]
+    printed = capsys.readouterr().out
+    assert re.search(r"decoded in \d+\.\d s \(", printed) and re.search(r"PSNR \d+\.\d dB", printed)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -25,9 +26,12 @@ from lamigo.service import (
     make_curve_keys,
     message_frames,
     png_to_image,
+    receive_reply,
     receive_result,
     send_message,
 )
+from lamigo.service.server import REFUSALS_PER_SECOND
+from lamigo.service.wire import Refusal
 
 from .conftest import CAPTION, SIZE, SUBSCRIPTION_SECONDS
 
@@ -143,6 +147,49 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     assert stats.received == 1 and stats.connections_dropped >= 1
 
 
+def one_at_a_time(start_service, context, addresses, decoder=None):
+    """A service decoding one message at a time, subscribed to: (running, results, sender)."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), decoder)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    return running, results, connect_sender(context, messages_address)
+
+
+def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_message, context, addresses):
+    """A sender of another model set learns why from a refusal; a flood of such messages is not
+    echoed beyond REFUSALS_PER_SECOND, and a good message after it is decoded."""
+    running, results, sender = one_at_a_time(start_service, context, addresses)
+    flood = 10 * REFUSALS_PER_SECOND
+    for message_id in range(flood):
+        send_message(sender, foreign_frames(Geometry(64, 64, 16, 16, 1024), message_id), timeout=5)
+    send_message(sender, frames_of(make_message(), 9999), timeout=5)
+    replies = [receive_reply(results, timeout=30)]
+    while isinstance(replies[-1], Refusal):
+        replies.append(receive_reply(results, timeout=30))
+    stats = running.finish()
+    with contextlib.suppress(TimeoutError):  # refusals published after the result, up to the stop
+        while True:
+            replies.append(receive_reply(results, timeout=1))
+    refusals = [reply for reply in replies if isinstance(reply, Refusal)]
+    assert [reply[0]["message_id"] for reply in replies if not isinstance(reply, Refusal)] == [9999]
+    reason = "message uses a codebook of 1024, this receiver's model 512: use the same model set on both ends"
+    assert {(refusal.reason, refusal.counter, refusal.model_set) for refusal in refusals} == {(reason, "malformed", "tiny")}
+    assert all(0 <= refusal.message_id < flood for refusal in refusals)
+    assert REFUSALS_PER_SECOND <= len(refusals) == stats.refusals_sent < flood
+    assert stats.refusals_sent + stats.refusals_unsent == stats.malformed == flood
+
+
+def test_a_failed_batch_is_answered(start_service, decoder, make_message, context, addresses):
+    running, results, sender = one_at_a_time(start_service, context, addresses, FailingDecoder(decoder))
+    send_message(sender, frames_of(make_message(), 4), timeout=5)
+    refusal = receive_reply(results, timeout=30)
+    stats = running.finish()
+    assert refusal == Refusal(4, "decoding its batch failed: RuntimeError: out of memory", "failed", "tiny")
+    assert (stats.failed, stats.refusals_sent) == (1, 1)
+
+
 class GatedDecoder:
     """The real decoder, held at each batch until the test opens the gate (to build a backlog)."""
 
@@ -158,6 +205,13 @@ class GatedDecoder:
         self.entered.set()
         assert self.gate.wait(20)
         return self.decoder.decode_messages(*args, **kwargs)
+
+
+class FailingDecoder(GatedDecoder):
+    """The real decoder, whose every batch fails."""
+
+    def decode_messages(self, *args, **kwargs):
+        raise RuntimeError("out of memory")
 
 
 def test_full_queue_drops_the_oldest(start_service, decoder, make_message, context, addresses):

@@ -14,15 +14,19 @@ from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits
 from lamigo.service.wire import (
+    MAX_REASON_CHARS,
     WIRE_VERSION,
     DecodeRequest,
     OversizedError,
+    Refusal,
     message_frames,
     parse_frames,
+    parse_reply,
     parse_request,
     parse_result,
     pdu_frames,
     received_from_pdu,
+    refusal_frames,
     result_frames,
 )
 
@@ -204,6 +208,48 @@ def test_result_round_trip_and_errors():
         parse_result(result_frames({"message_id": 2**63}, PNG))
 
 
+def test_a_refused_message_carries_its_id_and_the_reason_apart(frames, prior):
+    with pytest.raises(MessageError) as refused:
+        parse_frames(frames, prior, ReceiverLimits(codebook_size=1024))
+    assert refused.value.message_id == 42
+    assert refused.value.reason == ("message uses a codebook of 512, this receiver's model 1024: use the same "
+                                    "model set on both ends")
+    header = json.loads(frames[0])
+    with pytest.raises(MessageError, match="wire version 1") as old_sender:
+        parse_frames([json.dumps({**header, "wire": 1}).encode(), *frames[1:]], prior)
+    assert old_sender.value.message_id == 42  # a mismatch of the two ends, answered too
+    with pytest.raises(MessageError) as no_id:
+        parse_frames([b"{}", *frames[1:]], prior)
+    assert no_id.value.message_id is None  # nobody to answer
+
+
+def test_refusal_round_trip_and_bounds():
+    refusal = Refusal(7, "message uses a codebook of 512, this receiver's model 1024: use the same model set "
+                         "on both ends", "malformed", "default")
+    frames = refusal_frames(refusal)
+    assert frames[1] == b"" and json.loads(frames[0])["kind"] == "refused"
+    assert parse_reply(frames) == refusal
+    assert parse_reply(result_frames({"message_id": 5}, PNG))[1] == PNG  # results read as before
+    with pytest.raises(MessageError, match="expected a 'decoded' frame set, got kind 'refused'"):
+        parse_result(frames)  # a reader of results alone drops it as another kind
+    assert len(parse_reply(refusal_frames(Refusal(1, "x" * 5000, "failed"))).reason) == MAX_REASON_CHARS
+    record = json.loads(frames[0])
+    forged = [
+        ({**record, "reason": "x" * (MAX_REASON_CHARS + 1)}, b"", "at most 1000 characters"),
+        ({**record, "reason": 5}, b"", "must be text"),
+        ({**record, "counter": "decoded"}, b"", "counter 'decoded' is none of"),
+        ({**record, "message_id": -1}, b"", "message id"),
+        ({**record, "extra": 1}, b"", r"refusal fields \['extra'\]"),
+        ({**record, "wire": 3}, b"", "wire version 3"),
+        (record, PNG, "second frame must be empty"),
+    ]
+    for value, second, error in forged:
+        with pytest.raises(MessageError, match=error):
+            parse_reply([json.dumps(value).encode(), second])
+    with pytest.raises(ConfigError):
+        refusal_frames(Refusal(1, "x", "bored"))
+
+
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -216,6 +262,10 @@ def test_fuzz_random_frames(random_frames):
         pass
     try:
         parse_result(random_frames)
+    except MessageError:
+        pass
+    try:
+        parse_reply(random_frames)
     except MessageError:
         pass
 

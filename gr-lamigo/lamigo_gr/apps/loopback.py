@@ -27,7 +27,7 @@ __all__ = ["CLASSICAL_FLOWGRAPH", "FLOWGRAPH", "LoopbackResult", "build_parser",
 
 def build_parser() -> argparse.ArgumentParser:
     from lamigo.classical import BASELINES
-    from lamigo.cli.common import add_model_set_option
+    from lamigo.cli.common import add_model_set_option, add_realisations_option
     from lamigo.lami.settings import add_decoder_options
     from lamigo.threads import add_threads_option
 
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"],
                         help="seed of the channel noise, the same for every run at one voltage "
                         "(default: %(default)s)")
+    add_realisations_option(parser, "noise voltage, image and codec (noise seeds NOISE_SEED, NOISE_SEED + 1, "
+                            "...; every codec meets each)")
     parser.add_argument("--max-payload", type=int, default=defaults["max_payload"], metavar="BYTES",
                         help="link packet payload of both flowgraphs (default: %(default)s)")
     parser.add_argument("--control-copies", type=int, default=defaults["control_copies"], metavar="N",
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
             images=resolve_images(args.images), noise_voltages=voltages,
             baselines=[codec.strip() for codec in args.baselines.split(",") if codec.strip()],
             out=Path(args.out), size=args.size, model_set=args.model_set or default_model_set_name(),
-            caption=args.caption, noise_seed=args.noise_seed, decoder=decoder_settings(args),
+            caption=args.caption, noise_seed=args.noise_seed, realisations=args.realisations,
+            decoder=decoder_settings(args),
             flowgraph={"max_payload": args.max_payload, "control_copies": args.control_copies},
         )
         rows = run_sweep(config)

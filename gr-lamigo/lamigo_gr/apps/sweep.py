@@ -17,7 +17,10 @@ The channel: every run at one noise voltage seeds GNU Radio's noise source with 
 `noise_seed`, so each run meets the same noise samples from its first sample on. The packets
 are not the same: a GO message and a classical file differ in packet count and length, so the
 same samples fall on other bits and frames, and which packets are lost differs (unlike
-`lamigo simulate --baselines`, whose packet-erasure channels drop the same slots).
+`lamigo simulate --baselines`, whose packet-erasure channels drop the same slots). With
+`realisations` N, every run is repeated with the noise seeds noise_seed, noise_seed + 1, ...,
+noise_seed + N - 1 (every codec meeting each); the table gives the means over all and the PSNR
+spread (standard deviation of the means over the realisations, `lamigo.evaluation.store.spread_of`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError, WeightsError
-from lamigo.evaluation.store import ResultCSV, group_rows, mean_of
+from lamigo.evaluation.store import ResultCSV, group_rows, mean_of, spread_of
 from lamigo.lami.settings import DecoderSettings
 from lamigo.link.channel import snr_db
 from lamigo.message import CODEC_NAME
@@ -40,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["FIELDS", "SweepConfig", "markdown_table", "run_sweep", "snr_db", "write_plot"]
 
-FIELDS = ("image", "noise_voltage", "snr_db", "codec", "setting", "message_bytes", "bytes_on_air",
+FIELDS = ("image", "noise_voltage", "snr_db", "realisation", "noise_seed", "codec", "setting", "message_bytes", "bytes_on_air",
           "packets_sent", "packets_received", "per", "received", "psnr", "ssim", "st_lpips")
 CSV_NAME, TABLE_NAME, PLOT_NAME = "sweep.csv", "sweep.md", "sweep.png"
 
@@ -58,6 +61,7 @@ class SweepConfig:
         model_set: both ends' model set (name or folder).
         caption: caption sent; empty: the model set's captioner, else a bundled photo's own.
         noise_seed: seed of the channel noise, the same for every run at one voltage.
+        realisations: runs per image, voltage and codec, with noise seeds noise_seed + 0, 1, ...
         decoder: the LaMI decoder's settings.
         flowgraph: other GRC parameters given to both flowgraphs (e.g. max_payload).
         build_dir: where the flowgraphs are compiled.
@@ -71,6 +75,7 @@ class SweepConfig:
     model_set: str
     caption: str = ""
     noise_seed: int = 0
+    realisations: int = 1
     decoder: DecoderSettings = field(default_factory=DecoderSettings)
     flowgraph: dict = field(default_factory=dict)
     build_dir: Path | None = None
@@ -82,6 +87,8 @@ class SweepConfig:
             get_baseline(codec)  # ConfigError naming the choices
         if not self.images or not self.noise_voltages:
             raise ConfigError("the sweep needs at least one image and one noise voltage")
+        if not 1 <= self.realisations <= 1000:
+            raise ConfigError(f"realisations must be 1 to 1000, got {self.realisations}")
         if any(not math.isfinite(v) or v < 0 for v in self.noise_voltages):
             raise ConfigError(f"noise voltages must be finite and >= 0, got {list(self.noise_voltages)}")
 
@@ -114,14 +121,15 @@ class _Receiver:
 
 
 def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np.ndarray, voltage: float,
-             codec: str, budget: int | None) -> tuple[dict, np.ndarray]:
+             realisation: int, codec: str, budget: int | None) -> tuple[dict, np.ndarray]:
     """One loopback run: its CSV row and the received image (mid-grey when nothing arrived)."""
     from lamigo.classical.received import grey
     from lamigo.images import decode_image_bytes
     from lamigo_gr.apps.flowgraphs import free_port
     from lamigo_gr.apps.loopback_run import run_loopback
 
-    common = dict(images=source, count=1, size=config.size, noise_voltage=voltage, noise_seed=config.noise_seed,
+    noise_seed = config.noise_seed + realisation
+    common = dict(images=source, count=1, size=config.size, noise_voltage=voltage, noise_seed=noise_seed,
                   output_folder="", **config.flowgraph)
     if config.build_dir is not None:
         common["build_dir"] = config.build_dir
@@ -131,7 +139,8 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
                             service=f"tcp://127.0.0.1:{free_port()}", results="", **common)
     else:
         link = run_loopback(codec=codec, budget=budget, **common)
-    row = {"image": source, "noise_voltage": voltage, "snr_db": round(snr_db(voltage), 2), "codec": codec,
+    row = {"image": source, "noise_voltage": voltage, "snr_db": round(snr_db(voltage), 2),
+           "realisation": realisation, "noise_seed": noise_seed, "codec": codec,
            "setting": link.sent_meta[0].get("setting", "") if link.sent_meta else "",
            "message_bytes": len(link.sent[0]) if link.sent else 0, "bytes_on_air": link.bytes_on_air,
            "packets_sent": link.packets_sent, "packets_received": link.packets_received,
@@ -170,32 +179,38 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     rows: list[dict] = []
     store = ResultCSV(config.out / CSV_NAME, FIELDS)
     store.write()
-    runs = [(source, voltage, codec) for source in config.images for voltage in config.noise_voltages
-            for codec in codecs]
+    runs = [(source, voltage, realisation, codec) for source in config.images for voltage in config.noise_voltages
+            for realisation in range(config.realisations) for codec in codecs]
     budgets: dict[str, int] = {}
     originals: dict[str, np.ndarray] = {}
-    for source, voltage, codec in tqdm(runs, desc="loopback runs", unit="run"):
+    for source, voltage, realisation, codec in tqdm(runs, desc="loopback runs", unit="run"):
         if source not in originals:
             originals[source] = fit_image(load_image(source), shape)
-        row, image = _run_one(config, receiver, source, originals[source], voltage, codec, budgets.get(source))
+        row, image = _run_one(config, receiver, source, originals[source], voltage, realisation, codec,
+                              budgets.get(source))
         if codec == CODEC_NAME:  # the baselines' budget: this GO message's bytes on air (the same at every voltage)
             budgets[source] = row["bytes_on_air"]
         rows.append(row)
         store.append(row)
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in source)
-        save_image(image, config.out / "images" / f"noise_{voltage:.3f}" / codec / f"{name}.png")
+        tail = f"~r{realisation}" if realisation else ""
+        save_image(image, config.out / "images" / f"noise_{voltage:.3f}" / codec / f"{name}{tail}.png")
     (config.out / TABLE_NAME).write_text(markdown_table(rows) + "\n")
     write_plot(rows, config.out / PLOT_NAME)
     return rows
 
 
 def _means(rows: Sequence[dict]) -> list[dict]:
-    """Per (noise voltage, codec), in sweep order: the means over the images, PER over all packets."""
+    """Per (noise voltage, codec), in sweep order: the means over the images and realisations, PER
+    over all packets, and the PSNR spread over the realisations (None for one)."""
     means = []
     for (voltage, codec), group in group_rows(rows, lambda row: (row["noise_voltage"], row["codec"])).items():
         sent = sum(row["packets_sent"] for row in group)
-        entry = {"noise_voltage": voltage, "snr_db": group[0]["snr_db"], "codec": codec, "images": len(group),
-                 "received": sum(row["received"] for row in group),
+        entry = {"noise_voltage": voltage, "snr_db": group[0]["snr_db"], "codec": codec,
+                 "images": len({row["image"] for row in group}),
+                 "realisations": len({row.get("realisation", 0) for row in group}),
+                 "psnr_spread": spread_of(group, "psnr"),
+                 "received": sum(row["received"] for row in group), "runs": len(group),
                  "per": 1 - sum(row["packets_received"] for row in group) / sent if sent else None,
                  "bytes_on_air": mean_of(group, "bytes_on_air")}
         entry.update({name: mean_of(group, name) for name in ("psnr", "ssim", "st_lpips")})
@@ -208,12 +223,16 @@ def markdown_table(rows: Sequence[dict]) -> str:
     def cell(value, digits):
         return "-" if value is None else f"{value:.{digits}f}"
 
-    lines = ["| noise V | SNR dB | codec | PER | bytes on air | PSNR dB | ST-LPIPS | received |",
-             "|---|---|---|---|---|---|---|---|"]
-    for entry in _means(rows):
+    means = _means(rows)
+    spread = any(entry["psnr_spread"] is not None for entry in means)  # several realisations
+    lines = ["| noise V | SNR dB | codec | PER | bytes on air | PSNR dB |" + (" PSNR spread |" if spread else "")
+             + " ST-LPIPS | received |",
+             "|---|---|---|---|---|---|" + ("---|" if spread else "") + "---|---|"]
+    for entry in means:
         lines.append(f"| {entry['noise_voltage']:.3f} | {entry['snr_db']:.1f} | {entry['codec']} | "
                      f"{cell(entry['per'], 3)} | {entry['bytes_on_air']:.0f} | {cell(entry['psnr'], 2)} | "
-                     f"{cell(entry['st_lpips'], 4)} | {entry['received']}/{entry['images']} |")
+                     + (f"{cell(entry['psnr_spread'], 2)} | " if spread else "")
+                     + f"{cell(entry['st_lpips'], 4)} | {entry['received']}/{entry['runs']} |")
     return "\n".join(lines)
 
 
@@ -231,10 +250,13 @@ def write_plot(rows: Sequence[dict], path: Path) -> None:
     figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))
     for axis, (name, label) in zip(axes, panels):
         for codec in dict.fromkeys(entry["codec"] for entry in means):
-            points = sorted((entry["snr_db"], entry[name]) for entry in means
+            points = sorted((entry["snr_db"], entry[name], entry["psnr_spread"] if name == "psnr" else None)
+                            for entry in means
                             if entry["codec"] == codec and entry[name] is not None and math.isfinite(entry["snr_db"]))
             if points:
-                axis.plot(*zip(*points), marker="o", label=codec)
+                xs, ys, spreads = zip(*points)
+                errors = None if all(value is None for value in spreads) else [value or 0.0 for value in spreads]
+                axis.errorbar(xs, ys, yerr=errors, marker="o", capsize=3, label=codec)
         axis.set_xlabel("SNR per sample (dB)")
         axis.set_ylabel(label)
         axis.grid(alpha=0.3)

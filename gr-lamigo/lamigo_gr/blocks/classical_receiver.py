@@ -15,6 +15,7 @@ from lamigo.link.classical import MAX_PIXELS, FileReceiver, ReceivedFile
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo_gr.support.packet_receiver import packet_receiver_block
 from lamigo_gr.support.pdu import make_pdu
+from lamigo_gr.support.report import PacketTally, packets_text, place_text
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +33,9 @@ class classical_receiver(packet_receiver_block):  # noqa: N801 (GNU Radio block 
     `packets_lost`, `lost_bytes`, `note`. GO packets are left to the depacketizer (counted in
     `ignored`); damaged, foreign, forged or replayed packets are counted in `rejected` and
     `stats` and logged rate-limited; no input stops the block. With an `output_folder`, each
-    image is also saved there as `file_NNNNN.png` (NNNNN the message id).
+    image is also saved there as `file_NNNNN.png` (NNNNN the message id). The block's GNU Radio
+    logger prints one line per file (id, codec, packets received and lost, decoded or why not,
+    where the image went) and a summary when the block stops (`lamigo_gr.support.report`).
 
     Args:
         timeout: seconds without a packet after which a file completes with what it has.
@@ -57,6 +60,9 @@ class classical_receiver(packet_receiver_block):  # noqa: N801 (GNU Radio block 
         self.output_folder = Path(output_folder).expanduser() if output_folder else None
         self.files_out = 0
         self.save_failed = 0  #: images that could not be written to the output folder
+        self.decoded = 0  #: files whose codec decoded them (the others concealed or grey)
+        self.headers_lost = 0  #: files whose header block was lost or refused (a grey image)
+        self.packets = PacketTally()  #: packets of the files passed on
 
     @property
     def rejected(self) -> int:
@@ -71,6 +77,17 @@ class classical_receiver(packet_receiver_block):  # noqa: N801 (GNU Radio block 
     @property
     def duplicates(self) -> int:
         return self.stats.duplicates
+
+    def stop(self) -> bool:
+        packet_receiver_block.stop(self)
+        self.logger.info(self.summary())
+        return True
+
+    def summary(self) -> str:
+        """"classical receiver: 3 files (118/120 packets received), 2 decoded, ..."."""
+        folder = f"images in {self.output_folder}" if self.output_folder is not None else "images not saved"
+        return (f"classical receiver: {self.files_out} files ({self.packets.text()}), {self.decoded} decoded, "
+                f"{self.headers_lost} with the header lost, {self.rejected} packets rejected; {folder}")
 
     def _publish(self, files: list[ReceivedFile]) -> None:
         for done in files:
@@ -92,14 +109,21 @@ class classical_receiver(packet_receiver_block):  # noqa: N801 (GNU Radio block 
                 self.publish_failed += 1
                 self._log.exception("file %d could not be passed on", done.message_id)
                 continue
-            logger.info("file %d (%s): %d/%d packets, decoded %s", done.message_id, codec or "?",
-                        done.packets_received, done.packets_expected, received.decoded_ok)
-            self._save(done.message_id, png)
+            path = self._save(done.message_id, png)
             self.files_out += 1
+            self.decoded += bool(received.decoded_ok)
+            self.headers_lost += arrived is None
+            self.packets.add(meta)
+            state = "decoded" if received.decoded_ok else f"not decoded ({received.note or 'concealed'})"
+            self.logger.info(f"file {done.message_id} ({codec or 'codec unknown'}): "
+                             f"{packets_text(done.packets_received, done.packets_expected)}, {state}, "
+                             f"{place_text(path, self.output_folder)}")
             self.message_port_pub(pmt.intern("out"), pdu)
 
-    def _save(self, message_id: int, png: bytes) -> None:
+    def _save(self, message_id: int, png: bytes) -> Path | None:
         if self.output_folder is None:
-            return
-        if save_numbered_png(png, self.output_folder, "file", message_id) is None:
+            return None
+        path = save_numbered_png(png, self.output_folder, "file", message_id)
+        if path is None:
             self.save_failed += 1
+        return path

@@ -19,14 +19,18 @@ from lamigo.logs import RateLimitedLog
 from lamigo.service.wire import (
     DEFAULT_MAX_RESULT_PIXELS,
     DEFAULT_MESSAGES_ADDRESS,
+    Refusal,
     max_png_bytes,
-    parse_result,
+    parse_reply,
     pdu_frames,
 )
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.pdu import fits_pdu, make_pdu, read_input_pdu
+from lamigo_gr.support.report import PacketTally, packets_text, place_text
 
 logger = logging.getLogger(__name__)
+
+MAX_REFUSAL_CAUSES = 32  #: causes of refusals told apart (and each logged once); others counted together
 
 
 def _connect(context: zmq.Context, kind: int, address: str, max_frame_bytes: int = -1) -> zmq.Socket:
@@ -54,7 +58,14 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     it subscribes to the service's results: each result whose PNG decodes to an RGB image of the
     size its record gives, of at most `max_result_pixels`, is saved as
     `output_folder/message_NNNNN.png` (when a folder is given) and emitted on `decoded` as a PDU
-    of PNG bytes with the service's record as metadata. Bad input is counted and logged; a
+    of PNG bytes with the service's record as metadata. A message the service refused (another
+    model set on the sending end, a message over its limits, a failed batch) comes back as a
+    refusal (`lamigo.service.wire.Refusal`): counted in `refused` and per cause in
+    `refusal_causes`, and each cause logged once as an error on the block's GNU Radio logger, so
+    whoever started the flowgraph reads it. The logger also prints one line per message (its id,
+    packets received and lost, tokens regenerated, where the image went; without
+    `results_address`, as it is sent) and a summary when the block stops (the flowgraph's end or
+    Ctrl+C; `lamigo_gr.support.report`). Bad input is counted and logged; a
     frame larger than such a PNG can be closes the connection before it takes memory (ZMQ's
     maxmsgsize), and the block connects again.
 
@@ -86,9 +97,13 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0  #: input that was not a valid GO message PDU
         self.results_received = 0
         self.results_rejected = 0
+        self.refused = 0  #: messages the service answered with a refusal
+        #: refusals per cause (the service's reason), at most MAX_REFUSAL_CAUSES causes
+        self.refusal_causes: dict[str, int] = {}
         self.results_connections_dropped = 0  #: ZMQ dropped the results link (an oversized frame)
         self.save_failed = 0  #: decoded images that could not be written to the output folder
         self.saved: list[Path] = []
+        self.packets = PacketTally()  #: packets of the messages sent, from the depacketizer's metadata
         self._log = RateLimitedLog(logger)
         self._pending: set[int] = set()
         self._pending_changed = threading.Condition()
@@ -116,11 +131,12 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         return True
 
     def stop(self) -> bool:
-        """Closes the sockets: a stopped client is not started again."""
+        """Closes the sockets (a stopped client is not started again) and prints the summary."""
         self._stop.set()
         if self._receiver is not None:
             self._receiver.join(timeout=5)
             self._receiver = None
+        self.logger.info(self.summary())
         self._push.close()
         if self._sub is not None:
             self._sub.disable_monitor()
@@ -128,16 +144,27 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             self._sub.close()
         return True
 
+    def summary(self) -> str:
+        """"decoder client: 3 messages sent (118/120 packets received), 2 decoded, ..."."""
+        text = f"decoder client: {self.messages_sent} messages sent ({self.packets.text()})"
+        if self._sub is None:
+            return f"{text}, {self.messages_dropped} dropped (results not listened to)"
+        with self._pending_changed:
+            waiting = len(self._pending)
+        text += (f", {self.results_received} decoded, {self.refused} refused, {self.messages_dropped} dropped, "
+                 f"{waiting} without a result")
+        return text + (f"; images in {self.output_folder}" if self.output_folder is not None else "; images not saved")
+
     def _handle(self, msg: pmt.pmt_base) -> None:
-        def parse(meta: dict, data: bytes) -> tuple[list[bytes], int]:
+        def parse(meta: dict, data: bytes) -> tuple[list[bytes], int, dict]:
             default_id = self.messages_sent % 0x10000
             frames = pdu_frames(meta, data, default_id=default_id)
-            return frames, meta.get("message_id", default_id)  # checked by pdu_frames
+            return frames, meta.get("message_id", default_id), meta  # checked by pdu_frames
 
         parsed = read_input_pdu(msg, parse, self._count_rejected, self._log)
         if parsed is None:
             return
-        frames, message_id = parsed
+        frames, message_id, meta = parsed
         with self._pending_changed:  # before sending: the result may come back at once
             self._pending.add(message_id)
         try:
@@ -149,6 +176,15 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 self._pending.discard(message_id)
             return
         self.messages_sent += 1
+        link = meta if "packets_expected" in meta else None  # checked whole by pdu_frames
+        self.packets.add(link)
+        if self._sub is None:
+            tokens = None
+            if link:
+                tokens = (f"{int(meta['tokens_masked_by_policy']) + int(meta['tokens_lost'])} of "
+                          f"{int(meta['tokens_masked_by_policy']) + int(meta['tokens_sent'])} tokens to regenerate")
+            self.logger.info(_message_line(message_id, link, tokens,
+                                           "sent to the decoder service (results not listened to)"))
 
     def _count_rejected(self) -> None:
         self.rejected += 1
@@ -165,8 +201,11 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 continue
             try:
                 # checks the message id, and the PNG against the record's size and our limit
-                record, png = parse_result(self._sub.recv_multipart(), self.max_result_pixels)
-                self._deliver(record, png)
+                reply = parse_reply(self._sub.recv_multipart(), self.max_result_pixels)
+                if isinstance(reply, Refusal):
+                    self._refused(reply)
+                else:
+                    self._deliver(*reply)
             except LamigoError as err:
                 self.results_rejected += 1
                 self._log.warning("dropped result: %s", err)
@@ -185,23 +224,43 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             pass
         self._sub.connect(self._results_address)
 
+    def _refused(self, refusal: Refusal) -> None:
+        self.refused += 1
+        cause = refusal.reason
+        if cause in self.refusal_causes:
+            self.refusal_causes[cause] += 1
+        elif len(self.refusal_causes) < MAX_REFUSAL_CAUSES:
+            self.refusal_causes[cause] = 1
+            service = f"the decoder service ({refusal.model_set})" if refusal.model_set else "the decoder service"
+            self.logger.error(f"{service} refused message {refusal.message_id}: {cause} (said once per cause; "
+                              "the others are counted)")
+        else:
+            self._log.warning("the decoder service refused message %d: %s", refusal.message_id, cause)
+        self._done_with(refusal.message_id)
+
+    def _done_with(self, message_id: int) -> None:
+        with self._pending_changed:
+            self._pending.discard(message_id)
+            self._pending_changed.notify_all()
+
     def _deliver(self, record: dict, png: bytes) -> None:
         message_id = record["message_id"]
         self.results_received += 1
+        path = None
         if self.output_folder is not None:
             path = save_numbered_png(png, self.output_folder, "message", message_id)
             if path is None:
                 self.save_failed += 1
             else:
                 self.saved.append(path)
-                logger.info("message %d decoded: saved %s", message_id, path)
+        link = record.get("link")
+        self.logger.info(_message_line(message_id, link if _is_link(link) else None, _regenerated(record),
+                                       place_text(path, self.output_folder), record.get("decode_seconds")))
         try:
             meta = {key: value for key, value in record.items() if fits_pdu(value)}
             self.message_port_pub(pmt.intern("decoded"), make_pdu(png, meta))
         finally:
-            with self._pending_changed:
-                self._pending.discard(message_id)
-                self._pending_changed.notify_all()
+            self._done_with(message_id)
 
     def _system(self, msg: pmt.pmt_base) -> None:
         if is_done(msg):
@@ -216,4 +275,30 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             while self._pending and (left := deadline - time.monotonic()) > 0:
                 self._pending_changed.wait(left)
             if self._pending:
-                logger.warning("no result for messages %s", sorted(self._pending))
+                self.logger.warn(f"no result for messages {sorted(self._pending)} within {self.wait_results} s")
+
+
+def _count(record: dict, key: str) -> int | None:
+    value = record.get(key)
+    return value if type(value) is int and value >= 0 else None
+
+
+def _is_link(link: object) -> bool:
+    return isinstance(link, dict) and all(_count(link, key) is not None for key in ("packets_expected",
+                                                                                     "packets_received"))
+
+
+def _regenerated(record: dict) -> str | None:
+    """"120 of 256 tokens regenerated": the tokens the denoiser filled (masked by the policy or lost)."""
+    masked, lost, tokens = (_count(record, key) for key in ("tokens_masked_by_policy", "tokens_lost", "tokens"))
+    return None if None in (masked, lost, tokens) else f"{masked + lost} of {tokens} tokens regenerated"
+
+
+def _message_line(message_id: int, link: dict | None, tokens: str | None, place: str, seconds: object = None) -> str:
+    """"message 3: 40/42 packets received (2 lost), 120 of 256 tokens regenerated, decoded in 1.2 s, saved ..."."""
+    parts = [packets_text(link["packets_received"], link["packets_expected"]) if link else "no link statistics"]
+    if tokens is not None:
+        parts.append(tokens)
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and 0 <= seconds < 1e6:
+        parts.append(f"decoded in {seconds:.1f} s")
+    return f"message {message_id}: " + ", ".join(parts + [place])

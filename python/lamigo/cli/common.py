@@ -35,6 +35,14 @@ def add_renamed_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup
     parser.add_argument(name, old, action=_OldName, old=old, **kwargs)
 
 
+def add_realisations_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, per: str) -> None:
+    """--realisations N: channel realisations per point of `lamigo eval` and the loopback sweep."""
+    parser.add_argument("--realisations", type=int, default=1, metavar="N",
+                        help=f"channel realisations per {per}, each of its own seed derived from the run's; "
+                        "the tables give the means over all and the spread (standard deviation) over "
+                        "the realisations (default: %(default)s)")
+
+
 def add_model_set_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, weights_option: bool = True) -> None:
     """--model-set, for every command and app that loads a model set (`lamigo.zoo.sets`);
     `weights_option`: the command also has --weights (`add_model_options`)."""

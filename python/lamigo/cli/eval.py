@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lamigo.cli.common import add_model_options, add_renamed_option, load_models
+from lamigo.cli.common import add_model_options, add_realisations_option, add_renamed_option, load_models
 from lamigo.lami.settings import add_decoder_options, decoder_settings
 
 
@@ -42,6 +42,7 @@ def register(subparsers) -> None:
                        "every setting each sweep names)")
     parser.add_argument("--seed", type=int, default=0,
                         help="masking, sampling and channel seed (default: %(default)s)")
+    add_realisations_option(parser, "image and condition over a link (lamigo.link.channel.realisation_seed)")
     parser.add_argument("--size", default=DEFAULT_SIZE, metavar="HxW",
                         help="size every image is fitted to; the paper used 256x512 for Cityscapes "
                         "(default: %(default)s)")
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         lpips_weights=args.lpips_weights, fid_patch=args.fid_patch or None,
         max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
         steps=parse_step_settings(args.step_settings) if args.step_settings is not None else None,
+        realisations=args.realisations,
         decoders=parse_decoders(args.decoders) if args.decoders is not None else (),
         decoder_timeout=args.decoder_timeout,
     )

@@ -36,8 +36,11 @@ def register(subparsers) -> None:
         "packets through one of the paper's noise setups, reassemble, and let the LaMI decoder "
         "regenerate the tokens masked by the policy and those lost on the link. Writes "
         f"received.png, original.png and report.json to the output folder. Setups: {setups}. "
+        "The channel realisation (which packets are lost, which bits flip) is drawn from --seed "
+        "and the image's name, as lamigo eval draws it: each image meets its own. "
         "With --baselines, classical files at the same bytes on air cross the same link and "
-        "channel realisation: received_CODEC.png beside received.png.",
+        "channel realisation: received_CODEC.png beside received.png. A message whose control "
+        "block was lost is a mid-grey received.png, measured as lamigo eval measures it.",
     )
     parser.add_argument("image", help="image file, or photo:NAME for a bundled photo (e.g. photo:coffee)")
     parser.add_argument("-o", "--output", required=True, metavar="DIR", help="output folder")
@@ -48,7 +51,8 @@ def register(subparsers) -> None:
                         help=f"packet error rate of setups 1 and 3 (default: {DEFAULT_PER})")
     parser.add_argument("--ber", type=float, default=None, metavar="B",
                         help=f"bit error rate of setups 2 and 4 (default: {DEFAULT_BER})")
-    add_transmitter_options(parser, seed_help="seed of the channel, the prm mask and the sampler")
+    add_transmitter_options(parser, seed_help="seed of the channel (with the image's name), the prm mask and "
+                            "the sampler")
     parser.add_argument("--payload", type=int, default=DEFAULT_PAYLOAD, metavar="BYTES",
                         help="payload bytes per packet, link header and CRC not included "
                         "(default: %(default)s, the paper's WiFi assumption)")
@@ -70,14 +74,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> tuple[Channel, float]:
-    """The setup's channel at the rate the options ask for; ConfigError for the other rate."""
+def rate_from_args(args: argparse.Namespace, setup: NoiseSetup) -> float:
+    """The setup's PER or BER the options ask for; ConfigError for the other rate."""
     given, other, default = ("per", "ber", DEFAULT_PER) if setup.erasures else ("ber", "per", DEFAULT_BER)
     if getattr(args, other) is not None:
         raise ConfigError(f"--{other} does not apply to {setup.description}; use --{given}")
     rate = getattr(args, given)
-    rate = default if rate is None else rate
-    return setup.channel(rate, seed=args.seed), rate
+    return default if rate is None else rate
+
+
+def channel_from_args(args: argparse.Namespace, setup: NoiseSetup) -> Channel:
+    """The channel realisation of the image at the rate asked for (`NoiseSetup.realisation`)."""
+    from lamigo.images import image_name
+
+    return setup.realisation(rate_from_args(args, setup), args.seed, image_name(args.image))
 
 
 def baselines_from_args(args: argparse.Namespace) -> list[str]:
@@ -89,10 +99,10 @@ def baselines_from_args(args: argparse.Namespace) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _send_baselines(names: list[str], original, budget: int, setup: NoiseSetup, rate: float, seed: int,
+def _send_baselines(names: list[str], original, budget: int, args: argparse.Namespace, setup: NoiseSetup,
                     link_config, key, out: Path) -> dict[str, dict]:
-    """Each baseline over the link at `budget` bytes on air, through a channel of the GO message's
-    setup, rate and seed (the same realisation); its image saved as received_CODEC.png."""
+    """Each baseline over the link at `budget` bytes on air, through the GO message's channel
+    realisation (a fresh channel of the same seed); its image saved as received_CODEC.png."""
     from lamigo.classical.received import grey
     from lamigo.evaluation.quality import psnr, ssim
     from lamigo.images import save_image
@@ -106,7 +116,7 @@ def _send_baselines(names: list[str], original, budget: int, setup: NoiseSetup, 
             record = {"codec": name, "fits": False, "packets_sent": 0, "packets_lost": 0, "decoded_ok": False,
                       "note": f"not even its lowest setting fits {budget} bytes on air"}
         else:
-            run = simulate_file(encoded, original.shape[:2], setup.channel(rate, seed=seed), link_config, key=key)
+            run = simulate_file(encoded, original.shape[:2], channel_from_args(args, setup), link_config, key=key)
             image = run.received.image
             record = {"fits": True, **run.as_dict()}
         record |= {"psnr_db": round(psnr(original, image), 2), "ssim": round(ssim(original, image), 4)}
@@ -116,6 +126,7 @@ def _send_baselines(names: list[str], original, budget: int, setup: NoiseSetup, 
 
 
 def run(args: argparse.Namespace) -> int:
+    from lamigo.classical.received import grey
     from lamigo.evaluation.quality import psnr
     from lamigo.images import fit_image, load_image, parse_size, save_image, to_uint8
     from lamigo.lami import LaMIDecoder
@@ -124,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.link.simulation import simulate_link
 
     setup = noise_setup(args.setup)
-    channel, rate = channel_from_args(args, setup)
+    rate = rate_from_args(args, setup)
+    channel = channel_from_args(args, setup)
     link_config = setup.link_config(max_payload=args.payload, control_copies=args.control_copies)
     policy = policy_from_args(args)
     baselines = baselines_from_args(args)
@@ -149,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
         "setup_description": setup.description,
         "per" if setup.erasures else "ber": rate,
         "seed": args.seed,
+        "channel_seed": channel.seed,
         "model_set": models.name,
         "size": f"{size[0]}x{size[1]}",
         "policy": policy.describe(),
@@ -164,14 +177,21 @@ def run(args: argparse.Namespace) -> int:
     }
     save_image(original, out / "original.png")
     if baselines:
-        record["baselines"] = _send_baselines(baselines, original, link.bytes_on_air, setup, rate, args.seed,
-                                              link_config, key, out)
+        record["baselines"] = _send_baselines(baselines, original, link.bytes_on_air, args, setup, link_config,
+                                              key, out)
     message = link.received
-    if message is None:
-        record["decoded"] = False
+    if message is None:  # measured as lamigo eval measures a lost message: a mid-grey image
+        image = grey(original.shape[:2])
+        save_image(image, out / "received.png")
+        record |= {"decoded": False, "psnr_db": round(psnr(original, image), 2)}
         _write_report(out, record)
-        print(f"{setup.description}: the control block was lost, nothing to decode "
-              f"({record['packets_lost']} of {record['packets_sent']} packets lost); wrote {out}/report.json")
+        if args.json:
+            print(json.dumps(record, indent=2))
+        else:
+            print(f"{setup.description}: the control block was lost, nothing to decode "
+                  f"({record['packets_lost']} of {record['packets_sent']} packets lost): received.png is "
+                  f"mid-grey, {_db(record['psnr_db'])}; wrote {out}/: original.png received.png report.json")
+            _print_baselines(record)
         return 1
     decoder = LaMIDecoder(models, settings)
     result = decoder.decode_messages([message], progress=True)
@@ -206,15 +226,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"tokens: {record['tokens']}, masked by policy {record['tokens_masked_by_policy']}, "
               f"lost {record['tokens_lost']}, corrupted {record['tokens_corrupted']}, "
               f"regenerated {record['tokens_regenerated']}; caption: {caption_label(message.message.caption)}")
-        print(f"decoded in {record['decode_seconds']} s ({settings.steps} steps, model set {models.name}): "
-              f"PSNR {record['psnr_db']} dB; wrote {out}/: original.png received.png report.json")
-        for name, result in record.get("baselines", {}).items():
-            sent_as = (f"{result['file_bytes']}-byte file, {result['bytes_on_air']} bytes on air, "
-                       f"{result['packets_lost']} of {result['packets_sent']} packets lost"
-                       if result["fits"] else result["note"])
-            print(f"{name}: {sent_as}: PSNR {result['psnr_db']} dB"
-                  f"{'' if result['decoded_ok'] else ' (nothing decoded: mid-grey)'}; received_{name}.png")
+        print(f"decoded in {record['decode_seconds']:.1f} s ({settings.steps} steps, model set {models.name}): "
+              f"PSNR {_db(record['psnr_db'])}; wrote {out}/: original.png received.png report.json")
+        _print_baselines(record)
     return 0
+
+
+def _db(value: float) -> str:
+    """A PSNR as every line of simulate prints it: "26.9 dB"."""
+    return f"{value:.1f} dB"
+
+
+def _print_baselines(record: dict) -> None:
+    for name, result in record.get("baselines", {}).items():
+        sent_as = (f"{result['file_bytes']}-byte file, {result['bytes_on_air']} bytes on air, "
+                   f"{result['packets_lost']} of {result['packets_sent']} packets lost"
+                   if result["fits"] else result["note"])
+        print(f"{name}: {sent_as}: PSNR {_db(result['psnr_db'])}"
+              f"{'' if result['decoded_ok'] else ' (nothing decoded: mid-grey)'}; received_{name}.png")
 
 
 def _write_report(out: Path, record: dict) -> None:

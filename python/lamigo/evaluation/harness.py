@@ -29,7 +29,7 @@ from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experimen
 from lamigo.evaluation.quality import QualityMetrics
 from lamigo.evaluation.remote import DEFAULT_DECODER_TIMEOUT, DecoderAddress, RemoteDecoders, remote_trials
 from lamigo.evaluation.report import write_plots, write_report
-from lamigo.evaluation.store import ResultCSV, mean_of
+from lamigo.evaluation.store import ResultCSV, cell_text, mean_of, spread_of
 from lamigo.evaluation.tasks import TaskOptions
 from lamigo.evaluation.trial import RESULT_FIELDS, TrialContext, run_trial
 from lamigo.images import DEFAULT_SIZE, parse_size
@@ -52,8 +52,10 @@ QUICK_IMAGES = 2
 METRICS = ("psnr", "ssim", "st-lpips", "lpips", "fid")
 DEFAULT_METRICS = ("psnr", "ssim", "st-lpips", "fid")
 
-MEAN_FIELDS = RESULT_FIELDS[2:]
-SUMMARY_FIELDS = (*CONDITION_FIELDS, "images", "received", "lost", *MEAN_FIELDS, "fid", "fid_samples")
+MEAN_FIELDS = RESULT_FIELDS[RESULT_FIELDS.index("received") + 1:]
+SPREAD_FIELDS = ("psnr", "ssim", "st_lpips", "lpips")  #: their spread over the realisations: NAME_spread
+SUMMARY_FIELDS = (*CONDITION_FIELDS, "images", "realisations", "received", "lost", *MEAN_FIELDS,
+                  *(f"{name}_spread" for name in SPREAD_FIELDS), "fid", "fid_samples")
 RUN_FILE = "run.json"
 
 
@@ -77,6 +79,9 @@ class EvalConfig:
             guided steps where it sets them, replace theirs, and `seed` replaces their seed.
         tasks: what the downstream tasks of a `downstream` experiment may use.
         steps: run LaMI-GO only at these (tau, T); None: at every setting the sweeps name.
+        realisations: channel realisations per image and condition over a link (each of its own
+            seed, `lamigo.link.channel.realisation_seed`); the summary gives the means over all
+            and the spread over the realisations (NAME_spread).
         decoders: running decoder services to decode on (`lamigo serve`, with the model set
             and bf16 of this run); none: decode in this process.
         decoder_timeout: seconds to wait for a service to answer.
@@ -96,6 +101,7 @@ class EvalConfig:
     decoder: DecoderSettings = DecoderSettings()
     tasks: TaskOptions = TaskOptions()
     steps: Sequence[tuple[int, int]] | None = None
+    realisations: int = 1
     decoders: Sequence[DecoderAddress] = ()
     decoder_timeout: float = DEFAULT_DECODER_TIMEOUT
 
@@ -106,6 +112,8 @@ class EvalConfig:
         if "lpips" in self.metrics and self.lpips_weights is None:
             raise ConfigError("the lpips metric needs --lpips-weights DIR (torchvision's AlexNet "
                               "and LPIPS's alex.pth); ST-LPIPS needs no files")
+        if not 1 <= self.realisations <= 1000:
+            raise ConfigError(f"realisations must be 1 to 1000, got {self.realisations}")
         if not self.decoder_timeout > 0:
             raise ConfigError(f"--decoder-timeout must be positive, got {self.decoder_timeout}")
         if not 0 <= self.seed < 2**32:
@@ -124,12 +132,13 @@ def _check_run(out: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
-def _local_trials(ctx: TrialContext, todo: Sequence[tuple[Condition, EvalImage]]):
-    """Run `todo` in this process, in order: (condition, image, (row, received image))."""
-    for condition, item in todo:
-        trial = (*condition.key, item.name)
+def _local_trials(ctx: TrialContext, todo: Sequence[tuple[Condition, EvalImage, int]]):
+    """Run `todo` (condition, image, channel realisation) in this process, in order: (condition,
+    image, (row, received image))."""
+    for condition, item, realisation in todo:
+        trial = (*condition.key, item.name, str(realisation))
         if trial not in ctx.done:
-            ctx.done[trial] = run_trial(ctx, item, condition)
+            ctx.done[trial] = run_trial(ctx, item, condition, realisation)
         yield condition, item, ctx.done[trial]
 
 
@@ -142,21 +151,30 @@ def _run_experiment(config: EvalConfig, ctx: TrialContext, experiment: Experimen
     out = config.out
     store = ResultCSV(out / f"{experiment.name}.csv", (*CONDITION_FIELDS, *RESULT_FIELDS))
     rows = store.read()
-    done = {(*condition_key(row), row["image"]) for row in rows}
+    done = {(*condition_key(row), row["image"], row["realisation"] or "0") for row in rows}
     conditions = experiment.conditions(config.quick, config.steps)
-    todo = [(condition, item) for condition in conditions for item in items
-            if (*condition.key, item.name) not in done]
-    logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(conditions) * len(items))
+    planned = [(condition, item, realisation) for condition in conditions for item in items
+               for realisation in range(config.realisations if condition.setup else 1)]
+    todo = [(condition, item, realisation) for condition, item, realisation in planned
+            if (*condition.key, item.name, str(realisation)) not in done]
+    logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(planned))
     if not store.path.is_file():
         store.write()
     trials = remote_trials(ctx, todo, decoders) if decoders is not None else _local_trials(ctx, todo)
     for condition, item, (row, image) in tqdm(trials, desc=experiment.name, unit="image", total=len(todo)):
-        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / f"{item.name}.png")
+        save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / image_file(row))
         # one row at a time: an interrupted run resumes here
         rows.append(store.append({**condition.as_row(), **row}))
     names = {item.name for item in items}
     keys = {condition.key for condition in conditions}
-    return [row for row in rows if row["image"] in names and condition_key(row) in keys], len(todo)
+    return [row for row in rows if row["image"] in names and condition_key(row) in keys
+            and int(row["realisation"] or 0) < config.realisations], len(todo)
+
+
+def image_file(row: dict) -> str:
+    """The file name of a row's received image: NAME.png, NAME~rN.png for realisation N > 0."""
+    realisation = int(cell_text(row.get("realisation")) or 0)
+    return f"{row['image']}.png" if realisation == 0 else f"{row['image']}~r{realisation}.png"
 
 
 def _summarise(config: EvalConfig, experiment: Experiment, rows: list[dict], fid_scorer) -> list[dict]:
@@ -175,17 +193,21 @@ def _summarise(config: EvalConfig, experiment: Experiment, rows: list[dict], fid
         group = [row for row in rows if condition_key(row) == key]
         received = [row for row in group if row["received"] == "1"]
         entry = condition.as_row()
-        entry.update(images=len(group), received=len(received), lost=len(group) - len(received))
+        entry.update(images=len({row["image"] for row in group}),
+                     realisations=len({row["realisation"] for row in group}), received=len(received),
+                     lost=len(group) - len(received))
         entry.update({name: mean_of(group, name) for name in MEAN_FIELDS})
+        entry.update({f"{name}_spread": spread_of(group, name) for name in SPREAD_FIELDS})
         if fid_scorer is not None and group:
             previous = cached.get(key, {})
             if previous.get("fid") and previous.get("received") == str(len(received)) \
-                    and previous.get("images") == str(len(group)):
+                    and previous.get("images") == str(entry["images"]) \
+                    and previous.get("realisations") == str(entry["realisations"]):
                 entry.update(fid=float(previous["fid"]), fid_samples=int(previous["fid_samples"]))
             else:
                 folder = out / "images" / experiment.name / condition.slug(experiment.keys)
                 try:
-                    images = [load_image(folder / f"{row['image']}.png") for row in group]
+                    images = [load_image(folder / image_file(row)) for row in group]
                     entry["fid"], entry["fid_samples"] = fid_scorer.score(images)
                 except ConfigError as err:
                     logger.warning("%s %s: no FID: %s", experiment.name, key, err)

@@ -244,9 +244,10 @@ def _timings(record: dict[str, Any]) -> ShowtimeTimings:
     return ShowtimeTimings(*(float(stages[name]) for name in names))
 
 
-def remote_trials(ctx: TrialContext, todo: Iterable[tuple[Condition, EvalImage]], decoders: RemoteDecoders
+def remote_trials(ctx: TrialContext, todo: Iterable[tuple[Condition, EvalImage, int]], decoders: RemoteDecoders
                   ) -> Iterator[tuple[Condition, EvalImage, tuple[dict, np.ndarray]]]:
-    """Run `todo` as `run_trial` does, the LaMI-GO decodes on `decoders`: yields (condition,
+    """Run `todo` (condition, image, channel realisation) as `run_trial` does, the LaMI-GO decodes
+    on `decoders`: yields (condition,
     image, (row, received image)) as each finishes, not in `todo`'s order; trials already in
     `ctx.done` are not run again."""
 
@@ -254,13 +255,13 @@ def remote_trials(ctx: TrialContext, todo: Iterable[tuple[Condition, EvalImage]]
         waiting, timings, image = decoders.collect()
         waiting.trial.record_decode(waiting.row, timings)
         done = finish_trial(ctx, waiting.item, waiting.row, image)
-        ctx.done[(*waiting.condition.key, waiting.item.name)] = done
+        ctx.done[(*waiting.condition.key, waiting.item.name, str(waiting.row["realisation"]))] = done
         return waiting.condition, waiting.item, done
 
-    for condition, item in todo:
-        key = (*condition.key, item.name)
+    for condition, item, realisation in todo:
+        key = (*condition.key, item.name, str(realisation))
         if key not in ctx.done and condition.codec == CODEC_NAME:
-            row: dict = {"image": item.name}
+            row: dict = {"image": item.name, "realisation": realisation}
             trial = prepare_lami(ctx, item, condition, row)
             if trial.received is not None:
                 while decoders.full:
@@ -269,7 +270,7 @@ def remote_trials(ctx: TrialContext, todo: Iterable[tuple[Condition, EvalImage]]
                 continue
             ctx.done[key] = finish_trial(ctx, item, row, None)
         elif key not in ctx.done:
-            ctx.done[key] = run_trial(ctx, item, condition)
+            ctx.done[key] = run_trial(ctx, item, condition, realisation)
         yield condition, item, ctx.done[key]
     while decoders.waiting:
         yield finished()

@@ -19,7 +19,8 @@ PLOTTED = (("fid", "FID"), ("st_lpips", "ST-LPIPS"), ("lpips", "LPIPS"), ("psnr"
 TABLE_COLUMNS = (("images", "images"), ("lost", "lost"), ("total_kb", "KB"),
                  ("air_kb", "KB on air"), ("packets_lost", "packets lost"), ("tokens_lost", "tokens lost"),
                  ("fid", "FID"), ("fid_samples", "FID samples"), ("st_lpips", "ST-LPIPS"),
-                 ("lpips", "LPIPS"), ("psnr", "PSNR"), ("ssim", "SSIM"), ("decode_s", "decode s"))
+                 ("lpips", "LPIPS"), ("psnr", "PSNR"), ("psnr_spread", "PSNR spread"), ("ssim", "SSIM"),
+                 ("st_lpips_spread", "ST-LPIPS spread"), ("decode_s", "decode s"))
 PAPER_METRIC_NAMES = {"fid": "FID", "lpips": "LPIPS", "total_kb": "KB", "seconds": "s", "depth_rmse": "depth RMSE",
                       "map_percent": "mAP %"}
 SAMPLE_GRID_MAX_CONDITIONS = 4
@@ -184,7 +185,9 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
         "- captions: " + ("; ".join(f"{item.name}: {item.caption or '(none)'}" for item in items)),
         f"- seed {config.seed}; {'quick subset' if config.quick else 'full sweeps'}"
         + (f", LaMI-GO at tau/T {', '.join(f'{tau}/{steps}' for tau, steps in config.steps)} only"
-           if config.steps else "") + f"; metrics: {', '.join(config.metrics)}",
+           if config.steps else "") + f"; metrics: {', '.join(config.metrics)}"
+        + (f"; {config.realisations} channel realisations per image over a link (spread: the standard "
+           "deviation of the means over them)" if config.realisations > 1 else ""),
         f"- written {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; 1 KB = 1000 bytes",
         "",
         "## How to read these numbers",

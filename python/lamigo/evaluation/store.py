@@ -91,3 +91,11 @@ def mean_of(rows: Sequence[dict], name: str) -> float | None:
     None when none does."""
     values = [float(row[name]) for row in rows if row.get(name) not in (None, "")]
     return float(np.mean(values)) if values else None
+
+
+def spread_of(rows: Sequence[dict], name: str, by: str = "realisation") -> float | None:
+    """The spread of column `name` over the channel realisations: the standard deviation (n - 1)
+    of its means over the rows of each value of `by`; None for fewer than two that hold values."""
+    means = [mean for group in group_rows(rows, lambda row: cell_text(row.get(by))).values()
+             if (mean := mean_of(group, name)) is not None]
+    return float(np.std(means, ddof=1)) if len(means) > 1 else None

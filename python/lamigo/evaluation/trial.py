@@ -3,7 +3,8 @@ sent as a GO message or a classical file, without a link or through a noise setu
 received, and measured; its result row and the image that arrived.
 
 Every channel draws from a seed derived from the run's seed, the noise setup, the rate and the
-image, so LaMI-GO at every tau/T and every classical baseline meet the same channel realisation.
+image (`lamigo.link.channel.realisation_seed`), so LaMI-GO at every tau/T and every classical
+baseline meet the same channel realisation; a run of several realisations draws them apart.
 A message lost entirely (its control block, a classical file's header block, a classical file
 that cannot fit its budget at all, or one no decoder can read) is a mid-grey image, measured
 like any other; the `received` column says which arrived."""
@@ -11,7 +12,6 @@ like any other; the `received` column says which arrived."""
 from __future__ import annotations
 
 import logging
-import zlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,7 +20,7 @@ import numpy as np
 from lamigo.coding import DEFAULT_INDEX_CODER, DEFAULT_TEXT_CODER
 from lamigo.coding.prior import IndexPrior
 from lamigo.evaluation.data import EvalImage
-from lamigo.evaluation.experiments import Condition, cell_text
+from lamigo.evaluation.experiments import Condition
 from lamigo.evaluation.quality import QualityMetrics
 from lamigo.lami.settings import DecoderSettings
 from lamigo.message import CODEC_NAME, BandwidthReport, GOMessage, ReceivedMessage, pack_with_report
@@ -36,14 +36,10 @@ __all__ = ["KB", "RESULT_FIELDS", "LaMITrial", "TrialContext", "finish_trial", "
 KB = 1000  # bytes per KB in every table
 
 RESULT_FIELDS = (
-    "image", "received", "total_kb", "header_kb", "mask_kb", "text_kb", "indices_kb", "air_kb",
+    "image", "realisation", "received", "total_kb", "header_kb", "mask_kb", "text_kb", "indices_kb", "air_kb",
     "codec_setting", "packets_lost", "tokens_regenerated", "tokens_lost", "psnr", "ssim", "st_lpips", "lpips",
     "text_s", "denoise_s", "vqgan_s", "decode_s",
 )
-
-
-def _stable_seed(*parts: object) -> int:
-    return zlib.crc32("|".join(str(part) for part in parts).encode())
 
 
 @dataclass
@@ -75,13 +71,12 @@ def _transmit(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple
     return message, report
 
 
-def _channel(ctx: TrialContext, item: EvalImage, condition: Condition):
-    """The channel of the condition's noise setup and rate for `item`: the same realisation
+def _channel(ctx: TrialContext, item: EvalImage, condition: Condition, realisation: int):
+    """The channel of the condition's noise setup and rate for `item`'s `realisation`: the same
     (packets lost, bits flipped) for LaMI-GO at any tau/T and for every baseline."""
     from lamigo.link import NOISE_SETUPS
 
-    seed = _stable_seed(ctx.seed, condition.setup, cell_text(condition.rate), item.name)
-    return NOISE_SETUPS[condition.setup].channel(condition.rate, seed=seed)
+    return NOISE_SETUPS[condition.setup].realisation(condition.rate, ctx.seed, item.name, realisation)
 
 
 def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, message: GOMessage,
@@ -91,7 +86,7 @@ def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, mes
     from lamigo.link import NOISE_SETUPS
     from lamigo.link.simulation import simulate_link
 
-    link = simulate_link(message, _channel(ctx, item, condition), NOISE_SETUPS[condition.setup].link_config(),
+    link = simulate_link(message, _channel(ctx, item, condition, row["realisation"]), NOISE_SETUPS[condition.setup].link_config(),
                          ctx.prior)
     row.update(air_kb=link.bytes_on_air / KB, packets_lost=link.packets_lost)
     if link.received is not None:
@@ -169,15 +164,17 @@ def _run_classic(ctx: TrialContext, item: EvalImage, condition: Condition, row: 
     row.update(total_kb=len(encoded.data) / KB, header_kb=encoded.header_bytes / KB, codec_setting=encoded.setting)
     if not condition.setup:
         return get_baseline(condition.codec).decode(encoded.data, shape)
-    run = simulate_file(encoded, shape, _channel(ctx, item, condition), config)
+    run = simulate_file(encoded, shape, _channel(ctx, item, condition, row["realisation"]), config)
     row.update(air_kb=run.bytes_on_air / KB, packets_lost=run.packets_lost)
     return run.received.image if run.received.decoded_ok else None
 
 
-def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition) -> tuple[dict, np.ndarray]:
-    """One image under one condition: its CSV row and the received image (mid-grey when the
-    message was lost: `received` 0, measured like any other)."""
-    row: dict = {"image": item.name}
+def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition,
+              realisation: int = 0) -> tuple[dict, np.ndarray]:
+    """One image under one condition (over a link, in the channel's `realisation`): its CSV row
+    and the received image (mid-grey when the message was lost: `received` 0, measured like any
+    other)."""
+    row: dict = {"image": item.name, "realisation": realisation}
     runner = _run_lami if condition.codec == CODEC_NAME else _run_classic
     return finish_trial(ctx, item, row, runner(ctx, item, condition, row))
 

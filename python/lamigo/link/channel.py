@@ -14,6 +14,7 @@ always protected (see `lamigo.link.fec`).
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -165,6 +166,20 @@ class NoiseSetup:
         if self.erasures:
             return PacketErasureChannel(rate, seed)
         return BitFlipChannel(rate, seed)
+
+    def realisation(self, rate: float, seed: int, image: str, realisation: int = 0) -> Channel:
+        """The channel of one image's `realisation` (`realisation_seed`): what `lamigo simulate`
+        and `lamigo eval` send an image through, LaMI-GO and every baseline alike."""
+        return self.channel(rate, seed=realisation_seed(seed, self.number, rate, image, realisation))
+
+
+def realisation_seed(seed: int, setup: int, rate: float, image: str, realisation: int = 0) -> int:
+    """The channel seed of `image` (its name: a bundled photo's, a file's stem) under a noise setup
+    and rate, for a run's `seed`: each image meets its own packet losses and bit flips (one seed
+    for all would drop the same packet slots of every image), the same for every codec sent
+    through the same setup and rate; realisations 1, 2, ... are further draws of it."""
+    parts = [seed, setup, format(float(rate), ".6g"), image] + ([realisation] if realisation else [])
+    return zlib.crc32("|".join(str(part) for part in parts).encode())
 
 
 # The bit-flip setups code indices and caption with fixed-length codes, so a flipped bit changes

@@ -6,7 +6,14 @@ senders that only build frames stay light."""
 
 from typing import Any
 
-from lamigo.service.client import connect_results, connect_sender, png_to_image, receive_result, send_message
+from lamigo.service.client import (
+    connect_results,
+    connect_sender,
+    png_to_image,
+    receive_reply,
+    receive_result,
+    send_message,
+)
 from lamigo.service.curve import CurveKeys, make_curve_keys
 from lamigo.service.wire import (
     DEFAULT_MESSAGES_ADDRESS,
@@ -14,11 +21,14 @@ from lamigo.service.wire import (
     WIRE_VERSION,
     DecodeRequest,
     OversizedError,
+    Refusal,
     message_frames,
     parse_frames,
+    parse_reply,
     parse_request,
     parse_result,
     pdu_frames,
+    refusal_frames,
     result_frames,
 )
 
@@ -30,6 +40,7 @@ __all__ = [
     "DecodeRequest",
     "DecoderService",
     "OversizedError",
+    "Refusal",
     "ServiceConfig",
     "ServiceStats",
     "connect_results",
@@ -37,11 +48,14 @@ __all__ = [
     "make_curve_keys",
     "message_frames",
     "parse_frames",
+    "parse_reply",
     "parse_request",
     "parse_result",
     "pdu_frames",
     "png_to_image",
+    "receive_reply",
     "receive_result",
+    "refusal_frames",
     "result_frames",
     "send_message",
 ]

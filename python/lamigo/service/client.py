@@ -3,6 +3,7 @@ connect, send GO message frames, receive the published results."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,9 +13,9 @@ import zmq
 from lamigo.errors import MessageError
 from lamigo.images import decode_image_bytes
 from lamigo.service.curve import CurveKeys
-from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, DEFAULT_RESULTS_ADDRESS, parse_result
+from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, DEFAULT_RESULTS_ADDRESS, Refusal, parse_reply
 
-__all__ = ["connect_results", "connect_sender", "png_to_image", "receive_result", "send_message"]
+__all__ = ["connect_results", "connect_sender", "png_to_image", "receive_reply", "receive_result", "send_message"]
 
 
 def connect_sender(
@@ -62,11 +63,23 @@ def send_message(socket: zmq.Socket, frames: Sequence[bytes], *, timeout: float 
 
 
 def receive_result(socket: zmq.Socket, *, timeout: float | None = None) -> tuple[dict[str, Any], bytes]:
-    """The next published result as (record, PNG bytes). Raises TimeoutError when none arrives
-    within `timeout` seconds, MessageError when what arrives is not a result."""
+    """The next published result as (record, PNG bytes), passing over refusals (`receive_reply`
+    returns those too). Raises TimeoutError when none arrives within `timeout` seconds,
+    MessageError when what arrives is neither."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        reply = receive_reply(socket, timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if not isinstance(reply, Refusal):
+            return reply
+
+
+def receive_reply(socket: zmq.Socket, *, timeout: float | None = None) -> tuple[dict[str, Any], bytes] | Refusal:
+    """The next thing published: a result as (record, PNG bytes), or the `Refusal` of a message
+    the service did not decode. Raises TimeoutError when nothing arrives within `timeout`
+    seconds, MessageError when what arrives is neither."""
     if timeout is not None and not socket.poll(int(timeout * 1000), zmq.POLLIN):
         raise TimeoutError(f"no result within {timeout} s")
-    return parse_result(socket.recv_multipart())
+    return parse_reply(socket.recv_multipart())
 
 
 def png_to_image(png: bytes) -> np.ndarray:

@@ -8,7 +8,10 @@ bounded queue that drops its oldest
 message when full; the decoding thread takes the oldest message and the queued messages of the
 same geometry and decoder settings (the service's own, or those the message asks for), waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
 full batch of `batch_size` (fewer when their tokens would exceed `max_batch_tokens`), decodes them with `LaMIDecoder.decode_messages` and publishes one
-result per message (`lamigo.service.wire.result_frames`). A stop (SIGTERM in `lamigo serve`)
+result per message (`lamigo.service.wire.result_frames`). A message refused (its header gave an
+id, but this model set cannot decode it, it is over a limit, or its batch failed) is answered on
+the same PUB socket with a refusal saying why (`lamigo.service.wire.refusal_frames`), at most
+`REFUSALS_PER_SECOND` a second, so that the sender learns of a mismatch between the two ends. A stop (SIGTERM in `lamigo serve`)
 ends the batch being decoded within one layer of the models and abandons it with the queue.
 
 Scaling out: ZMQ PUSH spreads messages round-robin over every PULL peer connected to it, so
@@ -60,6 +63,8 @@ from lamigo.service.wire import (
     MAX_HEADER_BYTES,
     DecodeRequest,
     OversizedError,
+    Refusal,
+    refusal_frames,
     parse_request,
     result_frames,
 )
@@ -70,6 +75,8 @@ __all__ = ["DecoderService", "ServiceConfig", "ServiceStats"]
 
 POLL_SECONDS = 0.1  # how often idle threads look at the stop flag
 RESULT_LINGER_MS = 2000  # at shutdown, time left to deliver results still in the PUB queue
+REFUSALS_PER_SECOND = 20  # refusals published at most (a flood of bad messages is not echoed)
+REFUSALS_QUEUED = 64  # refusals waiting for the publishing thread; beyond it the oldest goes
 
 
 @dataclass(frozen=True)
@@ -148,6 +155,8 @@ class ServiceStats:
     #: sender connections that ZMQ closed: a frame far over the size limit (dropped by ZMQ before
     #: it takes memory, so it is never received), or a sender that went away
     connections_dropped: int = 0
+    refusals_sent: int = 0  #: refused messages answered with a refusal
+    refusals_unsent: int = 0  #: refused messages not answered (over REFUSALS_PER_SECOND)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -202,6 +211,8 @@ class DecoderService:
         self._own_context = context is None
         self._stats = ServiceStats()
         self._queue: deque[_Queued] = deque()
+        self._refusals: deque[Refusal] = deque()  # for the decoding thread, which owns the PUB socket
+        self._refusal_allowance, self._refusal_clock = float(REFUSALS_PER_SECOND), time.monotonic()
         self._condition = threading.Condition()
         self._stopping = threading.Event()
         self._pull: zmq.Socket | None = None
@@ -288,6 +299,7 @@ class DecoderService:
                 batch = self._next_batch()
                 if batch:
                     self._decode(batch)
+                self._send_refusals()
                 now = time.monotonic()
                 if now - last_log >= self.config.stats_interval:
                     self._log_stats(now - started)
@@ -303,6 +315,7 @@ class DecoderService:
             with self._condition:
                 self._stats.abandoned += len(self._queue)
                 self._queue.clear()
+            self._send_refusals()  # the answers to what was refused last
             self._close()
         self._log_stats(time.monotonic() - started, final=True)
         return self.stats
@@ -379,6 +392,42 @@ class DecoderService:
             count = getattr(self._stats, counter) + 1
             setattr(self._stats, counter, count)
         logger.log(counted_level(count), "skipped a %s message (%d so far): %s", counter, count, err)
+        if err.message_id is not None:
+            self._refuse(Refusal(err.message_id, err.reason or str(err), counter, self.model_set))
+
+    def _refuse(self, refusal: Refusal) -> None:
+        """Queue the answer to a refused message for the decoding thread to publish."""
+        with self._condition:
+            if len(self._refusals) == REFUSALS_QUEUED:
+                self._refusals.popleft()
+                self._stats.refusals_unsent += 1
+            self._refusals.append(refusal)
+
+    def _send_refusals(self) -> None:
+        """Publish the queued refusals, at most REFUSALS_PER_SECOND (the rest counted unsent)."""
+        now = time.monotonic()
+        self._refusal_allowance = min(float(REFUSALS_PER_SECOND),
+                                      self._refusal_allowance + (now - self._refusal_clock) * REFUSALS_PER_SECOND)
+        self._refusal_clock = now
+        with self._condition:
+            refusals = list(self._refusals)
+            self._refusals.clear()
+        sent = 0
+        for refusal in refusals:
+            if self._refusal_allowance < 1:
+                break
+            self._refusal_allowance -= 1
+            try:
+                self._pub.send_multipart(refusal_frames(refusal), zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            except Exception:  # a refusal that cannot be sent must not end the service
+                logger.exception("refusal of message %d not published", refusal.message_id)
+                continue
+            sent += 1
+        with self._condition:
+            self._stats.refusals_sent += sent
+            self._stats.refusals_unsent += len(refusals) - sent
 
     def _next_batch(self) -> list[_Queued]:
         """The oldest message and up to batch_size - 1 queued ones of its geometry and settings (as many as fit
@@ -420,10 +469,13 @@ class DecoderService:
             with self._condition:
                 self._stats.abandoned += len(batch)
             return
-        except Exception:  # whatever one batch raises (a torch error included), the service goes on
+        except Exception as err:  # whatever one batch raises (a torch error included), the service goes on
             logger.exception("decoding a batch of %d message(s) failed", len(batch))
             with self._condition:
                 self._stats.failed += len(batch)
+            for item in batch:
+                self._refuse(Refusal(item.received.message_id, f"decoding its batch failed: {type(err).__name__}: {err}",
+                                     "failed", self.model_set))
             return
         seconds = time.monotonic() - started
         published = 0
@@ -495,9 +547,9 @@ class DecoderService:
             queued = len(self._queue)
         logger.info(
             "%s after %.0f s: %d received, %d decoded in %d batches (%.2f msg/s), %d malformed, "
-            "%d oversized, %d dropped, %d failed, %d queued, %d connections dropped%s",
+            "%d oversized, %d dropped, %d failed, %d queued, %d connections dropped, %d refusals sent%s",
             "final stats" if final else "stats", elapsed, stats.received, stats.decoded, stats.batches,
             stats.decoded / elapsed if elapsed > 0 else 0.0, stats.malformed, stats.oversized,
-            stats.dropped, stats.failed, queued, stats.connections_dropped,
+            stats.dropped, stats.failed, queued, stats.connections_dropped, stats.refusals_sent,
             f", {stats.abandoned} abandoned" if final else "",
         )

@@ -28,6 +28,14 @@ asks `parse_result` for `max_pixels` accepts only a PNG that decodes to an RGB i
 record's height and width, of at most that many pixels, in at most `max_png_bytes` of them
 (the bound to give ZMQ as the results socket's `maxmsgsize`).
 
+A message the service refuses (its header gave an id, but the service's model set cannot decode
+it, or it is over a limit, or its batch failed) is answered with a refusal, a frame kind added
+in wire version 2 beside "decoded": two frames, a UTF-8 JSON record {"wire": 2, "kind":
+"refused", "message_id", "reason" (at most `MAX_REASON_CHARS`), "counter" ("malformed",
+"oversized" or "failed"), "model_set"} and an empty frame (`refusal_frames`, `Refusal`).
+`parse_reply` reads either kind with the same bounds; `parse_result` reads decoded results
+only, so a reader of results alone drops a refusal as another kind. Results keep their format.
+
 Everything here is plain bytes (no sockets), so the GNU Radio blocks and any other client can
 build and read frames without the service. `parse_frames` and `parse_result` take input from
 the network: anything malformed, truncated, oversized, not decodable by the receiver's limits or
@@ -69,22 +77,30 @@ __all__ = [
     "DEFAULT_MESSAGES_ADDRESS",
     "DEFAULT_RESULTS_ADDRESS",
     "MAX_HEADER_BYTES",
+    "MAX_REASON_CHARS",
     "WIRE_VERSION",
     "DecodeRequest",
     "OversizedError",
+    "Refusal",
     "max_png_bytes",
     "message_frames",
     "parse_frames",
     "pdu_frames",
+    "parse_reply",
     "parse_request",
     "parse_result",
     "received_from_pdu",
+    "refusal_frames",
     "result_frames",
 ]
 
 WIRE_VERSION = 2
 MESSAGE_KIND = "go-message"
 RESULT_KIND = "decoded"
+REFUSED_KIND = "refused"
+MAX_REASON_CHARS = 1000  #: a refusal's reason is cut to this many characters
+REFUSAL_COUNTERS = ("malformed", "oversized", "failed")  #: the service's counters of refused messages
+_REFUSAL_FIELDS = frozenset({"wire", "kind", "message_id", "reason", "counter", "model_set"})
 DEFAULT_MESSAGES_ADDRESS = "tcp://127.0.0.1:5557"  #: the service binds PULL here
 DEFAULT_RESULTS_ADDRESS = "tcp://127.0.0.1:5558"  #: the service binds PUB here
 MAX_HEADER_BYTES = 64 * 1024
@@ -215,6 +231,16 @@ def _parse(frames: Sequence[bytes], prior: IndexPrior | None, limits: ReceiverLi
         raise MessageError(f"a GO message on the wire has 3 frames (header, message, lost map), got {len(frames)}")
     header_bytes, message_bytes, lost_bytes = (bytes(frame) for frame in frames)
     header = _load_json(header_bytes, "header")
+    try:
+        return _parse_header(header, message_bytes, lost_bytes, prior, limits, max_steps)
+    except MessageError as err:
+        if err.message_id is None:  # the id the header gives, so the service can answer the sender
+            err.message_id = _id_or_none(header.get("message_id"))
+        raise
+
+
+def _parse_header(header: dict[str, Any], message_bytes: bytes, lost_bytes: bytes, prior: IndexPrior | None,
+                  limits: ReceiverLimits, max_steps: int | None) -> tuple[ReceivedMessage, DecodeRequest | None]:
     _check_kind(header, MESSAGE_KIND)
     unknown = sorted(set(header) - {"wire", "kind", "message_id", "link", "info", "decoder"})
     if unknown:
@@ -308,9 +334,23 @@ def _received(message_id: int, message_bytes: bytes, lost_bytes: bytes, link: Li
             lost = np.zeros(shape, dtype=bool)
         return ReceivedMessage(message_id, message, lost, link, info)
     except OversizedError as err:
-        raise OversizedError(f"message {message_id}: {err}") from None
+        raise _refused(OversizedError, message_id, err) from None
     except LamigoError as err:
-        raise MessageError(f"message {message_id}: {err}") from None
+        raise _refused(MessageError, message_id, err) from None
+
+
+def _refused(kind: type[MessageError], message_id: int, err: Exception) -> MessageError:
+    """`err` about message `message_id`: "message N: err", with the id and the reason apart."""
+    error = kind(f"message {message_id}: {err}")
+    error.message_id, error.reason = message_id, str(err)
+    return error
+
+
+def _id_or_none(value: Any) -> int | None:
+    try:
+        return check_message_id(value)
+    except MessageError:
+        return None
 
 
 def result_frames(record: dict[str, Any], png: bytes) -> list[bytes]:
@@ -323,16 +363,67 @@ def result_frames(record: dict[str, Any], png: bytes) -> list[bytes]:
     return [_dump_json({**record, "wire": WIRE_VERSION, "kind": RESULT_KIND}), bytes(png)]
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """The service's answer to a message it did not decode: the message's id, why (the error,
+    e.g. "message uses a codebook of 512, this receiver's model 1024: use the same model set on
+    both ends"), which of its counters counted it (`REFUSAL_COUNTERS`) and its model set."""
+
+    message_id: int
+    reason: str
+    counter: str
+    model_set: str = ""
+
+
+def refusal_frames(refusal: Refusal) -> list[bytes]:
+    """Frames of one refusal: the JSON record and an empty frame (a result's two frames)."""
+    if refusal.counter not in REFUSAL_COUNTERS:
+        raise ConfigError(f"a refusal is counted as one of {REFUSAL_COUNTERS}, got {refusal.counter!r}")
+    record = {"wire": WIRE_VERSION, "kind": REFUSED_KIND, "message_id": check_message_id(refusal.message_id),
+              "reason": refusal.reason[:MAX_REASON_CHARS], "counter": refusal.counter,
+              "model_set": refusal.model_set[:MAX_REASON_CHARS]}
+    return [_dump_json(record), b""]
+
+
+def parse_reply(frames: Sequence[bytes], max_pixels: int | None = None) -> tuple[dict[str, Any], bytes] | Refusal:
+    """Read what the service published: a result as `parse_result` reads it, or a `Refusal`.
+    Raises MessageError when malformed (a refusal too: its fields, types and lengths checked)."""
+    record = _reply_record(frames)
+    if record.get("kind") != REFUSED_KIND:
+        return _decoded(record, bytes(frames[1]), max_pixels)
+    _check_kind(record, REFUSED_KIND)
+    unknown = sorted(set(record) - _REFUSAL_FIELDS)
+    if unknown:
+        raise MessageError(f"refusal fields {unknown} are not part of wire version {WIRE_VERSION}")
+    message_id = check_message_id(record.get("message_id"))
+    reason, counter, model_set = record.get("reason"), record.get("counter"), record.get("model_set", "")
+    if not isinstance(reason, str) or not isinstance(model_set, str) or max(len(reason), len(model_set)) > MAX_REASON_CHARS:
+        raise MessageError(f"refusal of message {message_id}: reason and model set must be text of at most "
+                           f"{MAX_REASON_CHARS} characters")
+    if counter not in REFUSAL_COUNTERS:
+        raise MessageError(f"refusal of message {message_id}: counter {counter!r} is none of {REFUSAL_COUNTERS}")
+    if len(frames[1]):
+        raise MessageError(f"refusal of message {message_id}: its second frame must be empty")
+    return Refusal(message_id, reason, counter, model_set)
+
+
 def parse_result(frames: Sequence[bytes], max_pixels: int | None = None) -> tuple[dict[str, Any], bytes]:
-    """Read a published result: (record, PNG bytes). Raises MessageError when malformed; with
-    `max_pixels`, also unless the PNG decodes to an RGB image of the record's height and width
-    and at most that many pixels (its header is read first, so a forged size costs nothing)."""
-    if len(frames) != 2:
+    """Read a published result: (record, PNG bytes). Raises MessageError when malformed (a
+    refusal included: another kind); with `max_pixels`, also unless the PNG decodes to an RGB
+    image of the record's height and width and at most that many pixels (its header is read
+    first, so a forged size costs nothing)."""
+    return _decoded(_reply_record(frames), bytes(frames[1]), max_pixels)
+
+
+def _reply_record(frames: Sequence[bytes]) -> dict[str, Any]:
+    if isinstance(frames, (bytes, bytearray, memoryview, str)) or len(frames) != 2:
         raise MessageError(f"a result on the wire has 2 frames (record, PNG), got {len(frames)}")
-    record = _load_json(bytes(frames[0]), "result record")
+    return _load_json(bytes(frames[0]), "result record")
+
+
+def _decoded(record: dict[str, Any], png: bytes, max_pixels: int | None) -> tuple[dict[str, Any], bytes]:
     _check_kind(record, RESULT_KIND)
     message_id = check_message_id(record.get("message_id"))
-    png = bytes(frames[1])
     if not png.startswith(PNG_SIGNATURE):
         raise MessageError(f"result {message_id}: image frame is not a PNG")
     if max_pixels is not None:
