@@ -11,6 +11,29 @@ from gnuradio import blocks, channels, gr
 from lamigo_gr import gfsk_demod, gfsk_mod
 
 
+# Items a stage may hold back (its filter history, Symbol Sync's interpolator), at most:
+# 16 symbols, half of the phasing ramp after each packet, so no packet bit is among them.
+_HELD_SAMPLES, _HELD_SYMBOLS = 64, 16
+
+
+def _wait_until_drained(mod, demod, payload_bytes: int, pdus, checked, timeout: float = 60.0) -> None:
+    """Block until every packet's bytes were framed into the modulator's stream, every stage
+    of the demodulator read what the one before it wrote (less what a filter holds back), and
+    the CRC check judged (`checked`: passed and failed) every PDU the deframer made (`pdus`):
+    counted items, not a quiet spell, so a slow start cannot end the wait before the first packet."""
+    samples = [mod.scale, demod.channel_filter, demod.discriminator, demod.integrate, demod.symbol_sync]
+    symbols = [demod.symbol_sync, demod.slicer, demod.correlator, demod.pack_bits, demod.to_pdu]
+
+    def drained(chain, held):
+        return all(before.nitems_written(0) - after.nitems_read(0) <= held for before, after in zip(chain, chain[1:]))
+
+    deadline = time.monotonic() + timeout
+    while not (mod.payload_stream.nitems_written(0) == payload_bytes and drained(samples, _HELD_SAMPLES)
+               and drained(symbols, _HELD_SYMBOLS) and sum(box.num_messages() for box in checked) == pdus.num_messages()):
+        assert time.monotonic() < deadline, "the modem did not drain"
+        time.sleep(0.02)
+
+
 def _run(packets, noise_voltage=0.0, soft_symbols=False):
     top_block = gr.top_block()
     mod, demod = gfsk_mod(), gfsk_demod(soft_symbols=soft_symbols)
@@ -18,6 +41,9 @@ def _run(packets, noise_voltage=0.0, soft_symbols=False):
     received = blocks.message_debug()
     top_block.connect(mod, channel, demod)
     top_block.msg_connect(demod, "out", received, "store")
+    pdus, failed = blocks.message_debug(), blocks.message_debug()  # taps: deframed, CRC failed
+    top_block.msg_connect(demod.to_pdu, "pdus", pdus, "store")
+    top_block.msg_connect(demod.crc_check, "fail", failed, "store")
     symbols = None
     if soft_symbols:
         symbols = blocks.vector_sink_f()
@@ -26,10 +52,7 @@ def _run(packets, noise_voltage=0.0, soft_symbols=False):
     for packet in packets:
         mod.crc_append.to_basic_block()._post(
             pmt.intern("in"), pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(packet), list(packet))))
-    deadline, count = time.monotonic() + 20, -1
-    while count != received.num_messages() and time.monotonic() < deadline:
-        count = received.num_messages()
-        time.sleep(0.5)
+    _wait_until_drained(mod, demod, sum(len(packet) + 4 for packet in packets), pdus, (received, failed))  # + CRC-32
     top_block.stop()
     top_block.wait()
     out = [bytes(pmt.u8vector_elements(pmt.cdr(received.get_message(i)))) for i in range(received.num_messages())]
