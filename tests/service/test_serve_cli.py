@@ -6,17 +6,16 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from lamigo.cli.main import main
 from lamigo.errors import ConfigError
-from lamigo.service import connect_results, connect_sender, receive_result, send_message
+from lamigo.service import connect_sender, receive_result, send_message
 from lamigo.message import ReceivedMessage
 from lamigo.service.wire import message_frames
 
-from .conftest import SUBSCRIPTION_SECONDS
+from .conftest import subscribe_results
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
@@ -31,8 +30,7 @@ def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addre
     try:
         ready = process.stdout.readline()
         assert ready.startswith("lamigo serve: messages on ipc://"), process.stderr.read()
-        results = connect_results(context, results_address)
-        time.sleep(SUBSCRIPTION_SECONDS)
+        results = subscribe_results(context, results_address)
         sender = connect_sender(context, messages_address)
         send_message(sender, [b"garbage"], timeout=5)
         send_message(sender, message_frames(ReceivedMessage.whole(make_message(), 3)), timeout=5)

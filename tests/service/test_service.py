@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +16,6 @@ from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
     ServiceConfig,
-    connect_results,
     connect_sender,
     make_curve_keys,
     message_frames,
@@ -26,7 +24,7 @@ from lamigo.service import (
     send_message,
 )
 
-from .conftest import CAPTION, SIZE, SUBSCRIPTION_SECONDS
+from .conftest import CAPTION, HANDSHAKE_FAILED, SIZE, Monitor, subscribe_results
 
 
 def lossy_frames(message: GOMessage, message_id: int) -> list[bytes]:
@@ -60,8 +58,7 @@ def test_decodes_batches_publishes_and_survives_garbage(
     config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=3, batch_wait=5.0,
                            max_tokens=16 * 16, max_messages=3, out_dir=tmp_path / "out")
     running = start_service(config)
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     message = make_message()
     garbage = [
@@ -109,8 +106,7 @@ def test_a_nan_in_a_header_is_malformed_not_fatal(start_service, make_message, c
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
                                           batch_wait=0.0))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     frames = frames_of(make_message(), 1, source="x")
     send_message(sender, [frames[0].replace(b'"x"', b"NaN"), *frames[1:]], timeout=5)
@@ -127,8 +123,7 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
                                           batch_wait=0.0, max_message_bytes=1000))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     flooder = connect_sender(context, messages_address)
     flooder.send_multipart([b"{}", bytes(200_000), b""])  # over 8 x 1000 + 64 KiB: ZMQ's limit
     running.wait_for(lambda stats: stats.connections_dropped >= 1)
@@ -163,8 +158,7 @@ def test_full_queue_drops_the_oldest(start_service, decoder, make_message, conte
     config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=2, batch_wait=0.0,
                            queue_size=2)
     running = start_service(config, gated)
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     frames = [frames_of(make_message(), n) for n in range(6)]
     send_message(sender, frames[0], timeout=5)
@@ -182,9 +176,11 @@ def test_full_queue_drops_the_oldest(start_service, decoder, make_message, conte
 def test_services_share_one_push_stream(start_service, make_message, context, tmp_path):
     """Scaling out: the sender binds PUSH, two services connect to it, results meet at one SUB."""
     sender = context.socket(zmq.PUSH)
+    joined = Monitor(sender, zmq.EVENT_HANDSHAKE_SUCCEEDED)
     sender.bind(f"ipc://{tmp_path}/stream")
     collector = context.socket(zmq.SUB)
     collector.subscribe(b"")
+    subscribed = Monitor(collector, zmq.EVENT_HANDSHAKE_SUCCEEDED)
     collector.bind(f"ipc://{tmp_path}/collect")
     services = [
         start_service(ServiceConfig(listen=None, connect=(f"ipc://{tmp_path}/stream",), publish=None,
@@ -192,12 +188,15 @@ def test_services_share_one_push_stream(start_service, make_message, context, tm
                                     batch_wait=0.2))
         for _ in range(2)
     ]
-    time.sleep(SUBSCRIPTION_SECONDS)  # both services connected, so PUSH spreads over both
+    joined.wait(zmq.EVENT_HANDSHAKE_SUCCEEDED, count=2)  # both services connected, so PUSH spreads over both
+    subscribed.wait(zmq.EVENT_HANDSHAKE_SUCCEEDED, count=2)
     message = make_message()
     for message_id in range(4):
         send_message(sender, frames_of(message, message_id), timeout=5)
     received = sorted(receive_result(collector, timeout=30)[0]["message_id"] for _ in range(4))
     per_service = [running.finish().decoded for running in services]
+    joined.close()
+    subscribed.close()
     assert received == [0, 1, 2, 3]
     assert per_service == [2, 2]
 
@@ -212,22 +211,27 @@ def test_curve_admits_only_known_clients(start_service, make_message, context, t
                                           batch_wait=0.0, curve=service_keys))
     service = running.service
     client_keys = CurveKeys(keys["client_secret"], server_key=keys["server"])
-    results = connect_results(context, service.results_endpoint, curve=client_keys)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, service.results_endpoint, curve=client_keys)
     frames = frames_of(make_message(), 1)
     stranger = make_curve_keys(tmp_path / "stranger")
-    intruder = connect_sender(context, service.messages_endpoint,
-                              curve=CurveKeys(stranger["client_secret"], server_key=keys["server"]))
-    intruder.send_multipart(frames)  # queued on its side, never admitted
-    plain = connect_sender(context, service.messages_endpoint)
-    plain.send_multipart(frames)
+    refused = []
+    for curve in (CurveKeys(stranger["client_secret"], server_key=keys["server"]), None):  # intruder, plain
+        socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.apply_client(socket)
+        refused.append((socket, Monitor(socket, HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)))
+        socket.connect(service.messages_endpoint)
+        socket.send_multipart(frames)  # queued on its side, never admitted
     send_message(connect_sender(context, service.messages_endpoint, curve=client_keys),
                  frames_of(make_message(), 2), timeout=5)
     record, _ = receive_result(results, timeout=30)
-    time.sleep(0.3)
+    for socket, monitor in refused:  # each refused: ZMQ does not try again after a refusal
+        monitor.wait(HANDSHAKE_FAILED)
     stats = running.finish()
-    for refused in (intruder, plain):
-        refused.close(linger=0)
+    for socket, monitor in refused:  # and never admitted, however late (a handshake would show)
+        assert monitor.drain()[zmq.EVENT_HANDSHAKE_SUCCEEDED] == 0
+        monitor.close()
+        socket.close(linger=0)
     assert record["message_id"] == 2
     assert (stats.received, stats.decoded) == (1, 1)
 
