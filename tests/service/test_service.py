@@ -15,6 +15,7 @@ from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
+    DecoderService,
     ServiceConfig,
     connect_sender,
     make_curve_keys,
@@ -234,6 +235,117 @@ def test_curve_admits_only_known_clients(start_service, make_message, context, t
         socket.close(linger=0)
     assert record["message_id"] == 2
     assert (stats.received, stats.decoded) == (1, 1)
+
+
+class FailingDecoder(GatedDecoder):
+    """The real decoder, except that the batch holding message `fails` raises."""
+
+    def __init__(self, decoder, fails: int):
+        super().__init__(decoder)
+        self.fails = fails
+
+    def decode_messages(self, messages, *args, **kwargs):
+        if any(item.message_id == self.fails for item in messages):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.decoder.decode_messages(messages, *args, **kwargs)
+
+
+def test_a_decoder_that_raises_is_counted_and_the_service_goes_on(start_service, decoder, make_message, context,
+                                                                   addresses):
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), FailingDecoder(decoder, fails=1))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    for message_id in (1, 2):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 2
+    assert (stats.received, stats.failed, stats.decoded, stats.batches) == (2, 1, 1, 1)
+
+
+def test_the_receive_threads_own_errors_are_counted_and_it_goes_on(start_service, make_message, context, addresses,
+                                                                   monkeypatch):
+    """A bug met by one message (not a MessageError) inside the receiving thread."""
+    import lamigo.service.server as server
+
+    parse = server.parse_frames
+
+    def buggy(frames, *args, **kwargs):
+        if frames[0] == b"trigger":
+            raise IndexError("a bug in a parser")
+        return parse(frames, *args, **kwargs)
+
+    monkeypatch.setattr(server, "parse_frames", buggy)
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    send_message(sender, [b"trigger"], timeout=5)
+    send_message(sender, frames_of(make_message(), 4), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 4
+    assert (stats.received, stats.malformed, stats.decoded) == (2, 1, 1)
+
+
+def test_an_unwritable_result_file_loses_the_file_not_the_result(start_service, make_message, context, addresses,
+                                                                  tmp_path, caplog):
+    out = tmp_path / "out"
+    (out / "5.png").mkdir(parents=True)  # a folder where message 5's file goes: writing it fails
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, out_dir=out))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    for message_id in (5, 6):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    received = sorted(receive_result(results, timeout=30)[0]["message_id"] for _ in range(2))
+    stats = running.finish()
+    assert received == [5, 6] and (stats.decoded, stats.failed) == (2, 0)
+    assert not (out / "5.json").exists() and (out / "6.png").is_file() and (out / "6.json").is_file()
+    assert "cannot write the result of message 5" in caplog.text
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_config_error(decoder, tmp_path):
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(ConfigError, match="cannot create output folder"):
+        DecoderService(decoder, ServiceConfig(out_dir=tmp_path / "a-file" / "out"))
+
+
+class RefusingPublisher:
+    """The service's PUB socket, refusing its first `refusals` sends as a full queue does."""
+
+    def __init__(self, socket, refusals: int):
+        self.socket, self.refusals, self.refused = socket, refusals, 0
+
+    def __getattr__(self, name):
+        return getattr(self.socket, name)
+
+    def send_multipart(self, frames, flags=0):
+        if self.refused < self.refusals:
+            self.refused += 1
+            raise zmq.Again()
+        return self.socket.send_multipart(frames, flags)
+
+
+def test_a_failed_publish_is_logged_and_the_next_result_goes_out(start_service, make_message, context, addresses,
+                                                                 caplog):
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = subscribe_results(context, results_address)
+    publisher = running.service._pub = RefusingPublisher(running.service._pub, refusals=1)  # nothing sent yet
+    sender = connect_sender(context, messages_address)
+    for message_id in (7, 8):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 8 and publisher.refused == 1
+    assert stats.decoded == 2  # decoded both; the first result found no room
+    assert "result of message 7 not published" in caplog.text
 
 
 def test_bad_configuration_is_a_config_error(decoder, tmp_path):
