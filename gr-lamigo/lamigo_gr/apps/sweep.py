@@ -124,8 +124,9 @@ def _png_image(png: bytes) -> np.ndarray:
 def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np.ndarray, voltage: float,
              codec: str, budget: int | None) -> tuple[dict, np.ndarray]:
     """One loopback run: its CSV row and the received image (mid-grey when nothing arrived)."""
+    import tempfile
+
     from lamigo.classical.received import grey
-    from lamigo_gr.apps.flowgraphs import free_port
     from lamigo_gr.apps.loopback import run_loopback
 
     common = dict(images=source, count=1, size=config.size, noise_voltage=voltage, noise_seed=config.noise_seed,
@@ -133,9 +134,11 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
     if config.build_dir is not None:
         common["build_dir"] = config.build_dir
     if codec == GO:
-        # nothing listens on this port: the messages are decoded here, from the depacketizer's output
-        link = run_loopback(codec="go", caption=config.caption, model_set=config.model_set,
-                            service=f"tcp://127.0.0.1:{free_port()}", results="", **common)
+        # nothing listens at this address (a socket file in a fresh folder of ours, so no other
+        # process can take it): the messages are decoded here, from the depacketizer's output
+        with tempfile.TemporaryDirectory(prefix="lamigo-sweep-") as nowhere:
+            link = run_loopback(codec="go", caption=config.caption, model_set=config.model_set,
+                                service=f"ipc://{nowhere}/no-service", results="", **common)
     else:
         link = run_loopback(codec=codec, budget=budget, **common)
     row = {"image": source, "noise_voltage": voltage, "snr_db": round(snr_db(voltage), 2), "codec": codec,
