@@ -107,3 +107,21 @@ def test_flowgraph_link_parameters_default_to_the_libraries(name):
                 f"{name}: {block['name']}.{link_name} = {value}")
             checked.append(f"{block['name']}.{link_name}")
     assert checked, f"{name}: no link or receiver parameter checked"
+
+
+def _make_keywords(block: dict) -> list[str]:
+    """The keyword arguments the block's `make` template passes to the Python class."""
+    call = re.search(r"lamigo_gr\.[\w.]+\((.*?)\)\s*(?:\n|$)", block["templates"]["make"], re.S).group(1)
+    return re.findall(r"(\w+)=\$\{", call)
+
+
+@pytest.mark.parametrize("path", BLOCK_FILES, ids=lambda path: path.name.split(".")[0])
+def test_every_make_keyword_is_in_the_blocks_signature(path):
+    """A keyword GRC passes that the class does not take fails only when a flowgraph runs."""
+    block = yaml.safe_load(path.read_text())
+    keywords = _make_keywords(block)
+    assert keywords, f"{block['id']}: no keyword found in its make template"
+    accepted = set(inspect.signature(_python_block(block).__init__).parameters) - {"self"}
+    assert set(keywords) <= accepted, f"{block['id']}: {sorted(set(keywords) - accepted)} not taken"
+    parameters = {param["id"] for param in block["parameters"]}
+    assert set(keywords) <= parameters, f"{block['id']}: make uses undeclared {sorted(set(keywords) - parameters)}"
