@@ -154,7 +154,7 @@ def _wire_ids(registry) -> list[int]:
     return sorted(registry.lookup(name).wire_id for name in registry)
 
 
-LIMITS = ReceiverLimits(max_tokens=32 * 32)
+LIMITS = ReceiverLimits(max_tokens=200)  # below many of the latents drawn (up to 40x40)
 
 
 def _mostly_known(ids: list[int], unknown: int):
@@ -163,8 +163,9 @@ def _mostly_known(ids: list[int], unknown: int):
 
 
 def _section(data, valid: bytes, max_size: int) -> bytes:
-    """`valid` (what the sender would write), that cut or with a byte changed, or random bytes."""
-    choice = data.draw(st.integers(0, 3))
+    """`valid` (what the sender would write; three times in four, so that whole messages parse
+    too), or that cut, or with a byte changed, or random bytes."""
+    choice = data.draw(st.sampled_from([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]))
     if choice == 0 or not valid:
         return valid if choice == 0 else data.draw(st.binary(max_size=max_size))
     if choice == 1:
@@ -221,7 +222,7 @@ def test_random_bodies_behind_a_valid_header_and_crc_reach_every_parser(index_id
     out.u16(prior.fingerprint if index_cls is not None and index_cls.uses_prior else 0)
     out.raw(_section(data, valid_params, 40))
     out.raw(_section(data, valid_table, 40))
-    out.varint(len(caption) if data.draw(st.booleans()) else data.draw(st.integers(0, 40)))
+    out.varint(len(caption) if data.draw(st.integers(0, 3)) else data.draw(st.integers(0, 40)))
     out.blob(_section(data, valid_caption, 40))
     out.blob(_section(data, valid_coded, 200))
     wire = out.getvalue() + crc32(out.getvalue()).to_bytes(4, "big")
