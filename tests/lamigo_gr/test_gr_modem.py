@@ -51,14 +51,16 @@ def _run(packets, noise_voltage=0.0, soft_symbols=False, while_running=None):
         symbols = blocks.vector_sink_f()
         top_block.connect(demod, symbols)
     top_block.start()
-    if while_running is not None:  # e.g. GRC's callbacks, before the packets go
-        while_running(mod, demod)
-    for packet in packets:
-        mod.crc_append.to_basic_block()._post(
-            pmt.intern("in"), pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(packet), list(packet))))
-    _wait_until_drained(mod, demod, sum(len(packet) + 4 for packet in packets), pdus, (received, failed))  # + CRC-32
-    top_block.stop()
-    top_block.wait()
+    try:
+        if while_running is not None:  # e.g. GRC's callbacks, before the packets go
+            while_running(mod, demod)
+        for packet in packets:
+            mod.crc_append.to_basic_block()._post(
+                pmt.intern("in"), pmt.cons(pmt.make_dict(), pmt.init_u8vector(len(packet), list(packet))))
+        _wait_until_drained(mod, demod, sum(len(packet) + 4 for packet in packets), pdus, (received, failed))  # + CRC
+    finally:
+        top_block.stop()
+        top_block.wait()
     out = [bytes(pmt.u8vector_elements(pmt.cdr(received.get_message(i)))) for i in range(received.num_messages())]
     return out, (np.array(symbols.data()) if symbols is not None else None)
 
