@@ -156,8 +156,8 @@ def _mostly(common: list[int], top: int):
 @settings(max_examples=400, deadline=None)
 @given(version=_mostly([PACKET_VERSION], 255), kind=_mostly([int(kind) for kind in PacketKind], 255),
        flags=_mostly([0, 1, 2, 3], 255), message_id=st.integers(0, 0xFFFF), seq=_mostly([0, 1, 8], 0xFFFF),
-       count=_mostly([0, 1, 9], 0xFFFF), group=st.integers(0, 0xFFFF), payload=st.binary(max_size=60),
-       length_delta=_mostly([0], 0xFFFF))
+       count=_mostly([0, 1, 9], 0xFFFF), group=st.integers(0, 0xFFFF), payload=st.binary(min_size=10, max_size=60),
+       length_delta=st.one_of(st.just(0), st.just(0), st.integers(-8, 8).filter(bool), st.integers(0, 0xFFFF)))
 def test_headers_behind_valid_crcs_parse_only_to_consistent_packets(version, kind, flags, message_id, seq, count,
                                                                     group, payload, length_delta):
     """Random header fields with both CRCs valid reach every check behind them; what parses has
@@ -172,6 +172,8 @@ def test_headers_behind_valid_crcs_parse_only_to_consistent_packets(version, kin
     assert (packet.message_id, packet.tag, packet.seq, packet.count, packet.group) == (message_id, 7, seq, count,
                                                                                           group)
     assert len(packet.payload) == length and payload.startswith(packet.payload) and not packet.damaged
+    if not flags & 2:  # unauthenticated: the very bytes that came (flags and all) are sent again
+        assert packet.to_bytes() == data
     again = Packet.from_bytes(packet.to_bytes())
     assert (again.kind, again.seq, again.count, again.group, again.payload) == (packet.kind, seq, count, group,
                                                                                   packet.payload)
