@@ -31,6 +31,7 @@ bench: setup
 	$(PY) bench/bench_attacks.py
 	$(PY) bench/showtime.py --quick
 	$(PY) bench/bench_classical.py
+	$(PY) bench/bench_threads.py
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .benchmarks

@@ -168,11 +168,77 @@ def wire_attack(name: str, frames: list[list[bytes]], limits: ReceiverLimits) ->
                "yes" if good.message_id == 4 else "NO")
 
 
+def coding_control(codebook: int, coders: int, masked: int = 0) -> bytes:
+    """A version-2 control part naming `codebook` (16x16 tokens, PRM with `masked` masked) and
+    the uniform prior's fingerprint, which a receiver that holds no prior checks against."""
+    from lamigo.coding.prior import IndexPrior
+    from lamigo.message import VERSION
+
+    out = Writer()
+    out.raw(b"LG")
+    out.u8(VERSION)
+    out.u8(coders)
+    out.u8(1)
+    for value in (64, 64, 16, 16, codebook):
+        out.varint(value)
+    out.u16(IndexPrior.uniform(codebook).fingerprint)
+    out.varint(masked)
+    out.u32(0)
+    return out.getvalue()
+
+
+def coding_packets(codebook: int, coders: int, groups: int, message_id: int) -> list[bytes]:
+    """A forged message: its control block and `groups` index packets of 27 junk bytes."""
+    chunks = protect_control(encode_link_control(5, coding_control(codebook, coders), "block", 0, groups, []), 105)
+    count = len(chunks) + groups
+    packets = [Packet(message_id=message_id, tag=5, seq=i, count=count, kind=PacketKind.CONTROL, group=i,
+                      payload=chunk) for i, chunk in enumerate(chunks)]
+    packets += [Packet(message_id=message_id, tag=5, seq=len(chunks) + g, count=count, kind=PacketKind.INDICES,
+                       group=g, payload=bytes(range(g, g + 27))) for g in range(groups)]
+    return [packet.to_bytes() for packet in packets]
+
+
+def coding_rows(n: int) -> list[Row]:
+    """Issue 25, the coding rows: the codebook a message names where no model set fixes it
+    (the tiny set's depacketizer, `lamigo inspect`), and the coder cache."""
+    from lamigo.coding import index
+
+    rows = []
+    for name, coders in (("huffman", 0x11), ("range", 0x21)):
+        for codebook, label in ((1 << 20, "2^20"), (1 << 13, "2^13 (the open bound)")):
+            # A new K per message, so that no cached coder helps (as an attacker would vary it).
+            messages = [coding_packets(codebook - k, coders, 4, 100 + k) for k in range(n)]
+            reassembler = Reassembler()
+            cpu, peak = measure(messages, lambda packets: [reassembler.push(data) for data in packets])
+            sent = good_message(seed=3)
+            out = [m for p in packetize(sent, 2, LinkConfig(max_payload=60)) for m in reassembler.push(p.to_bytes())]
+            intact = len(out) == 1 and np.array_equal(out[0].message.indices, sent.indices)
+            rows.append(Row(f"K = {label}, {name}, K open, ctrl + 4 x 27-B index", "reassembler", n,
+                            sum(map(len, messages[0])), cpu, peak, "yes" if intact else "NO"))
+    rows.append(Row("(for the above) coder cache held after them, MB", "reassembler", 0, 0, 0.0,
+                    getattr(index, "cache_bytes", lambda: float("nan"))() / 2**20, "-"))
+    forged = []
+    for k in range(n):
+        out = Writer()
+        out.raw(coding_control((1 << 20) - k, 0x11))
+        out.varint(0)
+        out.blob(b"")
+        out.blob(bytes(20))
+        out.u32(crc32(out.getvalue()))
+        forged.append(out.getvalue())
+    cpu, peak = measure(forged, lambda data: unpack_message(data))
+    rows.append(Row(f"{len(forged[0])}-byte message, K = 2^20, huffman", "lamigo inspect", n, len(forged[0]), cpu,
+                    peak, "-"))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=20, metavar="N", help="crafted inputs per attack")
     parser.add_argument("--no-service", action="store_true", help="skip the live decoder service part")
+    parser.add_argument("--coding-repeat", type=int, default=3, metavar="N",
+                        help="forged messages per codebook attack (each took 8-11 s before issue 25)")
     args = parser.parse_args()
     logging.getLogger().addHandler(logging.NullHandler())  # counted below, not printed
     n = args.repeat
@@ -269,6 +335,8 @@ def main() -> None:
     cpu, peak = measure([huge_prm_message] * n, lambda data: unpack_message(data, None, decode_limits.check))
     rows.append(Row(f"{len(huge_prm_message)}-byte PRM message claims 4096x4096", "lamigo decode", n,
                     len(huge_prm_message), cpu, peak, "-"))
+
+    rows += coding_rows(max(1, min(n, args.coding_repeat)))
 
     print(f"{'attack':<52} {'target':<15} {'inputs':>7} {'bytes':>6} {'CPU ms':>8} {'peak MB':>8} next good")
     for row in rows:

@@ -41,3 +41,22 @@ def test_save_numbered_png_writes_into_a_new_folder_and_survives_one_it_cannot_m
     with caplog.at_level(logging.ERROR, logger="lamigo.images"):
         assert save_numbered_png(png.getvalue(), tmp_path / "a_file", "file", 3) is None
     assert "file_00003.png not saved" in caplog.text
+
+
+def test_an_alpha_channel_and_an_upscale_are_each_reported_once(tmp_path, caplog, monkeypatch):
+    import lamigo.images as images
+
+    monkeypatch.setattr(images, "_WARNED", set())
+    for name in ("a.png", "b.png"):
+        Image.new("RGBA", (17, 23), (10, 20, 30, 0)).save(tmp_path / name)
+    with caplog.at_level(logging.WARNING, logger="lamigo.images"):
+        first = images.load_image(tmp_path / "a.png")
+        images.load_image(tmp_path / "b.png")
+        fitted = images.fit_image(first, (64, 64))
+        images.fit_image(first, (64, 64))
+        images.fit_image(fitted, (32, 32))  # a downscale says nothing
+    assert first.shape == (23, 17, 3) and (first == (10, 20, 30)).all()  # RGB kept, alpha dropped
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2, warnings
+    assert "alpha channel" in warnings[0] and "a.png" in warnings[0]
+    assert "23x17 image is smaller than the 64x64" in warnings[1]

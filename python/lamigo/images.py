@@ -37,6 +37,16 @@ DEFAULT_SIZE = "256x256"  # HxW, what a transmitter sends unless told otherwise
 SIZE_MULTIPLE = 32  # the VQGAN (f=4) and the denoiser's two 2x levels plus unshuffle: 4 * 8
 
 
+_WARNED: set[str] = set()  # causes already reported: a fixed handful of keys
+
+
+def _warn_once(cause: str, message: str, *args) -> None:
+    """Log a warning the first time `cause` happens in this process, not again."""
+    if cause not in _WARNED:
+        _WARNED.add(cause)
+        logger.warning(message, *args)
+
+
 def bundled_photo_path(name: str) -> Path:
     import skimage
 
@@ -90,6 +100,9 @@ def load_image(source: str | Path) -> np.ndarray:
     path = bundled_photo_path(source[len(PHOTO_SCHEME):]) if source.startswith(PHOTO_SCHEME) else Path(source)
     try:
         with Image.open(path) as image:
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                _warn_once("alpha", "%s has an alpha channel: it is dropped, only RGB is sent "
+                           "(further images with one are not reported)", path)
             return np.asarray(image.convert("RGB"))
     except FileNotFoundError:
         raise ConfigError(f"image not found: {path}") from None
@@ -120,6 +133,9 @@ def fit_geometry(shape: tuple[int, int], size: tuple[int, int]) -> tuple[tuple[i
 def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Scale to cover `size` (height, width), then crop the centre."""
     height, width = size
+    if image.shape[0] < height or image.shape[1] < width:
+        _warn_once("upscale", "a %dx%d image is smaller than the %dx%d sent: it is upscaled, which "
+                   "invents no detail (further upscaled images are not reported)", *image.shape[:2], height, width)
     scaled_size, left, top = fit_geometry(image.shape[:2], size)
     scaled = Image.fromarray(image).resize(scaled_size, Image.Resampling.BICUBIC)
     return np.asarray(scaled.crop((left, top, left + width, top + height)))

@@ -155,6 +155,20 @@ def test_bad_option_is_exit_2_with_one_line(argv, capsys):
     assert len(err.strip().splitlines()) == 1 and "--help" in err
 
 
+@pytest.mark.parametrize("argv, command", [
+    (["decode", "x.lgo", "-o", "y.png", "--bogus"], "lamigo decode"),
+    (["train", "vqgan", "--data", "photos", "--out", "ckpt", "--bogus", "1"], "lamigo train vqgan"),
+    (["--bogus", "inspect", "x.lgo"], "lamigo inspect"),
+])
+def test_an_unknown_argument_points_to_its_subcommands_help(argv, command, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{command}: error: unrecognized arguments: --bogus")
+    assert err[0].endswith(f"(see {command} --help)")
+
+
 def test_encode_any_image_with_the_default_set_and_no_caption(tmp_path, capsys, caplog):
     from PIL import Image
 

@@ -32,15 +32,15 @@ def test_encode_with_a_model_set_folder_codes_with_its_prior(model_set_folder, t
 
 def test_the_blocks_and_encode_agree_on_the_prior(model_set_folder, tmp_path):
     from lamigo.message import unpack_message
-    from lamigo_gr import go_message_source, packetizer
+    from lamigo_gr import image_source, packetizer
 
     out = tmp_path / "m.go"
     assert main(["encode", "photo:coffee", "-o", str(out), "--size", "64x64", "--caption", "a cup",
                  "--model-set", str(model_set_folder), "--device", "cpu"]) == 0
-    # A message of `lamigo encode` passes the fingerprint check of the GO Packetizer's prior ...
+    # A message of `lamigo encode` passes the fingerprint check of the Link Packetizer's prior ...
     unpack_message(out.read_bytes(), packetizer(model_set=str(model_set_folder)).prior)
-    # ... and one of the GO Message Source carries the same fingerprint.
-    source = go_message_source(images="photo:coffee", size="64x64", caption="a cup",
+    # ... and one of the Image Source carries the same fingerprint.
+    source = image_source(images="photo:coffee", size="64x64", caption="a cup",
                                model_set=str(model_set_folder))
     sent = source.transmitter.pack(source.transmitter.encode(np.zeros((64, 64, 3), np.uint8), "a cup"))
     assert peek_control(sent).prior_fingerprint == peek_control(out.read_bytes()).prior_fingerprint

@@ -77,7 +77,7 @@ def _enum_parameters() -> list[tuple[str, dict]]:
 
 def test_the_grc_blocks_offer_exactly_the_registered_choices():
     parameters = _enum_parameters()
-    assert {parameter["id"] for _, parameter in parameters} == set(ENUMS)  # the GO Message Source's
+    assert {parameter["id"] for _, parameter in parameters} == set(ENUMS)  # the Image Source's
     for file, parameter in parameters:
         registry = ENUMS[parameter["id"]]
         assert sorted(map(str, parameter["options"])) == sorted(registry), (file, parameter["id"])

@@ -18,8 +18,8 @@ from lamigo.link import LinkConfig, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.link.packet import PacketKind
 from lamigo.message import unpack_message
-from lamigo_gr.classical_receiver import classical_receiver
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.blocks.classical_receiver import classical_receiver
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 SHAPE = (64, 64)
 CONFIG = LinkConfig(max_payload=48)
@@ -117,16 +117,16 @@ def test_packets_off_the_air_never_raise(image, garbage, mutations):
 
 
 def test_a_jpeg_file_crosses_the_gfsk_modem_and_decodes(image):
-    """The GO message source with codec jpeg -> GO packetizer -> gfsk_mod -> gfsk_demod ->
+    """The image source with codec jpeg -> link packetizer -> gfsk_pdu_tx -> gfsk_pdu_rx ->
     classical receiver, the flowgraph ending by itself: the file arrives whole and decodes."""
     from gnuradio import channels
 
-    from lamigo_gr import gfsk_demod, gfsk_mod, go_message_source, packetizer
+    from lamigo_gr import gfsk_pdu_rx, gfsk_pdu_tx, image_source, packetizer
 
     tb = gr.top_block()
-    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg", budget=2500, first_id=7)
+    source = image_source(images="photo:coffee", size="64x64", codec="jpeg", budget=2500, first_id=7)
     sent, out = blocks.message_debug(), blocks.message_debug()
-    pack, mod, demod = packetizer(max_payload=105), gfsk_mod(), gfsk_demod()
+    pack, mod, demod = packetizer(max_payload=105), gfsk_pdu_tx(), gfsk_pdu_rx()
     receiver = classical_receiver(timeout=1.0, size="64x64")
     tb.msg_connect(source, "out", pack, "in")
     tb.msg_connect(source, "out", sent, "store")
@@ -162,28 +162,28 @@ def test_the_packetizer_refuses_a_classical_file_it_cannot_send():
 
 def test_the_source_refuses_an_unknown_codec_or_no_budget():
     from lamigo.errors import ConfigError
-    from lamigo_gr import go_message_source
+    from lamigo_gr import image_source
 
     with pytest.raises(ConfigError, match="jpeg2000"):
-        go_message_source(codec="gif")
+        image_source(codec="gif")
     with pytest.raises(ConfigError, match="budget"):
-        go_message_source(codec="jpeg", budget=0)
+        image_source(codec="jpeg", budget=0)
 
 
 def test_the_source_budget_counts_the_packetizers_bytes_on_air(image, tmp_path):
-    """The budget is what the GO Packetizer downstream sends, headers, CRCs, authentication
+    """The budget is what the Link Packetizer downstream sends, headers, CRCs, authentication
     tags and the protected header block included: the file is the highest setting that fits."""
     from lamigo.link import LinkKey
     from lamigo.link.auth import write_link_key
     from lamigo.link.classical import file_bytes_on_air, send_at_budget
-    from lamigo_gr import go_message_source, packetizer
+    from lamigo_gr import image_source, packetizer
 
     key_file = tmp_path / "link.key"
     write_link_key(key_file)
     link = dict(max_payload=48, control_copies=2, link_key=str(key_file))
     budget = 2000
     tb = gr.top_block()
-    source = go_message_source(images="photo:coffee", size="64x64", codec="jpeg-rst", budget=budget, **link)
+    source = image_source(images="photo:coffee", size="64x64", codec="jpeg-rst", budget=budget, **link)
     pack, sent, packets = packetizer(**link), blocks.message_debug(), blocks.message_debug()
     tb.msg_connect(source, "out", pack, "in")
     tb.msg_connect(source, "out", sent, "store")

@@ -14,7 +14,7 @@ from lamigo.errors import ConfigError
 from lamigo.message import unpack_message
 from lamigo.service.wire import parse_frames, result_frames
 from lamigo_gr import decoder_client
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
 def _png(value: int) -> bytes:

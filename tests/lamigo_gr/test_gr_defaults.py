@@ -55,7 +55,7 @@ def _block(block_id: str) -> dict:
 
 @pytest.mark.parametrize("block_id, shared", [
     ("lamigo_packetizer", list(LINK_DEFAULTS)),
-    ("lamigo_go_message_source", ["max_payload", "control_copies"]),
+    ("lamigo_image_source", ["max_payload", "control_copies"]),
 ])
 def test_link_defaults_are_the_libraries(block_id, shared):
     python = _python_defaults(_block(block_id))

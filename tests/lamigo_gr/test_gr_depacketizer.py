@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from lamigo.link import LinkConfig, PacketKind, packetize
 from lamigo.message import VERSION, unpack_message
 from lamigo_gr import depacketizer
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
 def _lost_map(meta, shape):
@@ -172,3 +172,10 @@ def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
         tb.wait()
     assert [split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())] == [3]
     assert block.stats.messages_failed == 2
+
+
+def test_a_depacketizer_on_the_tiny_set_knows_its_codebook():
+    """The tiny set ships no index prior, yet its receiver decodes K = 512 only (issue 25)."""
+    from lamigo_gr import depacketizer
+
+    assert depacketizer(model_set="tiny").reassembler.limits.codebook_size == 512

@@ -17,10 +17,10 @@ from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, check_flowgraph, compile_f
 from lamigo_gr.apps.loopback import run_loopback
 
 FLOWGRAPHS = sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc"))
-TX = ["go_message_source", "packetizer", "gfsk_mod"]
-RX = ["gfsk_demod", "depacketizer", "decoder_client"]
-OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["link_monitor.link_monitor"],
-              "loopback_classical": TX + ["gfsk_demod", "classical_receiver"],
+TX = ["image_source", "packetizer", "gfsk_pdu_tx"]
+RX = ["gfsk_pdu_rx", "depacketizer", "decoder_client"]
+OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["blocks.link_monitor.link_monitor"],
+              "loopback_classical": TX + ["gfsk_pdu_rx", "classical_receiver"],
               "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX, "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
 KEYED_BLOCKS = {"packetizer", "depacketizer", "classical_receiver"}
 RADIO_BLOCKS = {"tx_uhd": "uhd.usrp_sink", "rx_uhd": "uhd.usrp_source", "tx_hackrf": "soapy.sink",

@@ -7,7 +7,7 @@ from gnuradio import blocks, gr, gr_unittest
 from lamigo.link import LinkConfig, Packet, packetize
 from lamigo.message import unpack_message
 from lamigo_gr import packetizer
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
 class TestPacketizer(gr_unittest.TestCase):

@@ -5,7 +5,7 @@ import pmt
 import pytest
 
 from lamigo.errors import PacketError
-from lamigo_gr.pdu import make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
 def test_round_trip():

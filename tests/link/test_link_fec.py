@@ -56,3 +56,20 @@ def test_block_crc_catches_a_wrong_chunk_order():
 def test_payload_too_small_for_parity_is_an_error():
     with pytest.raises(PacketError):
         protect_control(b"x", CONTROL_PARITY + 1)
+
+
+def test_the_fast_codeword_check_agrees_with_reedsolo():
+    """decode_chunk skips reedsolo for an intact chunk; intact must mean what reedsolo says."""
+    import numpy as np
+
+    from lamigo.link import fec
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        codeword = bytes(fec._codec.encode(bytes(rng.integers(0, 256, int(rng.integers(1, 200)), dtype=np.uint8))))
+        assert fec._is_codeword(codeword)
+        damaged = bytearray(codeword)
+        damaged[int(rng.integers(0, len(codeword)))] ^= int(rng.integers(1, 256))
+        assert not fec._is_codeword(bytes(damaged))
+        noise = bytes(rng.integers(0, 256, len(codeword), dtype=np.uint8))
+        assert fec._is_codeword(noise) == fec._codec.check(noise)[0]

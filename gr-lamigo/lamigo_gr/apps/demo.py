@@ -1,7 +1,7 @@
 """The end-to-end demo (`make demo`): a photo through the whole chain, over a simulated radio link.
 
 It starts the LaMI decoder service (`lamigo serve`) as its own process, runs
-flowgraphs/loopback_sim.grc headless (GO message source -> packetizer -> GNU Radio framing and
+flowgraphs/loopback_sim.grc headless (image source -> packetizer -> GNU Radio framing and
 GFSK -> noisy channel -> demodulation -> depacketizer -> decoder client), waits for the service
 to decode the message, stops everything, and writes to the output folder:
 
@@ -34,6 +34,7 @@ import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
+from lamigo.threads import AUTO, add_threads_option
 from lamigo_gr.apps.flowgraphs import flowgraph_parameters
 from lamigo_gr.apps.loopback import FLOWGRAPH, LoopbackResult, run_loopback
 
@@ -66,6 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
                         help="model set of both ends (default: the shipped default set, tiny when absent)")
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
+    add_threads_option(parser)  # handed to the decoder service
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the service and blocks do")
     return parser
 
@@ -93,7 +95,8 @@ def start_service(arguments: list[str], log: Path, verbose: bool = False,
 
 def _service_arguments(args: argparse.Namespace, model_set: str, folder: Path) -> list[str]:
     return ["--out", str(folder), "--max-messages", "1",
-            *decoder_arguments(decoder_settings(args)), "--model-set", model_set]
+            *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
+            "--threads", str(args.threads) if args.threads is not None else AUTO]
 
 
 def _stop(service: subprocess.Popen) -> None:

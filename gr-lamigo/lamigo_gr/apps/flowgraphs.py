@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib.resources
 import importlib.util
 import os
 import shutil
@@ -20,10 +21,12 @@ import yaml
 
 from lamigo.errors import ConfigError
 
-REPOSITORY = Path(__file__).resolve().parents[3]
-GRC_BLOCKS_DIR = REPOSITORY / "grc"  #: our block YAML: put it on GRC_BLOCKS_PATH
-FLOWGRAPHS_DIR = REPOSITORY / "flowgraphs"
-BUILD_DIR = REPOSITORY / "out" / "flowgraphs"  #: where compile_flowgraph writes by default
+# The block YAML and the flowgraphs are package data (the repository's top-level grc/ and
+# flowgraphs/ folders, which the package links to), so an installed package needs no checkout.
+PACKAGE_DIR = Path(str(importlib.resources.files("lamigo_gr")))
+GRC_BLOCKS_DIR = PACKAGE_DIR / "grc"  #: our block YAML: put it on GRC_BLOCKS_PATH
+FLOWGRAPHS_DIR = PACKAGE_DIR / "flowgraphs"
+BUILD_DIR = Path("out") / "flowgraphs"  #: where compile_flowgraph writes by default, below the working folder
 
 
 def grc_environment() -> dict[str, str]:

@@ -16,11 +16,12 @@ import argparse
 import os
 import shutil
 import sys
+from pathlib import Path
 
 from lamigo.errors import ConfigError, LamigoError
-from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, REPOSITORY, flowgraph_path, grc_environment
+from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, flowgraph_path, grc_environment
 
-CONSOLE_TERMINAL = REPOSITORY / "scripts" / "grc-console-terminal"
+CONSOLE_TERMINAL = Path(__file__).with_name("grc-console-terminal")  #: package data, executable
 TERMINAL_VARIABLE = "GR_CONF_GRC_XTERM_EXECUTABLE"  #: GNU Radio reads [grc] xterm_executable from it
 DEFAULT_FLOWGRAPH = "loopback_sim"
 
@@ -40,7 +41,7 @@ def grc_command(flowgraphs: list[str]) -> tuple[list[str], dict[str, str]]:
 def build_parser() -> argparse.ArgumentParser:
     known = ", ".join(sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc")))
     parser = argparse.ArgumentParser(
-        prog="python -m lamigo_gr.apps.grc",
+        prog="lamigo grc",
         description="Start GNU Radio Companion under the project's interpreter with the LaMI-GO "
         "blocks on its path, so that Run (F6) executes our flowgraphs.",
     )
@@ -54,8 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         command, env = grc_command(args.flowgraphs)
+        if not (env.get("DISPLAY") or env.get("WAYLAND_DISPLAY")):
+            raise ConfigError("GNU Radio Companion needs a display and neither DISPLAY nor WAYLAND_DISPLAY "
+                              "is set: log in graphically (or ssh -X), or run a flowgraph headless, e.g. "
+                              "python -m lamigo_gr.apps.loopback --help")
     except LamigoError as err:
-        print(f"grc: error: {err}", file=sys.stderr)
+        print(f"lamigo grc: error: {err}", file=sys.stderr)
         return 2
     os.execve(command[0], command, env)
 

@@ -65,7 +65,7 @@ class LoopbackResult:
 
 
 def _pdus(store) -> list[tuple[dict, bytes]]:
-    from lamigo_gr.pdu import split_pdu
+    from lamigo_gr.support.pdu import split_pdu
 
     return [split_pdu(store.get_message(i)) for i in range(store.num_messages())]
 
@@ -93,7 +93,7 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = "go", **paramet
     sent, packets, arrived, received = (blocks.message_debug() for _ in range(4))
     top_block.msg_connect(top_block.go_source, "out", sent, "store")
     top_block.msg_connect(top_block.packetizer, "out", packets, "store")
-    top_block.msg_connect(top_block.gfsk_demod, "out", arrived, "store")
+    top_block.msg_connect(top_block.gfsk_pdu_rx, "out", arrived, "store")
     top_block.msg_connect(receiver, "out", received, "store")
     top_block.start()
     top_block.wait()
@@ -126,6 +126,7 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = "go", **paramet
 def build_parser() -> argparse.ArgumentParser:
     from lamigo.classical import BASELINES
     from lamigo.lami.settings import add_decoder_options
+    from lamigo.threads import add_threads_option
 
     defaults = flowgraph_parameters(FLOWGRAPH)
     parser = argparse.ArgumentParser(
@@ -164,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--control-copies", type=int, default=defaults["control_copies"], metavar="N",
                         help="copies of each control (and classical header) chunk (default: %(default)s)")
     add_decoder_options(parser)
+    add_threads_option(parser)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also log what the blocks do, GNU Radio's own at debug level (every failed "
                         "radio CRC); each run is logged without it")
@@ -174,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     from lamigo.errors import LamigoError
     from lamigo.images import resolve_images
     from lamigo.lami.settings import decoder_settings
+    from lamigo.threads import apply_threads
     from lamigo.models.registry import default_model_set_name
     from lamigo_gr.apps.sweep import SweepConfig, markdown_table, run_sweep
 
@@ -191,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     # Debian's GNU Radio logs at debug level: every failed radio CRC would print between the rows.
     gr.logging().set_default_level(gr.log_levels.debug if args.verbose else gr.log_levels.warn)
     try:
+        apply_threads(args.threads)
         config = SweepConfig(
             images=resolve_images(args.images), noise_voltages=voltages,
             baselines=[codec.strip() for codec in args.baselines.split(",") if codec.strip()],

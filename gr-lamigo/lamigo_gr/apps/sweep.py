@@ -4,7 +4,7 @@ modem (`python -m lamigo_gr.apps.loopback`, whose options this module's `SweepCo
 At each noise voltage and for each image, flowgraphs/loopback_sim.grc carries the GO message
 once, and flowgraphs/loopback_classical.grc each baseline's file once, at the highest setting
 whose bytes on air (link headers, CRCs and the protected header block included) fit the GO
-message's bytes on air (the GO Message Source's `budget`, `lamigo.link.classical.send_at_budget`).
+message's bytes on air (the Image Source's `budget`, `lamigo.link.classical.send_at_budget`).
 Both flowgraphs share the GFSK modem blocks, `channels.channel_model` and its settings. The GO
 message that arrived (the depacketizer's output) is decoded here with the LaMI decoder
 (`lamigo.lami.LaMIDecoder`, the settings given, by default 4/8 steps); a baseline's image is the

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from lamigo.errors import ConfigError
+from lamigo.threads import add_threads_option, apply_threads
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +25,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         "(also read from $LAMIGO_WEIGHTS)",
     )
     group.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    add_threads_option(group)
     group.add_argument(
         "--allow-missing-clip", action="store_true",
         help="run paella-v3 without its clip-vit-h-14/ folder (ByT5 alone, a combination Paella v3 "
@@ -76,6 +78,7 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     from lamigo.models.index_prior import model_set_index_prior
     from lamigo.models.registry import default_model_set_name, load_model_set
 
+    apply_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     name = args.model_set or default_model_set_name(args.weights)
     models = load_model_set(name, device=device, weights=args.weights, captioner=captioner,

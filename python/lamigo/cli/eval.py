@@ -60,9 +60,6 @@ def register(subparsers) -> None:
     parser.add_argument("--bf16", action="store_true",
                         help="decode under bfloat16 autocast (CUDA only; several times faster for "
                         "the Paella models)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for torch (default: torch's choice); 1 is often much "
-                        "faster for small models on a busy machine")
     add_task_options(parser)
     add_decoder_options(parser, steps=False, seed=False)  # the sweeps set tau/T; --seed is above
     add_model_options(parser)
@@ -90,12 +87,6 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
         steps=parse_step_settings(args.step_settings) if args.step_settings is not None else None,
     )
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {args.threads}")
-        import torch
-
-        torch.set_num_threads(args.threads)
     models, prior = load_models(args)
     result = run_evaluation(config, models, prior)
     for name, (run_now, total) in result.rows.items():

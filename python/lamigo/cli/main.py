@@ -19,8 +19,20 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors on one line with exit status 2, like every other user error (subparsers
     inherit the class)."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.set_defaults(_usage_parser=self)  # the deepest (sub)command parsed sets it last
+
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args=None, namespace=None):
+        """As argparse's, but an unknown argument is reported by the subcommand it was given to
+        (`lamigo decode: error: ... (see lamigo decode --help)`), not by `lamigo`."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            getattr(parsed, "_usage_parser", self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
 
 
 def build_parser() -> argparse.ArgumentParser:

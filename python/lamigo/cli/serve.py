@@ -60,8 +60,6 @@ def register(subparsers) -> None:
 
     add_decoder_options(parser)
     decode = parser.add_argument_group("computation")
-    decode.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="torch CPU threads (default: torch's choice; on a busy CPU 1 can be much faster)")
     decode.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA only)")
     decode.add_argument("--compile", action="store_true",
                         help="torch.compile the denoiser and VQGAN decoder (CUDA only; each batch size compiles once)")
@@ -83,7 +81,7 @@ def register(subparsers) -> None:
     curve.add_argument("--make-curve-keys", metavar="DIR", default=None,
                        help="write a service and a client key pair into DIR (secret keys 0600) and exit")
     curve.add_argument("--make-link-key", metavar="FILE", default=None,
-                       help="write a new packet-authentication key for the GO Packetizer and "
+                       help="write a new packet-authentication key for the Link Packetizer and "
                        "Depacketizer blocks and lamigo simulate --link-key (hex, 0600) to FILE and exit")
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -137,12 +135,6 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.verbose:  # a long-running service shows its start, statistics and rejections
         logging.getLogger("lamigo.service").setLevel(logging.INFO)
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ConfigError("--threads must be at least 1")
-        import torch
-
-        torch.set_num_threads(args.threads)
     models, prior = load_models(args, captioner=False)  # receivers never caption
     decoder = LaMIDecoder(models, settings, bf16=args.bf16, compile=args.compile)
     service = DecoderService(decoder, config, prior=prior, model_set=models.name)

@@ -77,7 +77,7 @@ def register(subparsers) -> None:
     )
     steps = parser.add_subparsers(dest="train_command", required=True, metavar="STEP")
 
-    vqgan = steps.add_parser("vqgan", help="train a VQGAN (f=4), from scratch or from a model set's",
+    vqgan = steps.add_parser("vqgan", help="train a VQGAN (f=4), from scratch or from a model set's VQGAN (--init-from)",
                              description="Reconstruction (L1 + MSE), ST-LPIPS perceptual loss and, "
                              "after a warm-up, a PatchGAN hinge loss (taming's VQGAN recipe), plus VQ "
                              "and commitment losses, k-means codebook initialisation and dead-code "

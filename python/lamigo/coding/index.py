@@ -6,17 +6,20 @@ control part (`write_table` / `read_table`), and every packet still decodes on i
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 from collections import OrderedDict
+from dataclasses import dataclass, field
+from functools import cached_property
+from heapq import heappop, heappush
 from typing import ClassVar
 
 import constriction
 import numpy as np
 from bitarray import bitarray
-from bitarray.util import ba2int, canonical_decode, canonical_huffman, int2ba
+from bitarray.util import ba2int, canonical_decode, int2ba
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.registry import WireRegistry
@@ -72,8 +75,17 @@ class IndexCoder(ABC):
         """The coder that decodes with a table `read_table` returned."""
         return self
 
+    @cached_property
+    def nbytes(self) -> int:
+        """About how much memory this coder holds once it has coded (what the cache counts)."""
+        return 1024
+
     @abstractmethod
     def encode(self, symbols: np.ndarray) -> bytes: ...
+
+    def encode_groups(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[bytes]:
+        """`encode(symbols[group])` for each group (a coder may code them in one pass)."""
+        return [self.encode(symbols[group]) for group in groups]
 
     @abstractmethod
     def decode(self, data: bytes, count: int) -> np.ndarray:
@@ -118,33 +130,47 @@ class FixedLengthCoder(IndexCoder):
 
 @INDEX_CODERS.register
 class HuffmanCoder(IndexCoder):
-    """Canonical Huffman code built from the pre-shared prior (bitarray.util.canonical_huffman)."""
+    """Canonical Huffman code built from the pre-shared prior (the code
+    `bitarray.util.canonical_huffman` makes, built on first use: a receiver that never decodes
+    an index of a message never builds its code)."""
 
     name = "huffman"
     wire_id = 1
     uses_prior = True
 
-    def __init__(self, codebook_size: int, prior: IndexPrior | None = None) -> None:
-        super().__init__(codebook_size, prior)
-        code, self._length_counts, self._canonical_symbols = canonical_huffman(
-            dict(enumerate(self.prior.counts.tolist()))
-        )
-        self._code = code
+    @cached_property
+    def _canonical(self) -> "CanonicalCode":
+        return CanonicalCode.huffman(self.prior.counts)
 
     @property
     def code_lengths(self) -> np.ndarray:
-        return np.array([len(self._code[s]) for s in range(self.codebook_size)])
+        return self._canonical.lengths
+
+    @cached_property
+    def nbytes(self) -> int:
+        return CanonicalCode.nbytes_for(self.codebook_size, self.codebook_size)
+
+    def _codable(self, symbols: np.ndarray) -> np.ndarray:
+        symbols = self._check(symbols)
+        if symbols.size and not self.code_lengths[symbols].all():
+            raise ConfigError("indices outside this image's code table: fit the coder to them first")
+        return symbols
 
     def encode(self, symbols: np.ndarray) -> bytes:
-        bits = bitarray(endian="big")
-        bits.encode(self._code, self._check(symbols).tolist())
-        return bits.tobytes()
+        return self._canonical.encode(self._codable(symbols))[0]
+
+    def encode_groups(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[bytes]:
+        symbols = self._codable(symbols)
+        if not groups:
+            return []
+        return self._canonical.encode(symbols[np.concatenate(groups)], [group.size for group in groups])
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
+        canonical = self._canonical
         bits = bitarray(endian="big")
         bits.frombytes(data)
         decoded = itertools.islice(
-            canonical_decode(bits, self._length_counts, self._canonical_symbols), count
+            canonical_decode(bits, canonical.length_counts, canonical.symbols), count
         )
         try:
             symbols = np.fromiter(decoded, dtype=np.int64, count=count)
@@ -164,11 +190,21 @@ class RangeCoder(IndexCoder):
     BLOCK = 256
     PRIOR_WEIGHT = 2048.0  # pseudo-observations the prior is worth before adaptation
 
-    def _models(self):
+    @cached_property
+    def _first_model(self):
         counts = self.prior.probabilities * self.PRIOR_WEIGHT
+        return counts, constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+
+    @cached_property
+    def nbytes(self) -> int:
+        return 64 * self.codebook_size + 4096
+
+    def _models(self):
+        counts, model = self._first_model
         while True:
-            observed = yield constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
+            observed = yield model
             counts = counts + np.bincount(observed, minlength=self.codebook_size)
+            model = constriction.stream.model.Categorical(counts / counts.sum(), perfect=False)
 
     def encode(self, symbols: np.ndarray) -> bytes:
         symbols = self._check(symbols).astype(np.int32)
@@ -207,24 +243,112 @@ MAX_CODE_LENGTH = 31  # 5 bits in a code table; bitarray's canonical decoder tak
 _LENGTH_BITS = 5
 
 
-def _canonical(lengths: np.ndarray) -> tuple[list[int], list[int]]:
-    """Codes per length and the symbols in canonical order (by length, then symbol), the form
-    `bitarray.util.canonical_decode` takes; symbols of length 0 have no code."""
-    coded = np.flatnonzero(lengths)
-    order = coded[np.argsort(lengths[coded], kind="stable")]
-    return np.bincount(lengths[coded], minlength=int(lengths.max()) + 1).tolist(), order.tolist()
+class _Node(float):
+    """A Huffman tree node: its weight (a float, so the heap compares nodes in C, not in Python)
+    and its content, a symbol or the pair of children."""
+
+    __slots__ = ("content",)
 
 
-def _canonical_code(length_counts: list[int], symbols: list[int]) -> dict[int, bitarray]:
-    code: dict[int, bitarray] = {}
-    value, position = 0, 0
-    for length in range(1, len(length_counts)):
-        for symbol in symbols[position : position + length_counts[length]]:
-            code[symbol] = int2ba(value, length, endian="big")
-            value += 1
-        position += length_counts[length]
-        value <<= 1
-    return code
+def _huffman_tree(weights: list[int]) -> _Node:
+    """The Huffman tree of symbols 0..n-1 with these weights, built exactly as
+    `bitarray.util.canonical_huffman` builds it (leaves pushed in symbol order, the two lightest
+    popped, ties broken by the heap alone), so its codes are bitarray's codes byte for byte."""
+    if sum(weights) >= 1 << 53:
+        raise ConfigError("Huffman weights sum beyond 2^53")
+    heap: list[_Node] = []
+    for symbol, weight in enumerate(weights):
+        leaf = _Node(weight)
+        leaf.content = symbol
+        heappush(heap, leaf)
+    for _ in range(len(heap) - 1):
+        first, second = heappop(heap), heappop(heap)
+        parent = _Node(first + second)
+        parent.content = (first, second)
+        heappush(heap, parent)
+    return heap[0]
+
+
+@dataclass(frozen=True, eq=False)
+class CanonicalCode:
+    """A canonical prefix code: the code length of each symbol (`lengths`, 0 = no code), the
+    codes per length and the symbols in canonical order (what `bitarray.util.canonical_decode`
+    takes); each symbol's code value is worked out on first use, since a receiver only
+    decodes."""
+
+    lengths: np.ndarray
+    length_counts: list[int]
+    symbols: list[int]
+
+    @classmethod
+    def huffman(cls, weights: np.ndarray) -> "CanonicalCode":
+        """The code `bitarray.util.canonical_huffman(dict(enumerate(weights)))` makes (within a
+        length, symbols in the order of its tree walk)."""
+        weights = [int(w) for w in weights]
+        if len(weights) == 1:  # bitarray's one-symbol code: "0"
+            return cls(np.ones(1, dtype=np.int64), [0, 1], [0])
+        walk: list[int] = []  # the leaves in the order of bitarray's walk (first child first)
+        depths: list[int] = []
+        stack = [(_huffman_tree(weights), 0)]
+        pop, push = stack.pop, stack.append
+        while stack:
+            node, depth = pop()
+            content = node.content
+            if content.__class__ is tuple:
+                push((content[1], depth + 1))
+                push((content[0], depth + 1))
+            else:
+                walk.append(content)
+                depths.append(depth)
+        order, walk_depths = np.asarray(walk, dtype=np.int64), np.asarray(depths, dtype=np.int64)
+        lengths = np.zeros(len(weights), dtype=np.int64)
+        lengths[order] = walk_depths
+        order = order[np.argsort(walk_depths, kind="stable")]
+        return cls(lengths, np.bincount(lengths, minlength=int(lengths.max()) + 1).tolist(), order.tolist())
+
+    @classmethod
+    def from_lengths(cls, lengths: np.ndarray) -> "CanonicalCode":
+        """The canonical code with these lengths, symbols of one length in symbol order."""
+        coded = np.flatnonzero(lengths)
+        order = coded[np.argsort(lengths[coded], kind="stable")]
+        counts = np.bincount(lengths[coded], minlength=int(lengths.max()) + 1)
+        counts[0] = 0
+        return cls(lengths, counts.tolist(), order.tolist())
+
+    @cached_property
+    def _values(self) -> np.ndarray:
+        """Each symbol's code as an integer of its length: the first code of length L is
+        (first code of L-1 + codes of L-1) << 1, the rest follow it in canonical order."""
+        counts = np.asarray(self.length_counts, dtype=np.int64)
+        first = np.zeros(counts.size, dtype=np.int64)
+        for length in range(2, counts.size):
+            first[length] = (first[length - 1] + counts[length - 1]) << 1
+        order = np.asarray(self.symbols, dtype=np.int64)
+        lengths = self.lengths[order]
+        starts = np.concatenate([[0], np.cumsum(counts)])[lengths]
+        values = np.zeros(self.lengths.size, dtype=np.int64)
+        values[order] = first[lengths] + np.arange(order.size) - starts
+        return values
+
+    def encode(self, symbols: np.ndarray, sizes: list[int] | None = None) -> list[bytes]:
+        """The codes of `symbols` (each must have one), MSB first, zero-padded to a byte: what
+        `bitarray.encode` with this code and `tobytes` give; one byte string for each run of
+        `sizes` symbols (default: one for all), coded in one pass."""
+        lengths = self.lengths[symbols]
+        # Each code as 32 bits MSB first (MAX_CODE_LENGTH < 32), of which its last `length`.
+        words = np.unpackbits(self._values[symbols].astype(">u4").view(np.uint8)).reshape(-1, 32)
+        bits = words[np.arange(32) >= 32 - lengths[:, None]]
+        bit_ends = np.concatenate([[0], np.cumsum(lengths)])  # where each symbol's code ends
+        boundaries = np.concatenate([[0], np.cumsum(sizes if sizes is not None else [len(symbols)])])
+        edges = bit_ends[boundaries].tolist()
+        return [np.packbits(bits[start:end]).tobytes() for start, end in zip(edges[:-1], edges[1:])]
+
+    @staticmethod
+    def nbytes_for(symbols: int, codebook_size: int = 0) -> int:
+        """Memory a code of `symbols` codes over a codebook of `codebook_size` holds, rounded
+        up: the lists canonical_decode takes and the arrays (measured: 100 bytes a symbol at
+        K = 1024, 70 at K = 16384)."""
+        return 96 * symbols + 24 * codebook_size + 8192
 
 
 def _gamma(out: bitarray, value: int) -> None:
@@ -275,11 +399,30 @@ class CodeTable:
             frequencies[escape_symbol] = escaped
         if not frequencies:
             return None
-        code = canonical_huffman(frequencies)[0]
+        tree = CanonicalCode.huffman(np.fromiter(frequencies.values(), dtype=np.int64, count=len(frequencies)))
         lengths = np.zeros(counts.size, dtype=np.int64)
-        lengths[members] = [len(code[int(s)]) for s in members]
-        table = cls(lengths, len(code[escape_symbol]) if escaped else 0)
+        lengths[members] = tree.lengths[: members.size]
+        table = cls(lengths, int(tree.lengths[-1]) if escaped else 0)
         return table if table.code_lengths().max() <= MAX_CODE_LENGTH else None
+
+    @cached_property
+    def key(self) -> bytes:
+        """What tells this table from any other (a cache key)."""
+        return hashlib.sha256(self.lengths.astype("<i8").tobytes()).digest() + bytes([self.escape])
+
+    def wire_bytes(self) -> int:
+        """len(self.to_bytes()), counted without writing it."""
+        longest = int(self.lengths.max())
+        bits = 2 * _LENGTH_BITS
+        for length in range(1, longest + 1):
+            remaining = (self.lengths == 0) | (self.lengths >= length)
+            positions = (np.cumsum(remaining) - 1)[self.lengths == length]
+            bits += 2 * (positions.size + 1).bit_length() - 1
+            if positions.size:
+                k = _rice_parameter(int(remaining.sum()), positions.size)
+                gaps = np.diff(positions, prepend=-1) - 1
+                bits += int((gaps >> k).sum()) + positions.size * (1 + k)
+        return -(-bits // 8)
 
     def to_bytes(self) -> bytes:
         bits = bitarray(endian="big")
@@ -379,36 +522,37 @@ class ImageHuffmanCoder(HuffmanCoder):
 
     def __init__(self, codebook_size: int, prior: IndexPrior | None = None, table: CodeTable | None = None) -> None:
         super().__init__(codebook_size, prior)
+        if table is not None and table.codebook_size != codebook_size:
+            raise ConfigError(f"a code table of {table.codebook_size} codewords for a codebook of {codebook_size}")
         self.table = table
-        if table is not None:
-            self._lengths = table.code_lengths()
-            self._length_counts, self._canonical_symbols = _canonical(self._lengths)
-            self._code = _canonical_code(self._length_counts, self._canonical_symbols)
 
-    @property
-    def code_lengths(self) -> np.ndarray:
-        return self._lengths if self.table is not None else super().code_lengths
+    @cached_property
+    def _canonical(self) -> CanonicalCode:
+        if self.table is None:
+            return HuffmanCoder._canonical.func(self)
+        return CanonicalCode.from_lengths(self.table.code_lengths())
 
-    def encode(self, symbols: np.ndarray) -> bytes:
-        symbols = self._check(symbols)
-        if self.table is not None and symbols.size and not self._lengths[symbols].all():
-            raise ConfigError("indices outside this image's code table: fit the coder to them first")
-        return super().encode(symbols)
+    @cached_property
+    def nbytes(self) -> int:
+        if self.table is None:
+            return CanonicalCode.nbytes_for(self.codebook_size, self.codebook_size)
+        return CanonicalCode.nbytes_for(len(self._canonical.symbols), self.codebook_size)
 
     def fit(self, symbols: np.ndarray, table_weight: float = 1.0) -> IndexCoder:
         symbols = self._check(symbols)
+        base = get_index_coder(self.name, self.codebook_size, self.prior) if self.table is not None else self
         if not symbols.size:
-            return self
+            return base
         counts = np.bincount(symbols, minlength=self.codebook_size)
-        best, best_bits = self, float(counts @ HuffmanCoder.code_lengths.fget(self))
+        best, best_bits = None, float(counts @ base.code_lengths)
         for threshold in self.THRESHOLDS:
             table = CodeTable.from_counts(counts, threshold)
             if table is None:
                 continue
-            bits = float(counts @ table.code_lengths()) + table_weight * 8 * len(table.to_bytes())
+            bits = float(counts @ table.code_lengths()) + table_weight * 8 * table.wire_bytes()
             if bits < best_bits:
-                best, best_bits = ImageHuffmanCoder(self.codebook_size, self.prior, table), bits
-        return best
+                best, best_bits = table, bits
+        return base.with_table(best)
 
     def write_table(self, out: Writer) -> None:
         out.blob(self.table.to_bytes() if self.table is not None else b"")
@@ -425,21 +569,37 @@ class ImageHuffmanCoder(HuffmanCoder):
         return CodeTable.from_bytes(data, codebook_size, symbols) if data else None
 
     def with_table(self, table: object | None) -> IndexCoder:
-        return ImageHuffmanCoder(self.codebook_size, self.prior, table) if table is not None else self
+        if table is None:
+            return self
+        return get_index_coder(self.name, self.codebook_size, self.prior, table)
 
 
-# Least recently used last; bounded, since a codebook size comes with every message: a stream of
-# messages each claiming another K must not grow memory (100 such messages once took 800 MB).
-_cache: OrderedDict[tuple[str, int, bytes], IndexCoder] = OrderedDict()
-CACHE_SIZE = 8
+# Least recently used last; bounded in entries and in bytes, since a codebook size and a code
+# table come with every message: a stream of messages each claiming another K or table must
+# not grow memory (100 such messages once took 800 MB, one Huffman code of K = 2^20 300 MB).
+_cache: OrderedDict[tuple[str, int, bytes, bytes], IndexCoder] = OrderedDict()
+CACHE_SIZE = 32
+CACHE_BYTES = 32 << 20
 
 
-def get_index_coder(name: str, codebook_size: int, prior: IndexPrior | None = None) -> IndexCoder:
-    """The named coder for this codebook and prior (cached: building a Huffman code costs ms)."""
+def get_index_coder(
+    name: str, codebook_size: int, prior: IndexPrior | None = None, table: "CodeTable | None" = None
+) -> IndexCoder:
+    """The named coder for this codebook and prior, with this image's code `table` (only
+    image-huffman has one), cached: building a Huffman code costs ms, and every packet of a
+    message, every message of an image, decodes with the same coder."""
     coder_class = INDEX_CODERS.lookup(name)
-    key = (name, codebook_size, prior.digest if prior is not None else b"")
-    coder = _cache.pop(key, None) or coder_class(codebook_size, prior)
+    key = (name, codebook_size, prior.digest if prior is not None else b"", table.key if table is not None else b"")
+    coder = _cache.pop(key, None)
+    if coder is None:
+        coder = coder_class(codebook_size, prior) if table is None else coder_class(codebook_size, prior, table)
     _cache[key] = coder
-    while len(_cache) > CACHE_SIZE:
-        _cache.popitem(last=False)
+    held = sum(entry.nbytes for entry in _cache.values())
+    while len(_cache) > 1 and (len(_cache) > CACHE_SIZE or held > CACHE_BYTES):
+        held -= _cache.popitem(last=False)[1].nbytes
     return coder
+
+
+def cache_bytes() -> int:
+    """About how many bytes the coders in the cache hold."""
+    return sum(entry.nbytes for entry in _cache.values())

@@ -35,7 +35,10 @@ class Transmitter:
     caption -> GO message.
 
     An image with no caption and no captioner to make one travels with the empty caption (the
-    unconditional input of classifier-free guidance); the first such image logs a warning."""
+    unconditional input of classifier-free guidance); the first such image logs a warning.
+    `table_weight` is what `pack` weighs a control byte with when it chooses the image's index
+    code table: 1 for a file, `lamigo.link.packetizer.control_byte_weight` of the link where a
+    packetizer sends the packed message on with that table."""
 
     models: ModelSet
     policy: MaskingPolicy
@@ -43,6 +46,7 @@ class Transmitter:
     text_coder: str = DEFAULT_TEXT_CODER
     size: tuple[int, int] = parse_size(DEFAULT_SIZE)
     index_prior: IndexPrior | None = None
+    table_weight: float = 1.0
     _warned_uncaptioned: bool = field(default=False, init=False, repr=False)
 
     @torch.inference_mode()
@@ -66,4 +70,7 @@ class Transmitter:
         return GOMessage(geometry, self.policy, mask, indices, text, self.index_coder, self.text_coder)
 
     def pack(self, msg: GOMessage) -> bytes:
-        return pack_message(msg, self.index_prior)
+        """The message's bytes, its index code fitted once, here (`IndexCoder.fit`, a control
+        byte weighed `table_weight` times an index byte: 1 for a file, the link's
+        `lamigo.link.packetizer.control_byte_weight` where a packetizer sends the message on as it is)."""
+        return pack_message(msg, self.index_prior, self.table_weight)

@@ -112,7 +112,7 @@ def index_groups(tokens: np.ndarray, coder: IndexCoder, config: LinkConfig) -> l
     while True:
         n_groups = min(n_groups, tokens.size)
         groups = token_groups(tokens.size, n_groups, config.interleaver, config.interleaver_seed)
-        coded = [coder.encode(tokens[group]) for group in groups]
+        coded = coder.encode_groups(tokens, groups)
         largest = max(len(data) for data in coded)
         if largest <= config.max_payload:
             return coded

@@ -266,7 +266,7 @@ def policy_from_options(
     threshold: float | None = None,
     order: str = DEFAULT_ORDER,
 ) -> MaskingPolicy:
-    """The one place a policy is built from the options of the CLI, the GO Message Source and an
+    """The one place a policy is built from the options of the CLI, the Image Source and an
     evaluation condition: each policy takes the options it has fields for (prm: ratio, seed;
     pdm: pattern; ebm: ratio or threshold, order; none: nothing)."""
     return POLICIES.lookup(policy).from_options(

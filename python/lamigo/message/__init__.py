@@ -1,6 +1,7 @@
 """The GO message: binary format, control part, bandwidth report, and the message as received."""
 
 from lamigo.message.format import (
+    DEFAULT_MAX_CODEBOOK,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_TOKENS,
     MAGIC,
@@ -23,6 +24,7 @@ from lamigo.message.received import LinkStats, ReceivedMessage
 from lamigo.message.report import BandwidthReport, bandwidth_report
 
 __all__ = [
+    "DEFAULT_MAX_CODEBOOK",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_TOKENS",
     "MAGIC",

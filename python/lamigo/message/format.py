@@ -73,24 +73,29 @@ class Geometry:
 GeometryCheck = Callable[[Geometry], None]
 
 DEFAULT_MAX_TOKENS = 256 * 256  #: latent tokens; a 1024x1024 image with the f=4 VQGAN
+#: codebook size a receiver accepts where no model fixes it: paella-v3's 8192, the largest of
+#: any model set here (a Huffman code of 2^20 codewords took 8-20 s and 200-300 MB to build)
+DEFAULT_MAX_CODEBOOK = 1 << 13
 DEFAULT_MAX_MESSAGE_BYTES = 1 << 20  #: a 1024x1024 image at 2 bytes a token fits 8 times over
 
 
 @dataclass(frozen=True)
 class ReceiverLimits:
     """What a receiver can decode: at most `max_tokens` latent tokens, a codebook of
-    `codebook_size` (any when None), latent sides a multiple of `latent_multiple`, messages of
-    at most `max_message_bytes`. Checking the geometry on the control header alone keeps a
-    forged header from costing more than its size."""
+    `codebook_size` (where None, as with a model set that fixes none, any of at most
+    `max_codebook`), latent sides a multiple of `latent_multiple`, messages of at most
+    `max_message_bytes`. Checking the geometry on the control header alone keeps a forged
+    header from costing more than its size."""
 
     max_tokens: int = DEFAULT_MAX_TOKENS
     codebook_size: int | None = None
     latent_multiple: int = 1
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_codebook: int = DEFAULT_MAX_CODEBOOK
 
     def __post_init__(self) -> None:
-        if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1:
-            raise ConfigError("receiver limits must be positive")
+        if min(self.max_tokens, self.latent_multiple, self.max_message_bytes) < 1 or self.max_codebook < 2:
+            raise ConfigError("receiver limits must be positive (and max_codebook at least 2)")
 
     @classmethod
     def for_models(cls, models: Any, **limits: int) -> ReceiverLimits:
@@ -109,6 +114,9 @@ class ReceiverLimits:
         if self.codebook_size is not None and geometry.codebook_size != self.codebook_size:
             raise MessageError(f"message uses a codebook of {geometry.codebook_size}, this receiver's model "
                                f"{self.codebook_size}: use the same model set on both ends")
+        if self.codebook_size is None and geometry.codebook_size > self.max_codebook:
+            raise MessageError(f"message uses a codebook of {geometry.codebook_size}, more than the "
+                               f"{self.max_codebook} this receiver accepts")
         step = self.latent_multiple
         if geometry.latent_height % step or geometry.latent_width % step:
             raise MessageError(f"latent {geometry.latent_height}x{geometry.latent_width} is not a multiple "
@@ -117,7 +125,11 @@ class ReceiverLimits:
 
 @dataclass(eq=False)
 class GOMessage:
-    """One image as sent: indices [h', w'] with -1 where `mask` is True (not sent)."""
+    """One image as sent: indices [h', w'] with -1 where `mask` is True (not sent).
+
+    `index_code` is the index coder fitted to this message (`IndexCoder.fit`: its code table
+    chosen) when one was chosen or read with it (`unpack_message`); packing and packetizing then
+    code with it instead of fitting again. None: they fit one."""
 
     geometry: Geometry
     policy: MaskingPolicy
@@ -126,6 +138,7 @@ class GOMessage:
     caption: str = ""
     index_coder: str = DEFAULT_INDEX_CODER
     text_coder: str = "huffman"
+    index_code: IndexCoder | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         shape = self.geometry.latent_shape
@@ -146,6 +159,10 @@ class GOMessage:
             self.caption.encode("utf-8")
         except UnicodeEncodeError as err:
             raise ConfigError(f"caption is not valid Unicode text: {err}") from None
+        code = self.index_code
+        if code is not None and (code.name != self.index_coder or code.codebook_size != self.geometry.codebook_size):
+            raise ConfigError(f"index code {code.name!r} for K={code.codebook_size} does not code this message's "
+                              f"{self.index_coder!r} indices of K={self.geometry.codebook_size}")
 
     @property
     def transmitted(self) -> np.ndarray:
@@ -174,11 +191,17 @@ def _prior_in_use(index_coder: str, codebook_size: int, prior: IndexPrior | None
     return prior or IndexPrior.uniform(codebook_size)
 
 
-def message_index_coder(msg: GOMessage, prior: IndexPrior | None, table_weight: float = 1.0) -> IndexCoder:
-    """The index coder of `msg`, fitted to its indices (`IndexCoder.fit`); `table_weight` is what
-    a control byte costs against an index byte (1 in a file; the link's is higher)."""
+def message_index_coder(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None = 1.0) -> IndexCoder:
+    """The index coder of `msg`: the one it carries (`GOMessage.index_code`) if that codes with
+    `prior`, else one fitted to its indices (`IndexCoder.fit`); `table_weight` is what a control
+    byte costs against an index byte (1 in a file; the link's is higher). `table_weight` None:
+    no fitting, the pre-shared prior's code (no image table)."""
     used_prior = _prior_in_use(msg.index_coder, msg.geometry.codebook_size, prior)
-    return get_index_coder(msg.index_coder, msg.geometry.codebook_size, used_prior).fit(msg.transmitted, table_weight)
+    code = msg.index_code
+    if code is not None and (used_prior is None or code.prior.digest == used_prior.digest):
+        return code  # fitted once, where the message was made or read
+    coder = get_index_coder(msg.index_coder, msg.geometry.codebook_size, used_prior)
+    return coder if table_weight is None else coder.fit(msg.transmitted, table_weight)
 
 
 def write_control(msg: GOMessage, out: Writer, prior: IndexPrior | None, coder: IndexCoder | None = None) -> int:
@@ -294,14 +317,16 @@ class Sections:
         return self.header + self.mask + self.text + self.indices
 
 
-def pack_message(msg: GOMessage, prior: IndexPrior | None = None) -> bytes:
-    """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None)."""
-    return _pack(msg, prior)[0]
+def pack_message(msg: GOMessage, prior: IndexPrior | None = None, table_weight: float | None = 1.0) -> bytes:
+    """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None). The
+    index code is the one `msg` carries, else fitted with `table_weight`, or the prior's own
+    code where `table_weight` is None (`message_index_coder`)."""
+    return _pack(msg, prior, table_weight)[0]
 
 
-def _pack(msg: GOMessage, prior: IndexPrior | None) -> tuple[bytes, Sections]:
+def _pack(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None = 1.0) -> tuple[bytes, Sections]:
     out = Writer()
-    coder = message_index_coder(msg, prior)
+    coder = message_index_coder(msg, prior, table_weight)
     mask_bytes = write_control(msg, out, prior, coder)
     text = get_text_coder(msg.text_coder).encode(msg.caption)
     out.varint(len(msg.caption))
@@ -346,6 +371,7 @@ def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None 
     sent = coder.decode(coded, int((~control.mask).sum()))
     indices = np.full(geometry.latent_shape, -1, dtype=np.int64)
     indices[~control.mask] = sent
-    msg = GOMessage(geometry, control.policy, control.mask, indices, caption, control.index_coder, control.text_coder)
+    msg = GOMessage(geometry, control.policy, control.mask, indices, caption, control.index_coder, control.text_coder,
+                    coder)
     mask_bytes = control.mask_bytes
     return msg, Sections(len(data) - mask_bytes - len(text) - len(coded), mask_bytes, len(text), len(coded))

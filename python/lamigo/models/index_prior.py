@@ -19,7 +19,7 @@ from lamigo.models.registry import (
     resolve_weights_dir,
 )
 
-__all__ = ["INDEX_PRIOR_FILE", "model_set_folder", "model_set_index_prior"]
+__all__ = ["INDEX_PRIOR_FILE", "model_set_codebook_size", "model_set_folder", "model_set_index_prior"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,3 +61,16 @@ def model_set_index_prior(model_set: str | Path | None, weights: str | Path | No
         logger.warning("no %s in %s: Huffman and range coding will not compress", INDEX_PRIOR_FILE, folder)
         return None
     return IndexPrior.load(folder / INDEX_PRIOR_FILE)
+
+
+def model_set_codebook_size(model_set: str | Path | None, prior: IndexPrior | None) -> int | None:
+    """The codebook size a receiver of this model set decodes, known without loading a network:
+    its index prior's, else the tiny set's (built in code); None where neither says."""
+    if prior is not None:
+        return prior.codebook_size
+    name = str(model_set) if model_set else None
+    if name == "tiny":
+        from lamigo.models.vqgan import VQGANConfig
+
+        return VQGANConfig.tiny().codebook_size
+    return None

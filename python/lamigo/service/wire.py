@@ -94,7 +94,7 @@ def message_frames(received: ReceivedMessage, prior: IndexPrior | None = None) -
 
 
 def pdu_frames(meta: Mapping[Any, Any], data: bytes, default_id: int = 0) -> list[bytes]:
-    """Frames for a PDU of the GO Depacketizer or GO Message Source, without parsing the GO
+    """Frames for a PDU of the GO Depacketizer or Image Source, without parsing the GO
     message in `data`: `meta` holds its `message_id` (else `default_id`), optionally `lost_map`
     (a uint8 array), the link statistics (`lamigo.message.LinkStats` fields) and other plain
     fields (forwarded as sender information). Raises MessageError on anything malformed."""

@@ -15,8 +15,8 @@ from gnuradio import gr
 from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import save_numbered_png
 from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, parse_result, pdu_frames
-from lamigo_gr.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
+from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.support.pdu import RateLimitedLog, fits_pdu, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     message, lost-token bitmap) on a PUSH socket connected to `address`.
 
     It takes the depacketizer's output (lost tokens in the `lost_map` metadata, link statistics
-    forwarded in the header) or the GO message source's (nothing lost), and forwards the GO
+    forwarded in the header) or the image source's (nothing lost), and forwards the GO
     message bytes as they are: the service parses and checks them, so this block needs no
     model set. With `results_address`
     it subscribes to the service's results: each decoded image is saved as

@@ -1,10 +1,10 @@
 """The GFSK modem every flowgraph shares, as two hierarchical blocks of GNU Radio's own blocks.
 
-`gfsk_mod`: link packets (PDUs) -> CRC-32 (`crc_append`) -> access code and length header
+`gfsk_pdu_tx`: link packets (PDUs) -> CRC-32 (`crc_append`) -> access code and length header
 (`protocol_formatter_async`) -> bits -> NRZ -> 0101 phasing before and after each frame ->
 Gaussian filter -> frequency modulator: complex baseband at `samples_per_symbol`.
 
-`gfsk_demod`: complex baseband -> channel filter -> FM discriminator -> symbol integration ->
+`gfsk_pdu_rx`: complex baseband -> channel filter -> FM discriminator -> symbol integration ->
 Symbol Sync (Mueller and Mueller) -> slicer -> access code correlator (reads the length header)
 -> bytes -> PDU -> CRC-32 check: the link packets that arrived intact.
 
@@ -36,8 +36,10 @@ def _header_format(access_code: str) -> digital.header_format_default:
     return digital.header_format_default(access_code, 0, 1)
 
 
-class gfsk_mod(gr.hier_block2):
-    """Link packets on message port `in` -> GFSK baseband (complex, amplitude `amplitude`).
+class gfsk_pdu_tx(gr.hier_block2):
+    """Link packets on message port `in` -> GFSK baseband (complex, amplitude `amplitude`), each
+    burst's first sample tagged `packet_len` with the burst's length in samples (GNU Radio's
+    tagged-stream convention, which a UHD sink turns into start and end of burst).
 
     Each packet becomes one burst: `ramp_symbols` of 0101 phasing (the receiver locks on), the
     access code, the length header, the packet and its CRC-32, then `ramp_symbols` of phasing
@@ -45,7 +47,7 @@ class gfsk_mod(gr.hier_block2):
 
     def __init__(self, samples_per_symbol: int = 4, bt: float = 0.5, ramp_symbols: int = 32,
                  amplitude: float = 1.0, access_code: str = DEFAULT_ACCESS_CODE) -> None:
-        gr.hier_block2.__init__(self, "gfsk_mod", gr.io_signature(0, 0, 0),
+        gr.hier_block2.__init__(self, "gfsk_pdu_tx", gr.io_signature(0, 0, 0),
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         self.message_port_register_hier_in("in")
         sps = int(samples_per_symbol)
@@ -61,6 +63,10 @@ class gfsk_mod(gr.hier_block2):
         taps = np.convolve(firdes.gaussian(1.0, sps, bt, 4 * sps), [1.0] * sps)
         self.gaussian_filter = filter.interp_fir_filter_fff(sps, taps)
         self.fm = analog.frequency_modulator_fc(_sensitivity(sps))
+        # the interpolating filter moves each burst's length tag to its first sample but keeps
+        # its value in symbols: make it samples, so a UHD sink (TSB tag name packet_len) sends
+        # each burst between start- and end-of-burst
+        self.burst_length = blocks.tagged_stream_multiply_length(gr.sizeof_gr_complex, LENGTH_TAG, sps)
         self.scale = blocks.multiply_const_cc(amplitude)
 
         self.msg_connect(self, "in", self.crc_append, "in")
@@ -70,13 +76,13 @@ class gfsk_mod(gr.hier_block2):
         self.connect(self.header_stream, (self.frame_mux, 0))
         self.connect(self.payload_stream, (self.frame_mux, 1))
         self.connect(self.frame_mux, self.unpack_bits, self.nrz, self.phasing, self.gaussian_filter,
-                     self.fm, self.scale, self)
+                     self.fm, self.burst_length, self.scale, self)
 
     def set_amplitude(self, amplitude: float) -> None:
         self.scale.set_k(amplitude)
 
 
-class gfsk_demod(gr.hier_block2):
+class gfsk_pdu_rx(gr.hier_block2):
     """GFSK baseband (complex) -> the link packets that passed the CRC-32, on message port `out`.
 
     With `soft_symbols`, the block also has a float output: the discriminator's value at each
@@ -84,7 +90,7 @@ class gfsk_demod(gr.hier_block2):
 
     def __init__(self, samples_per_symbol: int = 4, threshold: int = 2, loop_bandwidth: float = 0.045,
                  access_code: str = DEFAULT_ACCESS_CODE, soft_symbols: bool = False) -> None:
-        gr.hier_block2.__init__(self, "gfsk_demod", gr.io_signature(1, 1, gr.sizeof_gr_complex),
+        gr.hier_block2.__init__(self, "gfsk_pdu_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
                                 gr.io_signature(1, 1, gr.sizeof_float) if soft_symbols
                                 else gr.io_signature(0, 0, 0))
         self.message_port_register_hier_out("out")
@@ -113,4 +119,4 @@ class gfsk_demod(gr.hier_block2):
         self.symbol_sync.set_loop_bandwidth(loop_bandwidth)
 
 
-__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_demod", "gfsk_mod"]
+__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_pdu_rx", "gfsk_pdu_tx"]

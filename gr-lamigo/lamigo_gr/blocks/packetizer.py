@@ -14,7 +14,7 @@ from lamigo.link import LinkConfig, LinkKey, Packet, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import unpack_message
 from lamigo.models.index_prior import model_set_index_prior
-from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     """Splits each GO message PDU on `in` into link packets (header CRC-16, CRC-32 trailer,
     repeated Reed-Solomon coded control block, interleaved token groups), one PDU each on `out`.
 
-    The message id comes from the input metadata `message_id` (as the GO message source sets
+    The message id comes from the input metadata `message_id` (as the image source sets
     it), else from a counter. A PDU whose metadata names a classical `codec` (as the GO message
     source sets it, with `height` and `width`) is a classical file: its header up to the first
     scan is protected as a control block, the rest sent as is. Packet metadata: `message_id`, `seq`, `count`, `kind`. Input that

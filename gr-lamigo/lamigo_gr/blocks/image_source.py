@@ -1,4 +1,4 @@
-"""GO message source: images in, one GO message PDU per image out (the transmitter, Algorithm 1),
+"""image source: images in, one GO message PDU per image out (the transmitter, Algorithm 1),
 or one classical file (JPEG, JPEG 2000) per image to compare with over the same link."""
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ from lamigo.errors import ConfigError, LamigoError
 from lamigo.images import DEFAULT_SIZE, fit_image, load_image, parse_size, resolve_images
 from lamigo.lami.transmitter import Transmitter, caption_to_send
 from lamigo.link import LinkConfig, LinkKey
+from lamigo.link.packetizer import control_byte_weight
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
 from lamigo.models.index_prior import model_set_index_prior
 from lamigo.models.registry import load_model_set
-from lamigo_gr.pdu import make_pdu
+from lamigo_gr.support.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
 
 
-class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
+class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     """Encodes images into GO messages on the CPU and emits one PDU per image on `out`.
 
     The PDU holds the packed GO message (`lamigo.message.pack_message`); its metadata holds
@@ -35,10 +36,10 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     With a classical `codec` the PDU is instead the image's file in that codec, at the highest
     setting whose bytes on air are at most `budget` (`lamigo.link.classical.send_at_budget`:
-    every packet the GO Packetizer will send for it, link headers, CRCs, authentication tags and
+    every packet the Link Packetizer will send for it, link headers, CRCs, authentication tags and
     the repeated, protected header block included, as counted with the packetizer's
     `max_payload`, `control_copies` and `link_key`), with metadata `codec`, `setting`, `height`
-    and `width` besides; the GO Packetizer sends it as `lamigo.link.classical` does and the
+    and `width` besides; the Link Packetizer sends it as `lamigo.link.classical` does and the
     Classical Receiver hands on its image. No models load.
 
     Args:
@@ -58,8 +59,9 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         codec: "go", or a classical baseline: "jpeg", "jpeg-rst" (restart markers) or "jpeg2000".
         budget: the classical file's largest size in bytes on air (ignored for "go"), e.g. a
             GO message's bytes on air to compare at the same cost.
-        max_payload, control_copies, link_key: those of the GO Packetizer downstream, which
-            the budget counts the packets of (classical codecs only).
+        max_payload, control_copies, link_key: those of the Link Packetizer downstream, which
+            the budget counts the packets of (classical codecs), and which a GO message's index
+            code table is chosen for (the packetizer sends it with that table).
     """
 
     def __init__(
@@ -86,7 +88,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         control_copies: int = LinkConfig.control_copies,
         link_key: str = "",
     ) -> None:
-        gr.basic_block.__init__(self, name="lamigo_go_message_source", in_sig=None, out_sig=None)
+        gr.basic_block.__init__(self, name="lamigo_image_source", in_sig=None, out_sig=None)
         if count < 0 or interval < 0:
             raise ConfigError(f"count and interval must be >= 0, got {count} and {interval}")
         self.sources = resolve_images(images)
@@ -108,9 +110,12 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
             self.key = LinkKey.load(link_key) if link_key else None
         else:
             models = load_model_set(model_set, device="cpu", weights=weights or None)
+            # The Link Packetizer sends the message with the code table chosen here, so it is
+            # chosen with that packetizer's weight of a control byte.
             self.transmitter = Transmitter(
                 models, policy_from_options(policy, ratio, seed, pattern), coder, text_coder, self.size,
                 model_set_index_prior(model_set, weights or None),
+                control_byte_weight(LinkConfig(max_payload, control_copies=control_copies)),
             )
         self.messages_sent = 0
         self.images_failed = 0
@@ -120,7 +125,7 @@ class go_message_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def start(self) -> bool:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="lamigo_go_message_source", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="lamigo_image_source", daemon=True)
         self._thread.start()
         return True
 

@@ -13,10 +13,10 @@ from lamigo.errors import LamigoError
 from lamigo.link import LinkKey, Reassembler
 from lamigo.link.reassembler import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo_gr.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.expiry_timer import ExpiryTimer
-from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo.models.index_prior import model_set_codebook_size, model_set_index_prior
+from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.support.expiry_timer import ExpiryTimer
+from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +28,9 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     signals done.
 
     Output PDU: the GO message as it arrived (`lamigo.message.pack_message`, index 0 standing in
-    for lost tokens), with metadata: `message_id`, the link statistics (`packets_expected`,
+    for lost tokens; its indices coded with the pre-shared prior's code, not with an image table
+    fitted again, which costs more than reassembling the message), with metadata:
+    `message_id`, the link statistics (`packets_expected`,
     `packets_received`, `packets_lost`, `index_groups_lost`, `caption_chunks_lost`,
     `tokens_lost`, ...; `lamigo.message.LinkStats`) and `lost_map`, the np.packbits bitmap of
     lost tokens (row-major over the latent grid). Damaged, foreign or forged packets and
@@ -56,7 +58,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         gr.basic_block.__init__(self, name="lamigo_depacketizer", in_sig=None, out_sig=None)
         self.prior = model_set_index_prior(model_set, weights or None)
         limits = ReceiverLimits(max_tokens=max_tokens,
-                                codebook_size=self.prior.codebook_size if self.prior is not None else None)
+                                codebook_size=model_set_codebook_size(model_set, self.prior))
         key = LinkKey.load(link_key) if link_key else None
         self.reassembler = Reassembler(self.prior, limits=limits, key=key, timeout=timeout,
                                        max_in_flight=max_in_flight)
@@ -122,7 +124,7 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def _publish(self, messages: list[ReceivedMessage]) -> None:
         for received in messages:
             try:
-                data = pack_message(received.message, self.prior)
+                data = pack_message(received.message, self.prior, table_weight=None)
                 meta = {"message_id": received.message_id, **received.link.as_dict(),
                         "lost_map": np.packbits(received.lost.ravel())}
                 pdu = make_pdu(data, meta)

@@ -21,9 +21,9 @@ from lamigo.link import LinkKey
 from lamigo.link.classical import receive_file
 from lamigo.link.packet import Packet, PacketKind
 from lamigo.link.reassembler import DEFAULT_TIMEOUT
-from lamigo_gr.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.expiry_timer import ExpiryTimer
-from lamigo_gr.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.support.expiry_timer import ExpiryTimer
+from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
 
 logger = logging.getLogger(__name__)
 

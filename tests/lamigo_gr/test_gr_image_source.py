@@ -1,4 +1,4 @@
-"""GO message source: images in, GO message PDUs out, then done."""
+"""image source: images in, GO message PDUs out, then done."""
 
 import pmt
 import pytest
@@ -9,13 +9,13 @@ from lamigo.errors import ConfigError
 from lamigo.images import BUNDLED_PHOTOS, load_image
 from lamigo.lami.transmitter import caption_to_send
 from lamigo.message import unpack_message
-from lamigo_gr import go_message_source
-from lamigo_gr.pdu import split_pdu
+from lamigo_gr import image_source
+from lamigo_gr.support.pdu import split_pdu
 
 
 def _source(**overrides):
     params = dict(images="photo:coffee;photo:rocket", size="64x64", caption="a test image", model_set="tiny")
-    return go_message_source(**(params | overrides))
+    return image_source(**(params | overrides))
 
 
 class TestGoMessageSource(gr_unittest.TestCase):

@@ -1,4 +1,4 @@
-"""The GFSK modem blocks alone: packets through gfsk_mod -> gfsk_demod arrive bit-exact and in
+"""The GFSK modem blocks alone: packets through gfsk_pdu_tx -> gfsk_pdu_rx arrive bit-exact and in
 order, the soft symbols stay clear of 0 on a clean link, and noise loses packets but never passes a
 corrupted one."""
 
@@ -10,7 +10,7 @@ import pmt
 import pytest
 from gnuradio import blocks, channels, gr
 
-from lamigo_gr import gfsk_demod, gfsk_mod
+from lamigo_gr import gfsk_pdu_rx, gfsk_pdu_tx
 
 
 # Items a stage may hold back (its filter history, Symbol Sync's interpolator), at most:
@@ -38,7 +38,7 @@ def _wait_until_drained(mod, demod, payload_bytes: int, pdus, checked, timeout: 
 
 def _run(packets, noise_voltage=0.0, soft_symbols=False, while_running=None):
     top_block = gr.top_block()
-    mod, demod = gfsk_mod(), gfsk_demod(soft_symbols=soft_symbols)
+    mod, demod = gfsk_pdu_tx(), gfsk_pdu_rx(soft_symbols=soft_symbols)
     channel = channels.channel_model(noise_voltage, 0.0, 1.0, [1.0], 7, False)
     received = blocks.message_debug()
     top_block.connect(mod, channel, demod)
@@ -96,16 +96,16 @@ def test_every_grc_callback_runs_on_a_live_modem():
             method, param = re.fullmatch(r"(\w+)\(\$\{(\w+)\}\)", line).groups()
             callbacks.setdefault(block["id"], []).append((method, param))
     # the live flowgraph below holds every block that has callbacks
-    assert set(callbacks) == {"lamigo_gfsk_mod", "lamigo_gfsk_demod"}, callbacks
+    assert set(callbacks) == {"lamigo_gfsk_pdu_tx", "lamigo_gfsk_pdu_rx"}, callbacks
     new_values = {"amplitude": 0.5, "loop_bandwidth": 0.03}
-    settings = {"lamigo_gfsk_mod": lambda mod, demod: {"amplitude": mod.scale.k()},
-                "lamigo_gfsk_demod": lambda mod, demod: {"loop_bandwidth": demod.symbol_sync.loop_bandwidth()}}
+    settings = {"lamigo_gfsk_pdu_tx": lambda mod, demod: {"amplitude": mod.scale.k()},
+                "lamigo_gfsk_pdu_rx": lambda mod, demod: {"loop_bandwidth": demod.symbol_sync.loop_bandwidth()}}
     rng = np.random.default_rng(2)
     packets = [rng.integers(0, 256, 90, dtype=np.uint8).tobytes() for _ in range(3)]
 
     def change(mod, demod):
         for block_id, calls in callbacks.items():
-            target = mod if block_id == "lamigo_gfsk_mod" else demod
+            target = mod if block_id == "lamigo_gfsk_pdu_tx" else demod
             for method, param in calls:
                 getattr(target, method)(new_values[param])
             got = settings[block_id](mod, demod)
@@ -113,3 +113,30 @@ def test_every_grc_callback_runs_on_a_live_modem():
 
     received, _ = _run(packets, while_running=change)
     assert received == packets
+
+
+def test_each_burst_carries_its_length_in_samples_for_a_burst_sink():
+    """What a UHD sink with TSB tag name packet_len needs: one packet_len tag on the first sample
+    of each burst, its value the burst's length in samples, the bursts back to back."""
+    top_block = gr.top_block()
+    mod = gfsk_pdu_tx(samples_per_symbol=4, ramp_symbols=32)
+    sink = blocks.vector_sink_c()
+    top_block.connect(mod, sink)
+    top_block.start()
+    lengths = [1, 20, 105]
+    for length in lengths:
+        mod.crc_append.to_basic_block()._post(
+            pmt.intern("in"), pmt.cons(pmt.make_dict(), pmt.init_u8vector(length, [7] * length)))
+    deadline = time.monotonic() + 20
+    while len(sink.tags()) < len(lengths) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.2)
+    top_block.stop()
+    top_block.wait()
+    tags = [(tag.offset, pmt.to_python(tag.value)) for tag in sink.tags()
+            if pmt.symbol_to_string(tag.key) == "packet_len"]
+    # per burst: 2 x 32 phasing, 64-bit access code, 32-bit length header, payload and CRC-32
+    expected = [4 * (64 + 64 + 32 + 8 * (length + 4)) for length in lengths]
+    assert [value for _, value in tags] == expected
+    assert [offset for offset, _ in tags] == [sum(expected[:i]) for i in range(len(expected))]
+    assert len(sink.data()) == sum(expected)
