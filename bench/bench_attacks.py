@@ -1,8 +1,9 @@
 """Attacks on the receiver: what each rejected input costs, and whether the receiver still works.
 
-For every attack of issue 14 the crafted inputs (each at most 1 KB unless the attack is a
+For every attack of issues 14 and 25 the crafted inputs (each at most 1 KB unless the attack is a
 flood) go to the part that meets them off the air or the wire: the link reassembler (the GO
-Depacketizer's core), the service's frame parser, the decoder client's PDU conversion, or
+Depacketizer's core), the classical file receiver (the Classical Receiver's core, each file
+handed to the codec's receiver as the block does), the service's frame parser, the decoder client's PDU conversion, or
 `unpack_message` as `lamigo decode` calls it. Per rejected input it prints the CPU time and the
 peak of memory allocated while handling it (tracemalloc: Python and numpy), and whether the
 next good message, sent right after to the same receiver, still came out intact. The peer row
@@ -27,12 +28,15 @@ import numpy as np
 
 from lamigo.coding.wire import Writer
 from lamigo.errors import LamigoError
-from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, Reassembler, packetize
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, PacketSealer, Reassembler, packetize
+from lamigo.link.classical import FileReceiver, _HeaderBlock
 from lamigo.link.control import encode_link_control
 from lamigo.link.fec import protect_control
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits, unpack_message
 from lamigo.message.format import MAGIC, VERSION, crc32
+from lamigo.classical import Encoded
+from lamigo.link.classical import packetize_file
 from lamigo.service.wire import message_frames, parse_frames, pdu_frames
 
 GEOMETRY = Geometry(64, 64, 16, 16, 512)
@@ -159,6 +163,37 @@ def interleaved_attack(name: str, genuine: list[Packet], junk: Callable[[int, Pa
     largest = max(len(data) for is_genuine, data in stream if not is_genuine)
     return Row(name, "reassembler", junk_count, largest, 1000 * cpu / junk_count, peak / 2**20,
                "yes" if intact else "NO")
+
+
+def classical_attack(name: str, files: list[list[bytes]], **options) -> Row:
+    """Each input a forged file's packets, to the Classical Receiver's core as its block
+    receives them (every completed file goes to the codec's receiver, or a grey 256x256 image);
+    then a good JPEG file must still arrive whole."""
+    from lamigo.classical import get_baseline
+    from lamigo.classical.received import failure
+
+    receiver = FileReceiver(**options)
+
+    def handle(packets: list[bytes]) -> None:
+        files = [done for data in packets for done in receiver.push(data)] + receiver.flush()
+        for done in files:
+            if done.arrived is None:
+                failure((256, 256), np.zeros(0, dtype=bool), done.note)
+            else:
+                done.arrived.receive()
+
+    cpu, peak = measure(files, handle)
+    jpeg = get_baseline("jpeg").encode(np.full((64, 64, 3), 90, np.uint8), 50)
+    good = Encoded("jpeg", 50, jpeg, get_baseline("jpeg").header_length(jpeg), len(jpeg))
+    out = [d for p in packetize_file(good, (64, 64), 5) for d in receiver.push(p.to_bytes())] + receiver.flush()
+    intact = len(out) == 1 and out[0].arrived is not None and out[0].arrived.data == jpeg
+    return Row(name, "classical rx", len(files), max(size_of(f) for f in files), cpu, peak, "yes" if intact else "NO")
+
+
+def forged_header(shape: tuple[int, int], file_bytes: int = 500, tag: int = 1, count: int = 2) -> list[bytes]:
+    block = _HeaderBlock(tag, "jpeg", shape, file_bytes, 100, b"\xff\xd8").to_bytes()
+    return [Packet(message_id=0, tag=tag, seq=group, count=count, kind=PacketKind.CLASSICAL_HEADER, group=group,
+                   payload=chunk).to_bytes() for group, chunk in enumerate(protect_control(block, 105))]
 
 
 def wire_attack(name: str, frames: list[list[bytes]], limits: ReceiverLimits) -> Row:
@@ -292,6 +327,48 @@ def main() -> None:
         "16 foreign-id packets per real packet", genuine,
         lambda i, p: [dataclasses.replace(junk_index, message_id=100 + j, tag=i).to_bytes() for j in range(16)],
         first, max_in_flight=16))
+
+    # Issue 25: what one forged packet (or a few) could still cost.
+    rng = np.random.default_rng(25)
+    junk_controls = [Packet(message_id=5, tag=9, seq=seq, count=65535, kind=PacketKind.CONTROL, group=0,
+                            payload=rng.integers(0, 256, 105, dtype=np.uint8).tobytes()).to_bytes()
+                     for seq in range(200)]
+    rows.append(reassembler_attack("200 junk control copies of one message and group", junk_controls))
+    seqs = iter(range(65535))
+    rows.append(interleaved_attack(
+        "40 junk control copies after each genuine packet", genuine,
+        lambda i, p: [Packet(message_id=5, tag=9, seq=next(seqs), count=65535, kind=PacketKind.CONTROL, group=0,
+                             payload=rng.integers(0, 256, 105, dtype=np.uint8).tobytes()).to_bytes()
+                      for _ in range(40)], first))
+    live = packetize(first, 3, LinkConfig(max_payload=60))
+    half = len(live) // 2
+    control_only = [p.to_bytes() for k in range(16) for p in packetize(good_message(seed=40 + k), 200 + k)
+                    if p.kind == PacketKind.CONTROL]
+    rows.append(interleaved_attack(
+        "16 forged control-only messages mid-message (no key)", live,
+        lambda i, p: control_only if i == half else [], first))
+    sealer = PacketSealer(key)
+    old = [sealer.seal(p) for p in packetize(second, 1, LinkConfig(max_payload=60))]
+    replayed = [data for data in old if data[1] == PacketKind.CONTROL] * 16
+    stream = [sealer.seal(p) for p in live]
+    keyed = Reassembler(key=key)
+    out = [m for data in old for m in keyed.push(data)]
+    keyed.collector.done.clear()  # the replayed message forgotten by the late-packet memory
+    started = time.process_time()
+    for data in replayed:
+        out += keyed.push(data)
+    replay_cpu = time.process_time() - started
+    out += [m for data in stream for m in keyed.push(data)] + keyed.flush()
+    intact = [m.message_id for m in out] == [1, 3] and not out[1].lost.any()
+    rows.append(Row(f"16 replays of a message's control packets (key; {keyed.stats.replayed} dropped)",
+                    "reassembler", len(replayed), max(map(len, replayed)), 1000 * replay_cpu / len(replayed), 0.0,
+                    "yes" if intact else "NO"))
+    rows.append(classical_attack("classical header claims 16384x16384", [forged_header((16384, 16384))] * 3))
+    rows.append(classical_attack("classical header claims 65535x65535", [forged_header((65535, 65535))] * 3))
+    data_flood = forged_header((64, 64), file_bytes=1 << 20, count=65535) + [
+        Packet(message_id=0, tag=1, seq=seq, count=65535, kind=PacketKind.CLASSICAL_DATA, group=seq,
+               payload=bytes(1000)).to_bytes() for seq in range(3, 3000)]
+    rows.append(classical_attack("3,000 data packets of one file (1 KB each)", [data_flood]))
 
     # A flood: how many log lines do 200,000 junk packets cost?
     lines = []

@@ -213,3 +213,33 @@ def test_images_are_saved_and_a_folder_that_cannot_be_written_loses_only_the_fil
     assert Image.open(tmp_path / "images" / "file_00012.png").size == SHAPE
     assert (saver.files_out, saver.save_failed) == (1, 0)
     assert (failing.files_out, failing.save_failed) == (1, 1)
+
+
+def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image, tmp_path):
+    """One forged header packet claiming 16384x16384 is refused from the header alone (a grey
+    image of `size` comes out, saying why); with the link key, a replayed file is dropped and
+    counted instead of coming out again."""
+    from lamigo.link import LinkKey, PacketSealer
+    from lamigo.link.auth import write_link_key
+    from lamigo.link.classical import _HeaderBlock
+    from lamigo.link.fec import protect_control
+    from lamigo.link.packet import Packet
+
+    block = _HeaderBlock(1, "jpeg", (16384, 16384), 500, 100, b"\xff\xd8").to_bytes()
+    forged = [Packet(message_id=3, tag=1, seq=group, count=2, kind=PacketKind.CLASSICAL_HEADER, group=group,
+                     payload=chunk) for group, chunk in enumerate(protect_control(block, 105))]
+    receiver = classical_receiver(timeout=5, size="64x64")
+    for packet in forged:
+        receiver._handle(make_pdu(packet.to_bytes()))
+    (done,) = receiver._take(None)
+    assert done.arrived is None and "pixels" in done.note
+
+    key_file = tmp_path / "link.key"
+    write_link_key(key_file)
+    sealer = PacketSealer(LinkKey.load(key_file))
+    sent = [make_pdu(sealer.seal(p)) for p in packetize_file(_file(image), SHAPE, 4, CONFIG)]
+    keyed = classical_receiver(timeout=5, size="64x64", link_key=str(key_file))
+    for pdu in sent + sent:
+        keyed._handle(pdu)
+    keyed._publish(keyed._take(None))
+    assert keyed.files_out == 1 and keyed.stats.replayed == len(sent)

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from lamigo.link import LinkConfig
-from lamigo.link.reassembler import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
+from lamigo.link.classical import MAX_PIXELS
+from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS
 from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, GRC_BLOCKS_DIR, flowgraph_parameters
 
@@ -66,7 +67,9 @@ def test_receiver_defaults_are_the_libraries():
     depacketizer = _python_defaults(_block("lamigo_depacketizer"))
     assert (depacketizer["timeout"], depacketizer["max_in_flight"], depacketizer["max_tokens"]) == (
         DEFAULT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_TOKENS)
-    assert _python_defaults(_block("lamigo_classical_receiver"))["timeout"] == DEFAULT_TIMEOUT
+    classical = _python_defaults(_block("lamigo_classical_receiver"))
+    assert (classical["timeout"], classical["max_in_flight"], classical["max_pixels"]) == (
+        DEFAULT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, MAX_PIXELS)
 
 
 # The receivers' bounds (defaults: the block's, tied to the library above); a flowgraph may

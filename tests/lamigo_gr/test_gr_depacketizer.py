@@ -179,3 +179,25 @@ def test_a_depacketizer_on_the_tiny_set_knows_its_codebook():
     from lamigo_gr import depacketizer
 
     assert depacketizer(model_set="tiny").reassembler.limits.codebook_size == 512
+
+
+def test_listeners_get_the_received_message_objects(go_message_bytes):
+    """In the same process the messages are handed on as objects (never packed and parsed
+    back); a listener that raises loses the message for itself only, the PDU still goes out."""
+    from lamigo.message import ReceivedMessage
+
+    message = unpack_message(go_message_bytes)
+    packets = packetize(message, 4, LinkConfig(max_payload=24))
+    block = depacketizer()
+    got = []
+    block.add_listener(got.append)
+    block.add_listener(lambda received: 1 / 0)
+    tb = gr.top_block()
+    debug = blocks.message_debug()
+    tb.msg_connect(block, "out", debug, "store")
+    for packet in packets:
+        block._handle(make_pdu(packet.to_bytes()))
+    (received,) = got
+    assert isinstance(received, ReceivedMessage) and received.message_id == 4
+    np.testing.assert_array_equal(received.message.indices, message.indices)
+    assert block.listener_failed == 1 and block.messages_out == 1

@@ -38,3 +38,19 @@ def build_message():
 @pytest.fixture(scope="session")
 def caption() -> str:
     return CAPTION
+
+
+@pytest.fixture
+def rs_decodes(monkeypatch) -> list[int]:
+    """[n]: the Reed-Solomon decodes the protected-block vote makes from now on."""
+    import lamigo.link.protected_block as protected_block
+
+    calls = [0]
+    decode = protected_block.decode_chunk
+
+    def counted(copies):
+        calls[0] += len(copies)
+        return decode(copies)
+
+    monkeypatch.setattr(protected_block, "decode_chunk", counted)
+    return calls

@@ -14,9 +14,13 @@ Each input drives up to 16 packets. A choice from the input picks how each is ma
   the fuzzer reaches the Reed-Solomon control decoder and the index and caption decoders behind
   the CRCs;
 * a control block made of input bytes, Reed-Solomon coded as a sender would, so the fuzzer
-  writes control blocks (geometry, policy, mask, chunk counts) directly.
-The packets go to one reassembler in the input's order (reordered, duplicated, missing).
-`Reassembler.push` must never raise: any exception is a finding and stops the run.
+  writes control blocks (geometry, policy, mask, chunk counts) directly;
+* a packet of the stream (or a crafted classical header block claiming a 16384x16384 image)
+  authenticated with the link key and carrying a replay stamp (sender, counter) from the input,
+  so the fuzzer reaches the stamp parser and the replay window.
+The packets go in the input's order (reordered, duplicated, missing) to GO reassemblers
+and classical file receivers, without and with the key. `push` must never raise: any
+exception is a finding and stops the run.
 """
 
 import dataclasses
@@ -30,7 +34,8 @@ with atheris.instrument_imports():
 
     from lamigo.coding.wire import Writer
     from lamigo.errors import PacketError
-    from lamigo.link import LinkConfig, Packet, PacketKind, Reassembler, packetize
+    from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, Reassembler, packetize
+    from lamigo.link.classical import FileReceiver, _HeaderBlock
     from lamigo.link.control import encode_link_control
     from lamigo.link.fec import protect_control
     from lamigo.masking import make_policy
@@ -90,14 +95,24 @@ def _crafted() -> list[Packet]:
     ]
 
 
-STREAM = _stream() + _crafted()
+def _classical() -> list[Packet]:
+    block = _HeaderBlock(3, "jpeg", (16384, 16384), 4000, 32, b"\xff\xd8\xff\xdb").to_bytes()
+    chunks = protect_control(block, 32)
+    header = [Packet(message_id=8, tag=3, seq=group, count=len(chunks) + 1, kind=PacketKind.CLASSICAL_HEADER,
+                     group=group, payload=chunk, payload_crc=False) for group, chunk in enumerate(chunks)]
+    return [*header, Packet(message_id=8, tag=3, seq=len(chunks), count=len(chunks) + 1,
+                            kind=PacketKind.CLASSICAL_DATA, group=0, payload=bytes(32), payload_crc=False)]
+
+
+STREAM = _stream() + _crafted() + _classical()
+KEY = LinkKey(bytes(range(32)))
 
 
 def packets_from(data: bytes) -> list[bytes]:
     provider = atheris.FuzzedDataProvider(data)
     packets = []
     for _ in range(provider.ConsumeIntInRange(0, 16)):
-        how = provider.ConsumeIntInRange(0, 3)
+        how = provider.ConsumeIntInRange(0, 4)
         if how == 0:
             packets.append(provider.ConsumeBytes(provider.ConsumeIntInRange(0, 160)))
             continue
@@ -106,6 +121,11 @@ def packets_from(data: bytes) -> list[bytes]:
             packets += [packet.to_bytes() for packet in control_packets(block, 12)]
             continue
         packet = STREAM[provider.ConsumeIntInRange(0, len(STREAM) - 1)]
+        if how == 4:
+            stamp = (provider.ConsumeIntInRange(0, 0xFFFF), provider.ConsumeIntInRange(0, (1 << 64) - 1))
+            sealed = packet.to_bytes(KEY, stamp)
+            packets.append(sealed[:provider.ConsumeIntInRange(0, len(sealed))] if provider.ConsumeBool() else sealed)
+            continue
         keep = provider.ConsumeIntInRange(0, len(packet.payload))
         payload = packet.payload[:keep] + provider.ConsumeBytes(provider.ConsumeIntInRange(0, 40))
         packets.append(dataclasses.replace(packet, payload=payload).to_bytes())
@@ -113,14 +133,16 @@ def packets_from(data: bytes) -> list[bytes]:
 
 
 def test_one_input(data: bytes) -> None:
-    reassembler = Reassembler()
+    receivers = [Reassembler(), Reassembler(key=KEY), FileReceiver(), FileReceiver(key=KEY)]
     for packet in packets_from(data):
         try:
             Packet.from_bytes(packet)
         except PacketError:
             pass
-        reassembler.push(packet)
-    reassembler.flush()
+        for receiver in receivers:
+            receiver.push(packet)
+    for receiver in receivers:
+        receiver.flush()
 
 
 if __name__ == "__main__":

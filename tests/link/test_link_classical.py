@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from lamigo.classical import MID_GREY, encode_at_budget
+from lamigo.errors import ConfigError
 from lamigo.images import fit_image, load_image
 from lamigo.link import Packet, PacketKind, Reassembler, noise_setup, packetize
 from lamigo.link.classical import (
@@ -180,3 +183,73 @@ def test_a_forged_header_block_under_another_tag_does_not_replace_the_file(jpeg)
                      payload=chunk).to_bytes() for group, chunk in enumerate(protect_control(block, 105))]
     arrived = receive_file(forged + genuine)
     assert arrived is not None and arrived.data == jpeg.data and not arrived.lost.any()
+
+
+def _forged_header(shape, file_bytes=500, tag=1, count=2, message_id=0):
+    from lamigo.link.classical import _HeaderBlock
+
+    block = _HeaderBlock(tag, "jpeg", shape, file_bytes, 100, b"\xff\xd8").to_bytes()
+    return [Packet(message_id=message_id, tag=tag, seq=group, count=count, kind=PacketKind.CLASSICAL_HEADER,
+                   group=group, payload=chunk) for group, chunk in enumerate(protect_control(block, 105))]
+
+
+def test_a_header_claiming_a_huge_image_is_refused_before_anything_is_decoded():
+    """Regression: one 70-byte header packet claiming 16384x16384 cost 7.4 s and 1.8 GB."""
+    import tracemalloc
+
+    from lamigo.link.classical import MAX_PIXELS, FileReceiver
+
+    receiver = FileReceiver()
+    tracemalloc.start()
+    files = [done for packet in _forged_header((16384, 16384)) for done in receiver.push(packet.to_bytes())]
+    files += receiver.flush()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    (file,) = files
+    assert file.arrived is None and "pixels" in file.note and peak < 50 << 20
+    assert receiver.stats.messages_failed == 1
+    # The limit is a parameter, by default the largest image a sender sends.
+    side = int(MAX_PIXELS ** 0.5)
+    with pytest.raises(ConfigError, match="cannot send"):
+        packetize_file(_tiny_jpeg(), (side + 32, side), 0)
+    small = FileReceiver(max_pixels=32 * 32)
+    (file,) = [done for packet in _forged_header((64, 64)) for done in small.push(packet.to_bytes())] + small.flush()
+    assert file.arrived is None and "pixels" in file.note
+
+
+def _tiny_jpeg():
+    from lamigo.classical import Encoded, get_baseline
+
+    data = get_baseline("jpeg").encode(np.zeros((32, 32, 3), np.uint8), 50)
+    return Encoded("jpeg", 50, data, get_baseline("jpeg").header_length(data), len(data))
+
+
+def test_bytes_per_file_files_in_flight_and_age_are_bounded():
+    """Regression: data packets of one file were held without a cap (90 MB for one file)."""
+    from lamigo.link.classical import FileReceiver
+
+    now = [0.0]
+    receiver = FileReceiver(max_file_bytes=20_000, max_in_flight=4, timeout=2.0, max_age=5.0, clock=lambda: now[0])
+    header = _forged_header((64, 64), file_bytes=20_000, count=65535)
+    for packet in header:
+        receiver.push(packet.to_bytes())
+    for seq in range(len(header), 400):
+        data = Packet(message_id=0, tag=1, seq=seq, count=65535, kind=PacketKind.CLASSICAL_DATA, group=seq,
+                      payload=bytes(1000))
+        receiver.push(data.to_bytes())
+    assert receiver.stats.over_limit > 0 and receiver.stats.packets_accepted <= 21
+    for number in range(50):  # files in flight: bounded whatever arrives
+        for packet in _forged_header((64, 64), tag=100 + number, message_id=number):
+            receiver.push(packet.to_bytes())
+    assert receiver.collector.in_flight <= 2 * 4
+    # A sender trickling packets cannot hold a file open past its maximum age.
+    trickle = _forged_header((64, 64), tag=7, count=1000, message_id=9)
+    receiver.flush()
+    files = []
+    for seq in range(10):
+        now[0] += 1.0
+        packet = dataclasses.replace(trickle[0], seq=seq)
+        files += receiver.push(packet.to_bytes())
+        if files:
+            break
+    assert [file.message_id for file in files] == [9] and now[0] == 6.0

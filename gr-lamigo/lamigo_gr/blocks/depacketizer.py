@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import pmt
@@ -11,7 +12,7 @@ from gnuradio import gr
 
 from lamigo.errors import LamigoError
 from lamigo.link import LinkKey, Reassembler
-from lamigo.link.reassembler import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
+from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
 from lamigo.message import DEFAULT_MAX_TOKENS, ReceivedMessage, ReceiverLimits, pack_message
 from lamigo.models.index_prior import model_set_codebook_size, model_set_index_prior
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
@@ -35,6 +36,11 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     `tokens_lost`, ...; `lamigo.message.LinkStats`) and `lost_map`, the np.packbits bitmap of
     lost tokens (row-major over the latent grid). Damaged, foreign or forged packets and
     messages beyond `max_tokens` are counted in `stats`, never raised; no input stops the block.
+
+    The PDU is for other blocks and the wire (the decoder client forwards its bytes to the
+    service unparsed). Code in the same process that wants the messages themselves registers
+    with `add_listener` and gets each `lamigo.message.ReceivedMessage` as the object it is,
+    never packed and parsed back.
 
     Args:
         timeout: seconds without a packet after which a message completes with what it has.
@@ -65,6 +71,8 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.pdus_rejected = 0  #: inputs that were not PDUs (bad packets count in `stats`)
         self.publish_failed = 0  #: reassembled messages that could not be packed again
         self.messages_out = 0
+        self.listener_failed = 0  #: messages a listener raised on
+        self._listeners: list[Callable[[ReceivedMessage], None]] = []
         self._log = RateLimitedLog(logger)
         self._lock = threading.Lock()
         self._timer = ExpiryTimer("lamigo_depacketizer", min(0.25, self.reassembler.timeout / 4),
@@ -79,6 +87,12 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def stats(self):
         """`lamigo.link.ReassemblerStats`: packets accepted and rejected, messages completed."""
         return self.reassembler.stats
+
+    def add_listener(self, listener: Callable[[ReceivedMessage], None]) -> None:
+        """Call `listener` with every message this block completes, before its PDU goes out (in
+        the block's thread: it should be quick). One that raises is logged and loses that
+        message for itself only."""
+        self._listeners.append(listener)
 
     def start(self) -> bool:
         self._timer.start()
@@ -123,6 +137,12 @@ class depacketizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     def _publish(self, messages: list[ReceivedMessage]) -> None:
         for received in messages:
+            for listener in self._listeners:
+                try:
+                    listener(received)
+                except Exception:  # a listener's bug loses it this message, not the block
+                    self.listener_failed += 1
+                    self._log.exception("a listener failed on message %d", received.message_id)
             try:
                 data = pack_message(received.message, self.prior, table_weight=None)
                 meta = {"message_id": received.message_id, **received.link.as_dict(),

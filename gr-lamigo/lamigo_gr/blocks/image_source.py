@@ -36,8 +36,8 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
 
     With a classical `codec` the PDU is instead the image's file in that codec, at the highest
     setting whose bytes on air are at most `budget` (`lamigo.link.classical.send_at_budget`:
-    every packet the Link Packetizer will send for it, link headers, CRCs, authentication tags and
-    the repeated, protected header block included, as counted with the packetizer's
+    every packet the Link Packetizer will send for it, link headers, CRCs, authentication tags,
+    replay stamps and the repeated, protected header block included, as counted with the packetizer's
     `max_payload`, `control_copies` and `link_key`), with metadata `codec`, `setting`, `height`
     and `width` besides; the Link Packetizer sends it as `lamigo.link.classical` does and the
     Classical Receiver hands on its image. No models load.

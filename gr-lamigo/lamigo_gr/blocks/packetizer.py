@@ -10,7 +10,7 @@ from gnuradio import gr
 
 from lamigo.classical import Encoded, get_baseline
 from lamigo.errors import LamigoError, MessageError
-from lamigo.link import LinkConfig, LinkKey, Packet, check_message_id, packetize
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import unpack_message
 from lamigo.models.index_prior import model_set_index_prior
@@ -37,7 +37,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         control_copies: how many times each control chunk is sent (1 to 16).
         model_set, weights: whose index prior the coders use (as at the source).
         link_key: file of the pre-shared packet-authentication key (`lamigo.link.auth`); each
-            packet then carries an 8-byte tag. Empty: no authentication.
+            packet then carries an 8-byte tag and a 10-byte replay stamp (a random sender id
+            and a counter, `lamigo.link.replay`). Empty: no authentication.
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.config = LinkConfig(max_payload, interleaver, interleaver_seed, payload_crc, control_copies)
         self.prior = model_set_index_prior(model_set, weights or None)
         self.key = LinkKey.load(link_key) if link_key else None
+        self._sealer = PacketSealer(self.key) if self.key is not None else None
         self._log = RateLimitedLog(logger)
         self.messages_in = 0
         self.packets_out = 0
@@ -82,7 +84,8 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         for packet in packets:
             meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
                     "kind": packet.kind.name.lower()}
-            self.message_port_pub(pmt.intern("out"), make_pdu(packet.to_bytes(self.key), meta))
+            data = self._sealer.seal(packet) if self._sealer is not None else packet.to_bytes()
+            self.message_port_pub(pmt.intern("out"), make_pdu(data, meta))
         self.packets_out += len(packets)
 
     def _packetize(self, meta: dict, data: bytes, message_id: int) -> list[Packet]:

@@ -100,7 +100,7 @@ def _send_baselines(names: list[str], original, budget: int, setup: NoiseSetup, 
 
     results = {}
     for name in names:
-        encoded = send_at_budget(name, original, budget, link_config, key)
+        encoded = send_at_budget(name, original, budget, link_config, key, stamped=False)
         if encoded is None:
             image = grey(original.shape[:2])
             record = {"codec": name, "fits": False, "packets_sent": 0, "packets_lost": 0, "decoded_ok": False,

@@ -14,7 +14,9 @@ from lamigo.link.auth import AUTH_TAG_BYTES, LinkKey, write_link_key
 from lamigo.link.interleave import INTERLEAVERS, seeded_permutation, token_groups
 from lamigo.link.packet import HEADER_SIZE, OVERHEAD, Packet, PacketKind, check_message_id
 from lamigo.link.packetizer import DEFAULT_PAYLOAD, LinkConfig, packetize
-from lamigo.link.reassembler import ReassemblerStats, Reassembler, assemble
+from lamigo.link.collector import ReassemblerStats
+from lamigo.link.reassembler import Reassembler, assemble
+from lamigo.link.replay import PacketSealer, ReplayWindow
 
 __all__ = [
     "AUTH_TAG_BYTES",
@@ -32,8 +34,10 @@ __all__ = [
     "Packet",
     "PacketErasureChannel",
     "PacketKind",
+    "PacketSealer",
     "Reassembler",
     "ReassemblerStats",
+    "ReplayWindow",
     "assemble",
     "check_message_id",
     "noise_setup",

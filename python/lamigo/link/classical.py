@@ -14,14 +14,21 @@ Header block (version 1; "varint" = unsigned LEB128)::
 
     version u8 | file tag u32 | codec wire id u8 | height u16 | width u16 | file bytes u32
     | data bytes per packet u16 | varint length + the file's header bytes
+
+Receiving (`FileReceiver`) runs on the receive state machine every link receiver shares
+(`lamigo.link.collector`: files grouped by message id, tag and packet count, expiry, eviction,
+late packets, bytes per file and files in flight bounded), the header block voted on from its
+copies as a GO control block is (`lamigo.link.protected_block`). What a header block claims is
+checked before anything is allocated: at most `max_file_bytes` bytes and an image of at most
+`max_pixels` pixels (by default `MAX_PIXELS`, the largest image a file is sent of).
 """
 
 from __future__ import annotations
 
 import math
 import sys
-from collections import Counter
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,20 +36,32 @@ import numpy as np
 from lamigo.classical import BASELINES, Encoded, Received, encode_at_budget, get_baseline
 from lamigo.classical.received import failure
 from lamigo.coding.wire import Reader, Writer
-from lamigo.errors import ConfigError, LamigoError, MessageError, PacketError
+from lamigo.errors import ConfigError, MessageError, PacketError
 from lamigo.link.auth import LinkKey
 from lamigo.link.channel import Channel
-from lamigo.link.fec import decode_chunk, join_control, protect_control
-from lamigo.link.packet import MAX_PACKETS, Packet, PacketKind, check_message_id, crc32
+from lamigo.link.collector import (
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_REMEMBER,
+    DEFAULT_TIMEOUT,
+    Gathered,
+    PacketCollector,
+)
+from lamigo.link.fec import protect_control
+from lamigo.link.packet import MAX_PACKETS, STAMP_SIZE, Packet, PacketKind, check_message_id, crc32
 from lamigo.link.packetizer import LinkConfig, spread_control
+from lamigo.link.replay import ReplayWindow
 from lamigo.link.simulation import PacketTally
-from lamigo.message import DEFAULT_MAX_MESSAGE_BYTES
+from lamigo.message import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_MAX_TOKENS
 
-__all__ = ["ArrivedFile", "ClassicalLinkRun", "file_bytes_on_air", "packetize_file", "receive_file",
-           "send_at_budget", "simulate_file"]
+__all__ = ["MAX_PIXELS", "ArrivedFile", "ClassicalLinkRun", "FileReceiver", "ReceivedFile", "file_bytes_on_air",
+           "packetize_file", "receive_file", "send_at_budget", "simulate_file"]
 
 HEADER_BLOCK_VERSION = 1
 MAX_SIDE = 0xFFFF
+#: the largest image (height x width) a classical file is sent of, and by default received: as
+#: large as the largest GO message (DEFAULT_MAX_TOKENS latent tokens, 4x4 pixels each)
+MAX_PIXELS = DEFAULT_MAX_TOKENS * 16
+CLASSICAL_KINDS = frozenset({PacketKind.CLASSICAL_HEADER, PacketKind.CLASSICAL_DATA})
 
 
 @dataclass(frozen=True)
@@ -71,8 +90,9 @@ class _HeaderBlock:
         return out.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes, max_file_bytes: int) -> "_HeaderBlock":
-        """MessageError for a malformed block or one claiming more than `max_file_bytes`."""
+    def from_bytes(cls, data: bytes, max_file_bytes: int, max_pixels: int = MAX_PIXELS) -> "_HeaderBlock":
+        """MessageError for a malformed block or one claiming more than `max_file_bytes` or an
+        image of more than `max_pixels`."""
         inp = Reader(data, "classical header block")
         version = inp.u8("version")
         if version != HEADER_BLOCK_VERSION:
@@ -90,6 +110,9 @@ class _HeaderBlock:
             raise MessageError(f"classical header block claims a {file_bytes}-byte file ({len(header)}-byte "
                                f"header, {chunk} bytes per packet, {shape[0]}x{shape[1]}), beyond "
                                f"this receiver's limit of {max_file_bytes} bytes or inconsistent")
+        if shape[0] * shape[1] > max_pixels:
+            raise MessageError(f"classical header block claims a {shape[0]}x{shape[1]} image, more than this "
+                               f"receiver's limit of {max_pixels} pixels")
         return cls(tag, baseline.name, shape, file_bytes, chunk, header)
 
 
@@ -99,7 +122,8 @@ def packetize_file(encoded: Encoded, shape: tuple[int, int], message_id: int,
     its header block protected and repeated as a GO control block, then its other bytes."""
     config = config or LinkConfig()
     check_message_id(message_id)
-    if not 0 < encoded.header_bytes <= len(encoded.data) or not all(0 < side <= MAX_SIDE for side in shape):
+    if (not 0 < encoded.header_bytes <= len(encoded.data) or not all(0 < side <= MAX_SIDE for side in shape)
+            or shape[0] * shape[1] > MAX_PIXELS):
         raise ConfigError(f"cannot send a {len(encoded.data)}-byte {encoded.codec} file with a "
                           f"{encoded.header_bytes}-byte header of a {shape[0]}x{shape[1]} image")
     data = encoded.data
@@ -119,14 +143,16 @@ def packetize_file(encoded: Encoded, shape: tuple[int, int], message_id: int,
 
 
 def file_bytes_on_air(encoded: Encoded, shape: tuple[int, int], config: LinkConfig | None = None,
-                      key: LinkKey | None = None) -> int:
-    """Bytes on air of the file: every packet whole, link headers, CRCs, authentication tags and
-    the repeated, Reed-Solomon coded header block included."""
-    return sum(len(packet.to_bytes(key)) for packet in packetize_file(encoded, shape, 0, config))
+                      key: LinkKey | None = None, stamped: bool = True) -> int:
+    """Bytes on air of the file: every packet whole, link headers, CRCs, authentication tags
+    and the repeated, Reed-Solomon coded header block included; with `key` and `stamped`, the
+    replay stamp a live keyed sender adds too (`lamigo.link.replay`; simulations send none)."""
+    stamp = STAMP_SIZE if key is not None and stamped else 0
+    return sum(len(packet.to_bytes(key)) + stamp for packet in packetize_file(encoded, shape, 0, config))
 
 
 def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfig | None = None,
-                   key: LinkKey | None = None) -> Encoded | None:
+                   key: LinkKey | None = None, stamped: bool = True) -> Encoded | None:
     """`codec`'s file of `image` at its highest setting whose bytes on air (as
     `file_bytes_on_air` counts them) are at most `budget`; None when none fits."""
     baseline = get_baseline(codec)
@@ -136,7 +162,7 @@ def send_at_budget(codec: str, image: np.ndarray, budget: int, config: LinkConfi
         header = baseline.header_length(data)
         if header is None:  # the codec wrote a file whose header does not parse: never sent
             return sys.maxsize
-        return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key)
+        return file_bytes_on_air(Encoded(codec, 0, data, header, 0), shape, config, key, stamped)
 
     return encode_at_budget(codec, image, budget, on_air)
 
@@ -156,52 +182,101 @@ class ArrivedFile:
         return get_baseline(self.codec).receive(self.data, self.lost, self.shape)
 
 
+@dataclass(frozen=True)
+class ReceivedFile:
+    """One classical file as it completed: its packets counted, and what arrived of it (None
+    when its header block was lost or refused: nothing can be decoded)."""
+
+    message_id: int
+    packets_expected: int
+    packets_received: int
+    arrived: ArrivedFile | None
+    header_packets: int  #: header block copies that arrived
+    note: str = ""  #: why the header block is missing, when it is
+
+
+class FileReceiver:
+    """Classical files from their packets in any order (GO packets are counted in `ignored`).
+
+    Args:
+        key: the link key packets must be authenticated with (None: no authentication); with
+            a key, replayed packets are dropped (`lamigo.link.replay`).
+        max_file_bytes: largest file accepted, and payload bytes held per file.
+        max_pixels: largest image (height x width) a header block may claim.
+        timeout, max_age, max_in_flight, remember, clock: as for `lamigo.link.collector`.
+    """
+
+    def __init__(self, *, key: LinkKey | None = None, max_file_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+                 max_pixels: int = MAX_PIXELS, timeout: float = DEFAULT_TIMEOUT, max_age: float | None = None,
+                 max_in_flight: int = DEFAULT_MAX_IN_FLIGHT, remember: int = DEFAULT_REMEMBER,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if max_pixels < 1:
+            raise ConfigError(f"max_pixels must be >= 1, got {max_pixels}")
+        self.key = key
+        self.max_file_bytes = max_file_bytes
+        self.max_pixels = max_pixels
+        self.collector: PacketCollector[_HeaderBlock] = PacketCollector(
+            PacketKind.CLASSICAL_HEADER, self._header_block, max_bytes=max_file_bytes, timeout=timeout,
+            max_age=max_age, max_in_flight=max_in_flight, remember=remember,
+            replay=ReplayWindow() if key is not None else None, clock=clock)
+        self.stats = self.collector.stats
+        self.ignored = 0  #: valid packets of GO messages
+
+    def push(self, data: bytes) -> list[ReceivedFile]:
+        """Take one received packet; return the files it (or the clock) completed."""
+        completed = self.expire()
+        try:
+            packet = Packet.from_bytes(data, self.key)
+        except PacketError:
+            self.stats.packets_rejected += 1
+            return completed
+        return completed + self.push_packet(packet)
+
+    def push_packet(self, packet: Packet) -> list[ReceivedFile]:
+        """Like `push`, for a packet already parsed (and authenticated)."""
+        if packet.kind not in CLASSICAL_KINDS:
+            self.ignored += 1
+            return []
+        return self._received(self.collector.add(packet))
+
+    def expire(self) -> list[ReceivedFile]:
+        """The files that waited `timeout` seconds for their next packet or `max_age` since
+        their first."""
+        return self._received(self.collector.expire())
+
+    def flush(self) -> list[ReceivedFile]:
+        """Every file in flight, completed now (end of a transmission)."""
+        return self._received(self.collector.flush())
+
+    def _header_block(self, data: bytes, tag: int) -> _HeaderBlock:
+        block = _HeaderBlock.from_bytes(data, self.max_file_bytes, self.max_pixels)
+        if block.tag != tag:
+            raise MessageError(f"header block of file tag {block.tag:08x} came in packets tagged {tag:08x}")
+        return block
+
+    def _received(self, entries: list[Gathered[_HeaderBlock]]) -> list[ReceivedFile]:
+        files = []
+        for entry in entries:
+            packets = list(entry.packets.values())
+            arrived = None if entry.block is None else _arrived(entry.block, packets)
+            self.stats.messages_completed += arrived is not None
+            self.stats.messages_failed += arrived is None
+            headers = sum(packet.kind == PacketKind.CLASSICAL_HEADER for packet in packets)
+            note = "" if arrived is not None else entry.vote.refused or "the header block was lost"
+            files.append(ReceivedFile(entry.message_id, entry.count, len(packets), arrived, headers, note))
+        return files
+
+
 def receive_file(packets: Iterable[bytes], key: LinkKey | None = None,
                  max_file_bytes: int = DEFAULT_MAX_MESSAGE_BYTES) -> ArrivedFile | None:
     """The file carried by the received `packets` (of one file; others, and any that fail to
     parse, are ignored); None when its header block did not arrive or does not decode."""
-    parsed: list[Packet] = []
-    for data in packets:
-        try:
-            parsed.append(Packet.from_bytes(data, key))
-        except PacketError:
-            continue
-    # The header copies of each tag, the most sent first: a forged chunk under another tag
-    # neither joins the vote nor keeps the genuine file from arriving.
-    headers = Counter(packet.tag for packet in parsed if packet.kind == PacketKind.CLASSICAL_HEADER)
-    for tag, _ in headers.most_common():
-        block = _header_block([packet for packet in parsed if packet.tag == tag], max_file_bytes)
-        if block is not None:
-            return _arrived(block, [packet for packet in parsed if packet.tag == tag])
-    return None
-
-
-def _header_block(packets: list[Packet], max_file_bytes: int) -> _HeaderBlock | None:
-    """The header block of one tag's packets, from the chunks most copies agree on; None when a
-    chunk is missing or the block does not decode."""
-    votes: dict[int, Counter[tuple[int, bytes]]] = {}
-    by_group: dict[int, list[bytes]] = {}
-    for packet in packets:
-        if packet.kind == PacketKind.CLASSICAL_HEADER:
-            by_group.setdefault(packet.group, []).append(packet.payload)
-    for group, copies in by_group.items():
-        # The copies that decode alone vote; when none does, their bitwise majority (as in the
-        # GO reassembler).
-        chunks = [chunk for chunk in map(decode_chunk, ([copy] for copy in copies)) if chunk is not None]
-        majority = None if chunks else decode_chunk(copies)
-        votes[group] = Counter(chunks or ([majority] if majority else []))
-    chosen = {group: counter.most_common(1)[0][0] for group, counter in votes.items() if counter}
-    try:
-        if not chosen:
-            raise PacketError("no header chunk arrived")
-        counts = Counter(count for count, _ in chosen.values())
-        n_chunks = counts.most_common(1)[0][0]
-        if any(group not in chosen for group in range(n_chunks)):
-            raise PacketError("header chunks were lost")
-        block = _HeaderBlock.from_bytes(join_control([chosen[group][1] for group in range(n_chunks)]), max_file_bytes)
-    except LamigoError:
-        return None
-    return block if block.tag == packets[0].tag else None
+    receiver = FileReceiver(key=key, max_file_bytes=max_file_bytes, clock=lambda: 0.0)
+    files = [done for data in packets for done in receiver.push(data)] + receiver.flush()
+    # The file whose header copies arrived most often first: a forged header block under
+    # another tag neither joins the vote nor keeps the genuine file from arriving.
+    decoded = sorted((file for file in files if file.arrived is not None), key=lambda file: -file.header_packets)
+    return decoded[0].arrived if decoded else None
 
 
 def _arrived(block: _HeaderBlock, tagged: list[Packet]) -> ArrivedFile:
@@ -250,7 +325,8 @@ class ClassicalLinkRun(PacketTally):
 def simulate_file(encoded: Encoded, shape: tuple[int, int], channel: Channel, config: LinkConfig,
                   message_id: int = 0, key: LinkKey | None = None) -> ClassicalLinkRun:
     """Send a classical file through `channel` (a fresh one, seeded as the GO message's channel
-    for the same realisation) and receive it."""
+    for the same realisation) and receive it (keyed packets without replay stamps, as
+    `lamigo.link.simulation` sends them: count its budget with `stamped=False`)."""
     packets = tuple(packet.to_bytes(key) for packet in packetize_file(encoded, shape, message_id, config))
     arrived_packets = channel(packets)
     rejected = 0

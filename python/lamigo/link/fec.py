@@ -23,6 +23,7 @@ CONTROL_PARITY = 16
 _CHUNK_PREFIX = 1  # number of chunks in the block, so any chunk tells how many to wait for
 _BLOCK_CRC = 4
 _MAX_RS_BLOCK = 255
+MAX_CHUNKS = 0xFF  #: chunks of one block at most (the chunk count is one byte)
 
 _codec = RSCodec(CONTROL_PARITY)
 
@@ -41,7 +42,7 @@ def protect_control(block: bytes, max_payload: int) -> list[bytes]:
     data = block + crc32(block).to_bytes(_BLOCK_CRC, "big")
     capacity = control_chunk_capacity(max_payload)
     pieces = [data[start : start + capacity] for start in range(0, len(data), capacity)]
-    if len(pieces) > 0xFF:
+    if len(pieces) > MAX_CHUNKS:
         raise PacketError(f"control block of {len(block)} bytes needs more than 255 packets")
     return [bytes(_codec.encode(bytes([len(pieces)]) + piece)) for piece in pieces]
 
@@ -51,7 +52,7 @@ def decode_chunk(copies: Sequence[bytes]) -> tuple[int, bytes] | None:
     None when no copy (nor their majority vote) decodes."""
     candidates = list(copies)
     if len(copies) >= 3:
-        candidates.append(_majority(copies))
+        candidates.append(majority(copies))
     for candidate in candidates:
         if _is_codeword(candidate):  # intact: its data is its first bytes (a systematic code)
             decoded = candidate[:-CONTROL_PARITY]
@@ -92,7 +93,7 @@ def _is_codeword(data: bytes) -> bool:
     return not np.bitwise_xor.reduce(_EXP[powers], axis=1).any()
 
 
-def _majority(copies: Sequence[bytes]) -> bytes:
+def majority(copies: Sequence[bytes]) -> bytes:
     """Bitwise majority of equally long copies (the longest length when they differ)."""
     length = max(len(copy) for copy in copies)
     bits = np.stack(

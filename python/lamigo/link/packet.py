@@ -22,6 +22,13 @@ in the ``PAYLOAD_CRC`` flag (which the header CRC protects), like UDP-Lite's che
 
 With a link key (`lamigo.link.auth`) the ``AUTH`` flag is set and a truncated HMAC of header and
 payload precedes the CRC-32; a receiver holding the key checks it before reading anything else.
+A keyed sender that stamps its packets (`lamigo.link.replay.PacketSealer`) also sets the
+``COUNTED`` flag (only ever with ``AUTH``) and writes a replay stamp between payload and tag,
+covered by the HMAC, which a receiver's replay window checks (`lamigo.link.replay`)::
+
+    header || payload || sender u16 | counter u64 || auth tag (8) || CRC-32
+
+Packets without a key, and keyed packets without a stamp, are byte for byte as before.
 
 Version 1 (no message tag) is refused with a message that says so.
 """
@@ -43,6 +50,8 @@ PACKET_VERSION = 2
 _HEADER = struct.Struct(">BBBHIHHHH")
 _HEADER_CRC = struct.Struct(">H")
 _TRAILER = struct.Struct(">I")
+_STAMP = struct.Struct(">HQ")
+STAMP_SIZE = _STAMP.size
 HEADER_SIZE = _HEADER.size + _HEADER_CRC.size
 TRAILER_SIZE = _TRAILER.size
 OVERHEAD = HEADER_SIZE + TRAILER_SIZE
@@ -67,9 +76,10 @@ class PacketKind(enum.IntEnum):
 class PacketFlags(enum.IntFlag):
     PAYLOAD_CRC = 1  #: the receiver drops the packet when the CRC-32 trailer does not match
     AUTH = 2  #: an authentication tag precedes the CRC-32 (`lamigo.link.auth`)
+    COUNTED = 4  #: a replay stamp (sender, counter) precedes the authentication tag (`lamigo.link.replay`)
 
 
-_KNOWN_FLAGS = int(PacketFlags.PAYLOAD_CRC | PacketFlags.AUTH)
+_KNOWN_FLAGS = int(PacketFlags.PAYLOAD_CRC | PacketFlags.AUTH | PacketFlags.COUNTED)
 _KINDS = frozenset(int(kind) for kind in PacketKind)
 
 
@@ -96,6 +106,8 @@ class Packet:
     payload_crc: bool = True
     #: set by the parser when the CRC-32 did not match but the sender had cleared PAYLOAD_CRC
     damaged: bool = False
+    #: the authenticated replay stamp (sender, counter) of a stamped keyed packet, set by the parser
+    stamp: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         check_message_id(self.message_id)
@@ -110,14 +122,23 @@ class Packet:
         if len(self.payload) > MAX_PAYLOAD:
             raise PacketError(f"payload of {len(self.payload)} bytes exceeds {MAX_PAYLOAD}")
 
-    def to_bytes(self, key: LinkKey | None = None) -> bytes:
-        """The packet as sent on the air (authenticated with `key` when given)."""
-        flags = (PacketFlags.PAYLOAD_CRC if self.payload_crc else 0) | (PacketFlags.AUTH if key else 0)
+    def to_bytes(self, key: LinkKey | None = None, stamp: tuple[int, int] | None = None) -> bytes:
+        """The packet as sent on the air (authenticated with `key` when given, carrying the
+        replay `stamp` (sender u16, counter u64) when given; a stamp needs a key)."""
+        if stamp is not None and key is None:
+            raise PacketError("a replay stamp is only sent on authenticated packets")
+        flags = ((PacketFlags.PAYLOAD_CRC if self.payload_crc else 0) | (PacketFlags.AUTH if key else 0)
+                 | (PacketFlags.COUNTED if stamp is not None else 0))
         header = _HEADER.pack(
             PACKET_VERSION, self.kind, flags, self.message_id, self.tag, self.seq, self.count,
             self.group, len(self.payload),
         )
         body = header + _HEADER_CRC.pack(crc16(header)) + self.payload
+        if stamp is not None:
+            try:
+                body += _STAMP.pack(*stamp)
+            except struct.error:
+                raise PacketError(f"replay stamp {stamp} does not fit (sender u16, counter u64)") from None
         if key is not None:
             body += key.tag(body)
         return body + _TRAILER.pack(crc32(body))
@@ -150,9 +171,12 @@ class Packet:
         auth = AUTH_TAG_BYTES if flags & PacketFlags.AUTH else 0
         if key is not None and not auth:
             raise PacketError("packet is not authenticated")
-        if len(data) != OVERHEAD + length + auth:
+        counted = STAMP_SIZE if flags & PacketFlags.COUNTED else 0
+        if counted and not auth:
+            raise PacketError("packet carries a replay stamp without authentication")
+        if len(data) != OVERHEAD + length + auth + counted:
             raise PacketError(
-                f"packet announces a {length}-byte payload but carries {len(data) - OVERHEAD - auth}"
+                f"packet announces a {length}-byte payload but carries {len(data) - OVERHEAD - auth - counted}"
             )
         (stored_crc,) = _TRAILER.unpack_from(data, len(data) - TRAILER_SIZE)
         payload_crc = bool(flags & PacketFlags.PAYLOAD_CRC)
@@ -164,5 +188,5 @@ class Packet:
         return cls(
             message_id=message_id, tag=tag, seq=seq, count=count, kind=PacketKind(kind), group=group,
             payload=data[HEADER_SIZE : HEADER_SIZE + length], payload_crc=payload_crc,
-            damaged=damaged,
+            damaged=damaged, stamp=_STAMP.unpack_from(data, HEADER_SIZE + length) if counted else None,
         )

@@ -15,6 +15,7 @@ so airtime, Es/N0 and Eb/N0 are computed from one place.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -22,6 +23,7 @@ from gnuradio import gr
 
 from lamigo.errors import ConfigError
 from lamigo_gr.blocks.modems.gfsk import gfsk_pdu_rx, gfsk_pdu_tx
+from lamigo_gr.blocks.modems.psk import psk_pdu_rx, psk_pdu_tx
 
 
 @dataclass(frozen=True)
@@ -65,5 +67,13 @@ def get_modem(name: str) -> Modem:
 
 register_modem(Modem("gfsk", gfsk_pdu_tx, gfsk_pdu_rx, bits_per_symbol=1, code_rate=1, samples_per_symbol=4,
                      description="uncoded GFSK, modulation index 1, BT 0.5, 4 samples per symbol"))
+
+register_modem(Modem("psk-cc", psk_pdu_tx, psk_pdu_rx, bits_per_symbol=2, code_rate=0.5, samples_per_symbol=2,
+                     description="burst QPSK, K=7 rate-1/2 convolutional code (soft Viterbi), RRC 0.35, "
+                                 "2 samples per symbol"))
+register_modem(Modem("psk-uncoded", functools.partial(psk_pdu_tx, code="none"),
+                     functools.partial(psk_pdu_rx, code="none"), bits_per_symbol=2, code_rate=1,
+                     samples_per_symbol=2, description="burst QPSK as psk-cc with an uncoded payload "
+                                                       "(the header still coded): psk-cc's FEC peer"))
 
 __all__ = ["MODEMS", "Modem", "get_modem", "register_modem"]
