@@ -2,6 +2,7 @@
 order, the soft symbols stay clear of 0 on a clean link, and noise loses packets but never passes a
 corrupted one."""
 
+import math
 import re
 import time
 
@@ -82,9 +83,8 @@ def test_noise_beyond_the_modem_loses_packets_but_never_passes_a_corrupt_one():
     assert set(received) <= set(packets)
 
 
-def test_every_grc_callback_runs_on_a_live_modem():
-    """Each `callbacks` line of our GRC blocks, as GRC calls it when a variable changes while the
-    flowgraph runs: the setting changes and packets still cross bit-exact."""
+def _grc_callbacks() -> dict[str, list[tuple[str, str]]]:
+    """{block id: [(method, parameter)]} of every `callbacks` line of our GRC blocks."""
     import yaml
 
     from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR
@@ -95,23 +95,63 @@ def test_every_grc_callback_runs_on_a_live_modem():
         for line in block["templates"].get("callbacks", []):
             method, param = re.fullmatch(r"(\w+)\(\$\{(\w+)\}\)", line).groups()
             callbacks.setdefault(block["id"], []).append((method, param))
-    # the live flowgraph below holds every block that has callbacks
-    assert set(callbacks) == {"lamigo_gfsk_pdu_tx", "lamigo_gfsk_pdu_rx"}, callbacks
-    new_values = {"amplitude": 0.5, "loop_bandwidth": 0.03}
-    settings = {"lamigo_gfsk_pdu_tx": lambda mod, demod: {"amplitude": mod.scale.k()},
-                "lamigo_gfsk_pdu_rx": lambda mod, demod: {"loop_bandwidth": demod.symbol_sync.loop_bandwidth()}}
+    return callbacks
+
+
+def _snr_db(channel) -> float:
+    """The channel's SNR now, from its noise voltage against the one at its default 30 dB."""
+    return 30.0 - 20 * math.log10(channel.stages[-1].noise_voltage() / channel.voltage_at_30_db)
+
+
+# (block id, parameter): the value a running flowgraph is given, and what the block then reports
+# (a callback GRC has that this table lacks fails the test below: add it here)
+CALLBACK_CHECKS = {
+    ("lamigo_gfsk_pdu_tx", "amplitude"): (0.5, lambda block: block.scale.k()),
+    ("lamigo_gfsk_pdu_rx", "loop_bandwidth"): (0.03, lambda block: block.symbol_sync.loop_bandwidth()),
+    ("lamigo_psk_pdu_tx", "amplitude"): (0.5, lambda block: (block.scale.k() / block._turn).real),
+    ("lamigo_psk_pdu_rx", "timing_bandwidth"): (0.02, lambda block: block.clock_sync.loop_bandwidth()),
+    ("lamigo_psk_pdu_rx", "carrier_bandwidth"): (0.05, lambda block: block.costas.get_loop_bandwidth()),
+    ("lamigo_radio_channel", "frequency_offset"): (0.01, lambda block: block.stages[-1].frequency_offset()),
+    ("lamigo_radio_channel", "snr_db"): (20.0, _snr_db),
+}
+
+
+def _call_back(callbacks, blocks_by_id) -> None:
+    """GRC's callbacks of these running blocks, each with its new value, and what they report."""
+    for block_id, block in blocks_by_id.items():
+        for method, param in callbacks[block_id]:
+            value, reported = CALLBACK_CHECKS[(block_id, param)]
+            getattr(block, method)(value)
+            assert reported(block) == pytest.approx(value), f"{block_id}.{method}"
+
+
+def test_every_grc_callback_runs_on_a_live_flowgraph():
+    """Each `callbacks` line of our GRC blocks, called as GRC calls it when a variable changes
+    while the flowgraph runs: the block takes the new value, and the GFSK pair still carries
+    packets bit-exact after it."""
+    from lamigo_gr.blocks.channels import radio_channel
+    from lamigo_gr.blocks.modems.psk import psk_pdu_rx, psk_pdu_tx
+
+    callbacks = _grc_callbacks()
+    assert {(block_id, param) for block_id, calls in callbacks.items() for _, param in calls} == set(CALLBACK_CHECKS)
+    # The PSK pair and the radio channel, running on a stream of zeros (nothing to decode).
+    top_block = gr.top_block()
+    psk_tx, channel, psk_rx = psk_pdu_tx(), radio_channel(), psk_pdu_rx()
+    channel.voltage_at_30_db = channel.stages[-1].noise_voltage()
+    top_block.connect(blocks.null_source(gr.sizeof_gr_complex), blocks.throttle(gr.sizeof_gr_complex, 1e6),
+                      channel, psk_rx)
+    top_block.connect(psk_tx, blocks.null_sink(gr.sizeof_gr_complex))
+    top_block.start()
+    try:
+        _call_back(callbacks, {"lamigo_psk_pdu_tx": psk_tx, "lamigo_psk_pdu_rx": psk_rx,
+                               "lamigo_radio_channel": channel})
+    finally:
+        top_block.stop()
+        top_block.wait()
     rng = np.random.default_rng(2)
     packets = [rng.integers(0, 256, 90, dtype=np.uint8).tobytes() for _ in range(3)]
-
-    def change(mod, demod):
-        for block_id, calls in callbacks.items():
-            target = mod if block_id == "lamigo_gfsk_pdu_tx" else demod
-            for method, param in calls:
-                getattr(target, method)(new_values[param])
-            got = settings[block_id](mod, demod)
-            assert got == pytest.approx({param: new_values[param] for _, param in calls}), block_id
-
-    received, _ = _run(packets, while_running=change)
+    received, _ = _run(packets, while_running=lambda mod, demod: _call_back(
+        callbacks, {"lamigo_gfsk_pdu_tx": mod, "lamigo_gfsk_pdu_rx": demod}))
     assert received == packets
 
 
