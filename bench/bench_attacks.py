@@ -274,6 +274,8 @@ def main() -> None:
     parser.add_argument("--no-service", action="store_true", help="skip the live decoder service part")
     parser.add_argument("--coding-repeat", type=int, default=3, metavar="N",
                         help="forged messages per codebook attack (each took 8-11 s before issue 25)")
+    parser.add_argument("--shutdown-cap", type=float, default=180.0, metavar="S",
+                        help="give up waiting for `lamigo serve` to exit after SIGTERM after S seconds")
     args = parser.parse_args()
     logging.getLogger().addHandler(logging.NullHandler())  # counted below, not printed
     n = args.repeat
@@ -415,14 +417,27 @@ def main() -> None:
 
     rows += coding_rows(max(1, min(n, args.coding_repeat)))
 
+    rows += result_attacks(max(1, n // 4))
+    worst = worst_service_message()
+    service_limits = ReceiverLimits(codebook_size=512, latent_multiple=8)
+    rows.append(wire_attack(f"{len(worst)}-byte message claims 1024x1024, all masked (accepted)",
+                            [[good_frames[0], worst, b""]] * n, service_limits))
+    over = worst_service_message(2048)
+    rows.append(wire_attack(f"{len(over)}-byte message claims 2048x2048, all masked", [[good_frames[0], over, b""]] * n,
+                            service_limits))
     print(f"{'attack':<52} {'target':<15} {'inputs':>7} {'bytes':>6} {'CPU ms':>8} {'peak MB':>8} next good")
     for row in rows:
         print(f"{row.attack:<52} {row.target:<15} {row.inputs:>7} {row.input_bytes:>6} {row.cpu_ms:>8.3f} "
               f"{row.peak_mb:>8.2f} {row.next_good}")
     print("CPU ms and peak MB: per rejected input (the peer: per packet of a good 64x64 message); "
           "next good: a good message sent next to the same receiver came out intact")
+    for line in file_attacks():
+        print(line)
     if not args.no_service:
         service_check(good_frames, huge_go, nan_header)
+        seconds, summary = cli_shutdown(cap=args.shutdown_cap)
+        print(f"lamigo serve (tiny, CPU) decoding {len(worst_service_message())}-byte messages that claim "
+              f"1024x1024, 64 sent: SIGTERM -> exit {seconds:.2f} s ({summary})")
 
 
 def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -> None:
@@ -431,12 +446,21 @@ def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -
     import zmq
 
     from lamigo.lami import DecoderSettings, LaMIDecoder
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.sets import load_model_set
     from lamigo.service import DecoderService, ServiceConfig, connect_results, connect_sender, receive_result
+
+    import tempfile
+    from pathlib import Path
 
     context = zmq.Context()
     decoder = LaMIDecoder(load_model_set("tiny"), DecoderSettings(steps=2, renoise=1))
-    config = ServiceConfig(listen="tcp://127.0.0.1:*", publish="tcp://127.0.0.1:*", batch_size=1, batch_wait=0)
+    folder = tempfile.TemporaryDirectory()
+    out, target = Path(folder.name) / "out", Path(folder.name) / "precious"
+    out.mkdir()
+    target.write_bytes(b"precious")
+    (out / "1.png").symlink_to(target)  # planted where the good message's result goes
+    config = ServiceConfig(listen="tcp://127.0.0.1:*", publish="tcp://127.0.0.1:*", batch_size=1, batch_wait=0,
+                           out_dir=out)
     service = DecoderService(decoder, config, model_set="tiny", context=context)
     service.bind()
     thread = threading.Thread(target=service.run, daemon=True)
@@ -453,17 +477,155 @@ def service_check(good_frames: list[bytes], huge_go: bytes, nan_header: bytes) -
     stats = service.stats
     print(f"service: {stats.malformed} malformed and {stats.oversized} oversized of {len(attacks)} attacks, "
           f"then the good message decoded: {record['message_id'] == 1}")
+    time.sleep(0.2)  # its files are written after it is published
+    print("serve --out DIR, DIR/1.png a link to a file: target overwritten: "
+          f"{'no' if target.read_bytes() == b'precious' else 'yes'}")
     for _ in range(64):
-        sender.send_multipart([good_frames[0], huge_go, b""])
-    time.sleep(0.05)
+        sender.send_multipart([good_frames[0], worst_service_message(), b""])
+    time.sleep(2.0)  # the first is being decoded
     started = time.monotonic()
     service.stop()
-    thread.join(30)
-    print(f"service stopped {time.monotonic() - started:.2f} s after stop() with crafted messages queued "
-          f"(alive: {thread.is_alive()})")
+    thread.join(300)
+    print(f"service stopped {time.monotonic() - started:.2f} s after stop() with 64 accepted 1024x1024 messages "
+          f"queued (alive: {thread.is_alive()}; {service.stats.abandoned} abandoned)")
     sender.close(0)
     results.close(0)
     context.term()
+    folder.cleanup()
+
+
+def worst_service_message(side: int = 1024) -> bytes:
+    """The cheapest message `lamigo serve` accepts that costs it the most: 31 bytes claiming a
+    1024x1024 image (the largest the service takes by default) with every token masked."""
+    from lamigo.message import pack_message
+
+    geometry = Geometry(side, side, side // 4, side // 4, 512)
+    policy = make_policy("prm", ratio=1.0, seed=0)
+    return pack_message(GOMessage(geometry, policy, policy.select(geometry.latent_shape),
+                                  np.zeros(geometry.latent_shape, np.int64), "", index_coder="fixed"))
+
+
+def cli_shutdown(queued: int = 64, cap: float = 180.0) -> tuple[float, str]:
+    """Seconds from SIGTERM to the exit of `lamigo serve` (tiny models, CPU, default decoder
+    settings) decoding a queue of `queued` worst messages, and what it printed on exit."""
+    import json
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+
+    import zmq
+
+    from lamigo.service import connect_sender, send_message
+
+    data = worst_service_message()
+    frames = [message_frames(ReceivedMessage.whole(good_message(), 0))[0], data, b""]
+    with tempfile.TemporaryDirectory() as folder:
+        messages = f"ipc://{folder}/messages"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "lamigo.cli.main", "serve", "--listen", messages, "--publish",
+             f"ipc://{folder}/results", "--model-set", "tiny", "--device", "cpu", "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        context = zmq.Context()
+        try:
+            process.stdout.readline()  # "lamigo serve: messages on ..."
+            sender = connect_sender(context, messages)
+            for _ in range(queued):
+                send_message(sender, frames, timeout=10)
+            time.sleep(3.0)  # the first batch is being decoded
+            started = time.monotonic()
+            process.send_signal(signal.SIGTERM)
+            try:
+                stdout, _ = process.communicate(timeout=cap)
+            except subprocess.TimeoutExpired:
+                return float("inf"), f"still running after {cap:.0f} s"
+            seconds = time.monotonic() - started
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+            context.destroy(linger=0)
+    try:
+        stats = json.loads(stdout)
+        summary = f"exit {process.returncode}, {stats['decoded']} decoded, {stats.get('abandoned', '?')} abandoned"
+    except ValueError:
+        summary = f"exit {process.returncode}, no statistics"
+    return seconds, summary
+
+
+def result_attacks(n: int) -> list[Row]:
+    """Forged results on the decoder client's results socket (`parse_result` with its limit), and
+    the peer: a genuine 1024x1024 result (noise, the least compressible)."""
+    import io
+
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    from lamigo.service.wire import DEFAULT_MAX_RESULT_PIXELS, parse_result, result_frames
+
+    def png(size: tuple[int, int], mode: str = "RGB", **options) -> bytes:
+        out = io.BytesIO()
+        pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], len(mode)), np.uint8)
+        Image.fromarray(pixels.squeeze(), mode).save(out, format="PNG", **options)
+        return out.getvalue()
+
+    record = {"message_id": 1, "height": 64, "width": 64}
+    text = PngInfo()
+    text.add_text("c", "x" * 1_000_000, zip=True)
+    forged = [
+        result_frames(record, b"\x89PNG\r\n\x1a\n" + bytes(100)),
+        result_frames(record, png((32, 32))),
+        result_frames(record, png((64, 64))[:-100]),
+        result_frames(record, png((64, 64), "L")),
+        result_frames(record | {"height": 8192, "width": 8192}, png((64, 64))),
+        result_frames(record, png((64, 64), pnginfo=text)),
+    ]
+    accepted = []
+
+    def parse(frames):
+        parse_result(frames, DEFAULT_MAX_RESULT_PIXELS)
+        accepted.append(1)
+
+    cpu, peak = measure(forged * n, parse)
+    rows = [Row(f"forged results: not a PNG of the size claimed ({len(accepted)} of {len(forged) * n} accepted)",
+                "decoder client", len(forged) * n, max(size_of(f) for f in forged), cpu, peak, "-")]
+    genuine = result_frames(record | {"height": 1024, "width": 1024}, png((1024, 1024)))
+    cpu, peak = measure([genuine] * 3, parse)
+    rows.append(Row("(peer) a genuine 1024x1024 result", "decoder client", 3, size_of(genuine), cpu, peak, "-"))
+    return rows
+
+
+def file_attacks() -> list[str]:
+    """Symlinks planted in the folders a receiver writes into: does the write reach the target?"""
+    import tempfile
+    from pathlib import Path
+
+    from lamigo.errors import LamigoError
+    from lamigo.images import save_numbered_png
+    from lamigo.service.curve import make_curve_keys
+
+    lines = []
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        keys, outside = root / "keys", root / "outside"
+        keys.mkdir()
+        outside.mkdir()
+        (keys / "server.key_secret").symlink_to(outside / "stolen")
+        try:
+            make_curve_keys(keys)
+            refused = "no"
+        except LamigoError:
+            refused = "yes"
+        lines.append(f"--make-curve-keys DIR, DIR/server.key_secret a dangling link out of DIR: refused {refused}, "
+                     f"secret key written outside DIR: {'yes' if (outside / 'stolen').exists() else 'no'}")
+        saved, target = root / "saved", root / "precious"
+        saved.mkdir()
+        target.write_bytes(b"precious")
+        (saved / "message_00001.png").symlink_to(target)
+        save_numbered_png(b"\x89PNG", saved, "message", 1)
+        lines.append("receiver PNG (save_numbered_png), FOLDER/message_00001.png a link to a file: target "
+                     f"overwritten: {'no' if target.read_bytes() == b'precious' else 'yes'}")
+    return lines
 
 
 if __name__ == "__main__":

@@ -20,8 +20,8 @@ import numpy as np
 
 from lamigo.classical import BASELINES, encode_at_budget, get_baseline
 from lamigo.classical.search import DEFAULT_WINDOW, highest_fitting
-from lamigo.evaluation.quality import decode_image, psnr
-from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, parse_size
+from lamigo.evaluation.quality import psnr
+from lamigo.images import BUNDLED_PHOTOS, decode_image_bytes, fit_image, load_image, parse_size
 
 
 def at_budget_table(image: np.ndarray, budgets: list[int]) -> None:
@@ -31,7 +31,7 @@ def at_budget_table(image: np.ndarray, budgets: list[int]) -> None:
             for label, window in (("ref", 32 if codec == "jpeg2000" else None), ("new", DEFAULT_WINDOW)):
                 found = encode_at_budget(codec, image, budget, window=window)
                 row = ("-", "-", "-") if found is None else (
-                    found.setting, len(found.data), f"{psnr(image, decode_image(found.data)):.2f}")
+                    found.setting, len(found.data), f"{psnr(image, decode_image_bytes(found.data)):.2f}")
                 print(f"{budget:>7} {codec:<9} {label:<7} {row[0]:>10} {row[1]:>6} {row[2]:>8}")
 
 

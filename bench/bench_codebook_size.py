@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from lamigo.evaluation.quality import psnr
 from lamigo.images import fit_image, load_image, parse_size, to_tensor, to_uint8
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 from lamigo.training.data import RandomCropDataset, default_data_sources, find_images, load_photos
 from lamigo.training.vqgan_task import kmeans
 

@@ -44,8 +44,8 @@ from lamigo.link.packet import OVERHEAD
 from lamigo.link.packetizer import DEFAULT_PAYLOAD, control_byte_weight
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import default_model_set_name, load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import default_model_set_name, load_model_set
 
 AIR_CODERS = ("fixed", "huffman", "image-huffman")
 

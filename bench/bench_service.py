@@ -10,11 +10,12 @@ PNG encoding and publishing cost on top of decoding.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import platform
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 import zmq
@@ -25,8 +26,8 @@ from lamigo.lami import LaMIDecoder, add_decoder_options, decoder_settings
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import ReceivedMessage
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
 from lamigo.service import (
     DecoderService,
     ServiceConfig,
@@ -61,12 +62,10 @@ def direct_rate(decoder: LaMIDecoder, message, count: int, batch: int) -> float:
     return count / (time.perf_counter() - start)
 
 
-def service_rate(decoder: LaMIDecoder, frames: list[bytes], count: int, batch: int, model_set: str,
-                 prior, folder: str) -> float:
-    """Messages/s from the first send to the last result received, through a running service."""
-    messages_address, results_address = f"ipc://{folder}/messages-{batch}", f"ipc://{folder}/results-{batch}"
-    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=batch,
-                           batch_wait=0.05, queue_size=max(64, count))
+@contextlib.contextmanager
+def running_service(decoder: LaMIDecoder, config: ServiceConfig, prior, model_set: str) -> Iterator[tuple]:
+    """A DecoderService serving `config` in a thread -> (a ZMQ context, a SUB socket subscribed
+    to its results); stopped on leaving."""
     service = DecoderService(decoder, config, prior=prior, model_set=model_set)
     service.bind()
     thread = threading.Thread(target=service.run, daemon=True)
@@ -74,8 +73,22 @@ def service_rate(decoder: LaMIDecoder, frames: list[bytes], count: int, batch: i
     context = zmq.Context()
     context.linger = 0
     try:
-        results = connect_results(context, results_address)
+        results = connect_results(context, config.publish)
         time.sleep(SUBSCRIPTION_SECONDS)
+        yield context, results
+    finally:
+        service.stop()
+        thread.join()
+        context.destroy()
+
+
+def service_rate(decoder: LaMIDecoder, frames: list[bytes], count: int, batch: int, model_set: str,
+                 prior, folder: str) -> float:
+    """Messages/s from the first send to the last result received, through a running service."""
+    messages_address, results_address = f"ipc://{folder}/messages-{batch}", f"ipc://{folder}/results-{batch}"
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=batch,
+                           batch_wait=0.05, queue_size=max(64, count))
+    with running_service(decoder, config, prior, model_set) as (context, results):
         sender = connect_sender(context, messages_address, queue_size=count)
         start = time.perf_counter()
         for _ in range(count):
@@ -83,10 +96,6 @@ def service_rate(decoder: LaMIDecoder, frames: list[bytes], count: int, batch: i
         for _ in range(count):
             receive_result(results, timeout=600)
         seconds = time.perf_counter() - start
-    finally:
-        service.stop()
-        thread.join()
-        context.destroy()
     return count / seconds
 
 

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from lamigo.errors import LamigoError
 from lamigo.lami import DecoderSettings, LaMIDecoder, ShowtimeTimings, add_decoder_options, decoder_settings
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import ModelSet, load_model_set
+from lamigo.zoo.sets import ModelSet, load_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 # Caption T2 of the paper's Fig. 13: a typical COCO caption set (148 bytes).

@@ -18,9 +18,24 @@ class WeightsError(LamigoError):
     """A checkpoint is missing, or its keys or shapes differ from the architecture."""
 
 
+class WeightsFolderError(WeightsError, ConfigError):
+    """A model set's weights folder is not given or not there: files missing (a WeightsError)
+    that an option or setting points to (a ConfigError)."""
+
+
+class RunError(LamigoError):
+    """Something that was set up right failed while running: a service that did not start or
+    answer in time, a message lost on the link, a process that exited with an error."""
+
+
 class PacketError(LamigoError):
     """A link-layer packet is malformed, truncated or fails its CRC."""
 
 
 class MessageIdError(MessageError):
     """A message id is not what the packet format carries: an unsigned 16-bit integer."""
+
+
+class Cancelled(Exception):
+    """Work stopped because its caller asked it to (a service shutting down), not because of
+    bad input: it is no LamigoError."""

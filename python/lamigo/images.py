@@ -1,10 +1,11 @@
 """Images in and out: reading a file or a bundled `photo:NAME`, finding the images a user names,
-fitting an image to the size sent, tensor conversions and saving what a receiver received. One
-place for what an image file is."""
+fitting an image to the size sent, tensor conversions, PNG bytes in and out and saving what a
+receiver received. One place for what an image file is."""
 
 from __future__ import annotations
 
 import glob
+import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,15 +161,32 @@ def save_image(image: np.ndarray, path: str | Path) -> None:
     Image.fromarray(image).save(path)
 
 
+def encode_png(image: np.ndarray, optimize: bool = False) -> bytes:
+    """uint8 [H, W, 3] -> PNG bytes (what a receiver hands on; `optimize`: Pillow's smallest, for
+    comparing sizes)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", optimize=optimize)
+    return buffer.getvalue()
+
+
+def decode_image_bytes(data: bytes) -> np.ndarray:
+    """Any Pillow-readable image file in memory (PNG, JPEG, JPEG 2000) -> uint8 [H, W, 3] RGB.
+    OSError (Pillow's UnidentifiedImageError among them) when it is none."""
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image.convert("RGB"))
+
+
 def save_numbered_png(png: bytes, folder: Path, prefix: str, number: int) -> Path | None:
     """Write the PNG bytes `png` as `folder/PREFIX_NNNNN.png` (NNNNN: `number`, e.g. a message
-    id), making the folder. A write that fails (a full disk, a folder that cannot be made) is
-    logged and gives None: a receiver saving what it receives loses that image, not itself."""
+    id), making the folder, never through a symlink planted in it (`lamigo.files`). A write that
+    fails (a full disk, a folder that cannot be made) is logged and gives None: a receiver saving
+    what it receives loses that image, not itself."""
+    from lamigo.files import write_into
+
     path = folder / f"{prefix}_{number:05d}.png"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
-    except OSError as err:
+        write_into(folder, path.name, png)
+    except (OSError, ConfigError) as err:
         logger.error("%s not saved: %s", path, err)
         return None
     return path

@@ -9,7 +9,7 @@ import pytest
 from lamigo.cli.main import main
 from lamigo.coding.prior import IndexPrior
 from lamigo.message import peek_control
-from lamigo.models.registry import load_model_set, save_model_set
+from lamigo.zoo.sets import load_model_set, save_model_set
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def test_the_blocks_and_encode_agree_on_the_prior(model_set_folder, tmp_path):
 
 
 def test_which_prior_a_named_set_uses(model_set_folder, monkeypatch):
-    from lamigo.models.index_prior import model_set_folder as folder_of
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import DEFAULT_SET_FOLDER
+    from lamigo.zoo.sets import model_set_folder as folder_of
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import DEFAULT_SET_FOLDER
 
     monkeypatch.delenv("LAMIGO_WEIGHTS", raising=False)
     assert model_set_index_prior("tiny") is None
@@ -62,7 +62,7 @@ def test_which_prior_a_named_set_uses(model_set_folder, monkeypatch):
 
 def test_a_model_set_that_is_not_there_is_refused(tmp_path, monkeypatch, capsys):
     from lamigo.errors import ConfigError
-    from lamigo.models.index_prior import model_set_index_prior
+    from lamigo.zoo.index_prior import model_set_index_prior
 
     monkeypatch.delenv("LAMIGO_WEIGHTS", raising=False)
     with pytest.raises(ConfigError, match="unknown model set"):

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from lamigo.coding import INDEX_CODERS, TEXT_CODERS
-from lamigo.coding.registry import WireRegistry
+from lamigo.registry import WireRegistry
 from lamigo.errors import ConfigError
 from lamigo.masking import PDM_PATTERNS, POLICIES, NoMasking, policy_from_options
 

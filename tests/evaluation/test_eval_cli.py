@@ -3,7 +3,6 @@
 import csv
 
 import pytest
-import torch
 
 from lamigo.classical import BASELINES
 from lamigo.cli.main import main
@@ -19,13 +18,7 @@ def _rows(path):
         return list(csv.DictReader(file))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models' small ops run far faster on one thread than on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +103,7 @@ def test_paper_values_match_on_the_stated_fields_only():
 
 def test_image_folder_takes_captions_from_text_files_else_the_empty_one(tmp_path, caplog):
     from lamigo.errors import ConfigError
-    from lamigo.evaluation.harness import load_eval_images
+    from lamigo.evaluation.data import load_eval_images
     from lamigo.images import load_image, save_image
 
     save_image(load_image("photo:coffee"), tmp_path / "b.png")

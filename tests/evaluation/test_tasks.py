@@ -10,18 +10,8 @@ import numpy as np
 import pytest
 
 from lamigo.errors import ConfigError, WeightsError
-from lamigo.evaluation.tasks import (
-    TASKS,
-    Boxes,
-    FaceDetection,
-    Task,
-    TaskOptions,
-    box_agreement,
-    build_tasks,
-    depth_errors,
-    edge_f_score,
-    mean_average_precision,
-)
+from lamigo.evaluation.task_metrics import Boxes, box_agreement, depth_errors, edge_f_score, mean_average_precision
+from lamigo.evaluation.tasks import TASKS, FaceDetection, Task, TaskOptions, build_tasks
 from lamigo.images import fit_image, load_image
 
 

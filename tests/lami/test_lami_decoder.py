@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, MessageError
 from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
-from lamigo.models.registry import ModelSet, load_model_set
+from lamigo.zoo.sets import ModelSet, load_model_set
 
 IMAGE = (64, 128)
 
@@ -108,3 +108,22 @@ def test_cuda_options_are_refused_on_cpu(models: ModelSet) -> None:
         LaMIDecoder(models, bf16=True)
     with pytest.raises(ConfigError, match="CUDA"):
         LaMIDecoder(models, compile=True)
+
+
+def test_a_stop_ends_a_decode_within_one_layer(models: ModelSet, geometry: Geometry) -> None:
+    """A service asked to stop must not wait for a whole forward pass (seconds for a large
+    message on a CPU): the decode ends before the next layer, and leaves the models as they were."""
+    decoder = LaMIDecoder(models, DecoderSettings(steps=4, renoise=2))
+    message = encoded_message(models, geometry, 0, "a cat")
+    asked = []
+    forwards = []
+    counting = models.denoiser.register_forward_pre_hook(lambda module, args: forwards.append(1))
+    try:
+        with pytest.raises(Cancelled, match="before"):
+            decoder.decode_messages([message], stop=lambda: asked.append(1) or len(asked) > 5)
+    finally:
+        counting.remove()
+    assert len(forwards) == 1  # inside the first forward pass of the first step
+    assert not models.denoiser._forward_pre_hooks and not any(
+        module._forward_pre_hooks for module in models.vqgan.modules())
+    assert decoder.decode_messages([message], stop=lambda: False).images.shape == (1, 3, *IMAGE)

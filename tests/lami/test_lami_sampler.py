@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, LamigoError, MessageError
 from lamigo.lami import DecoderSettings, combine_masks, lami_sample
+from lamigo.lami.sampler import exponential_race
 from lamigo.models.paella import Denoiser, PaellaConfig
 
 K = 64
@@ -144,6 +145,29 @@ def test_same_seed_same_output_on_cpu() -> None:
     assert torch.equal(runs[0], runs[1])
     assert not torch.equal(runs[0], runs[2])
     assert torch.equal(runs[2][~mask], indices[~mask])
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_exponential_race_draws_what_multinomial_draws(seed: int) -> None:
+    """The rule a GPU uses with CPU generators (portable_random): index for index and leaving
+    the generator where torch.multinomial leaves it."""
+    shape = torch.Generator().manual_seed(seed)
+    rows, codewords = int(torch.randint(1, 40, (), generator=shape)), int(torch.randint(2, 3000, (), generator=shape))
+    sharpness = float(torch.rand((), generator=shape)) * 30
+    probs = torch.softmax(torch.randn(rows, codewords, generator=shape) * sharpness, dim=-1)
+    ours, theirs = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
+    assert torch.equal(exponential_race(probs, ours), torch.multinomial(probs, 1, generator=theirs).squeeze(1))
+    assert torch.equal(ours.get_state(), theirs.get_state())
+
+
+def test_portable_random_changes_nothing_on_the_cpu() -> None:
+    indices, mask = received_and_mask(ratio=0.5)
+    denoiser = Denoiser(PaellaConfig.tiny(codebook_size=K)).eval()
+    cond = {"byt5": torch.randn(SHAPE[0], 5, denoiser.config.byt5_dim)}
+    uncond = {"byt5": torch.zeros_like(cond["byt5"])}
+    settings = DecoderSettings(steps=3, renoise=2, cfg=4.0, seed=3)
+    assert torch.equal(lami_sample(denoiser, indices, mask, cond, uncond, settings),
+                       lami_sample(denoiser, indices, mask, cond, uncond, settings, portable_random=True))
 
 
 class NeighbourDenoiser(nn.Module):
@@ -315,3 +339,13 @@ def test_policy_and_lost_masks_combine() -> None:
     )
     with pytest.raises(ConfigError, match="differ in shape"):
         combine_masks(policy, lost[:2])
+
+
+def test_a_stop_ends_sampling_between_steps() -> None:
+    indices, mask = received_and_mask()
+    denoiser = PeakedDenoiser()
+    with pytest.raises(Cancelled, match="before step 3 of 6"):
+        lami_sample(denoiser, indices, mask, token_cond(0), token_cond(5), DecoderSettings(steps=6, renoise=4),
+                    stop=lambda: len(denoiser.calls) == 2)
+    assert len(denoiser.calls) == 2
+    assert not issubclass(Cancelled, LamigoError)  # a stop is no user error: the CLI does not print it as one

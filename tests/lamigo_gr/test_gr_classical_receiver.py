@@ -36,8 +36,10 @@ def _file(image, codec="jpeg-rst", setting=60):
     return Encoded(codec, setting, data, baseline.header_length(data), len(data))
 
 
-def _run(pdus, expected, timeout=0.2, size="64x64"):
-    """Post `pdus` to a running receiver until `expected` files came out; (block, [(meta, image)])."""
+def _run(pdus, expected, timeout=1.0, size="64x64"):
+    """Post `pdus` to a running receiver until `expected` files came out; (block, [(meta, image)]).
+    `timeout`: seconds of silence that end a file; a second, so that a loaded machine that starves
+    the block thread between two packets does not end a file early."""
     tb = gr.top_block()
     block = classical_receiver(timeout=timeout, size=size)
     debug = blocks.message_debug()
@@ -112,7 +114,7 @@ def test_packets_off_the_air_never_raise(image, garbage, mutations):
     block = classical_receiver(timeout=5, size="64x64")
     for data in received + packets:
         block._handle(make_pdu(data))
-    block._publish(block._take(None))
+    block._publish(block.receiver.flush())
     assert block.publish_failed == 0 and block.files_out >= 1
 
 
@@ -231,7 +233,7 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
     receiver = classical_receiver(timeout=5, size="64x64")
     for packet in forged:
         receiver._handle(make_pdu(packet.to_bytes()))
-    (done,) = receiver._take(None)
+    (done,) = receiver.receiver.flush()
     assert done.arrived is None and "pixels" in done.note
 
     key_file = tmp_path / "link.key"
@@ -241,5 +243,5 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
     keyed = classical_receiver(timeout=5, size="64x64", link_key=str(key_file))
     for pdu in sent + sent:
         keyed._handle(pdu)
-    keyed._publish(keyed._take(None))
+    keyed._publish(keyed.receiver.flush())
     assert keyed.files_out == 1 and keyed.stats.replayed == len(sent)

@@ -17,9 +17,9 @@ from lamigo_gr import decoder_client
 from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
-def _png(value: int) -> bytes:
+def _png(value: int, size: tuple[int, int] = (64, 64), mode: str = "RGB", **options) -> bytes:
     out = io.BytesIO()
-    Image.new("RGB", (64, 64), (value, value, value)).save(out, format="PNG")
+    Image.new(mode, size, (value, value, value)[:len(mode)]).save(out, format="PNG", **options)
     return out.getvalue()
 
 
@@ -116,6 +116,53 @@ class TestDecoderClient(gr_unittest.TestCase):
         self.assertNotIn("steps", next(item[0] for item in delivered if item[0]["message_id"] == 1))
         self.assertEqual(png, _png(200))
 
+    def test_only_results_that_decode_to_the_size_they_claim_are_accepted(self):
+        """Regression: any frame starting with the PNG signature was saved and emitted, and the
+        results socket took frames of any size."""
+        from PIL.PngImagePlugin import PngInfo
+
+        publisher = zmq.Context.instance().socket(zmq.PUB)
+        publisher.setsockopt(zmq.LINGER, 0)
+        results = f"tcp://127.0.0.1:{publisher.bind_to_random_port('tcp://127.0.0.1')}"
+        tb = gr.top_block()
+        client = decoder_client(address=self.address, results_address=results,
+                                output_folder=str(self.tmp_path / "decoded"), wait_results=5,
+                                max_result_pixels=64 * 64)
+        debug = blocks.message_debug()
+        tb.msg_connect(client, "decoded", debug, "store")
+        tb.start()
+        text = PngInfo()
+        text.add_text("comment", "x" * 100_000, zip=True)  # inflated by Pillow besides the image
+        good = {"message_id": 1, "height": 64, "width": 64}
+        forged = [
+            result_frames(good | {"message_id": 2}, b"\x89PNG\r\n\x1a\n" + b"not an image"),
+            result_frames(good | {"message_id": 3}, _png(10, size=(32, 64))),  # not the size it claims
+            result_frames(good | {"message_id": 4}, _png(10)[:-40]),  # truncated
+            result_frames(good | {"message_id": 5}, _png(10, mode="L")),  # not RGB
+            result_frames(good | {"message_id": 6, "height": 128}, _png(10, size=(64, 128))),  # over the limit
+            result_frames({"message_id": 7}, _png(10)),  # no size to check against
+            result_frames(good | {"message_id": 8}, _png(10, pnginfo=text)),
+        ]
+        over_the_frame_limit = result_frames(good | {"message_id": 9}, _png(10) + bytes(200_000))
+        deadline = time.monotonic() + 20
+        for received in (1, 2):  # until subscribed; again once ZMQ dropped the connection and it came back
+            while client.results_received < received and time.monotonic() < deadline:
+                for frames in forged:
+                    publisher.send_multipart(frames)
+                publisher.send_multipart(result_frames(good, _png(200)))
+                time.sleep(0.05)
+            if received == 1:
+                publisher.send_multipart(over_the_frame_limit)
+        tb.stop()
+        tb.wait()
+        publisher.close()
+        self.assertGreaterEqual(client.results_received, 2)
+        self.assertGreaterEqual(client.results_rejected, len(forged))
+        self.assertGreaterEqual(client.results_connections_dropped, 1)
+        self.assertEqual(sorted(path.name for path in (self.tmp_path / "decoded").iterdir()), ["message_00001.png"])
+        delivered = {split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())}
+        self.assertEqual(delivered, {1})
+
     def test_an_unwritable_folder_loses_the_file_not_the_receiver(self):
         publisher = zmq.Context.instance().socket(zmq.PUB)
         publisher.setsockopt(zmq.LINGER, 0)
@@ -130,7 +177,8 @@ class TestDecoderClient(gr_unittest.TestCase):
         tb.start()
         deadline = time.monotonic() + 5
         while client.results_received < 2 and time.monotonic() < deadline:  # until subscribed
-            publisher.send_multipart(result_frames({"message_id": 3, "steps": 8}, _png(90)))
+            publisher.send_multipart(result_frames({"message_id": 3, "steps": 8, "height": 64, "width": 64},
+                                                   _png(90)))
             time.sleep(0.05)
         tb.stop()
         tb.wait()

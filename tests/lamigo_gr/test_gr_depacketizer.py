@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from lamigo.link import LinkConfig, PacketKind, packetize
 from lamigo.message import VERSION, unpack_message
 from lamigo_gr import depacketizer
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
 from lamigo_gr.support.pdu import make_pdu, split_pdu
 
 
@@ -31,7 +32,7 @@ class _FiniteSource(gr.basic_block):
     def start(self):
         for pdu in self.pdus:
             self.message_port_pub(pmt.intern("out"), pdu)
-        self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+        self._post(SYSTEM_PORT, done_message())
         return True
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lamigo.lami import DecoderSettings, LaMIDecoder
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 from lamigo.service.wire import parse_frames
 from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, check_flowgraph, compile_flowgraph, flowgraph_parameters
 from lamigo_gr.apps.loopback import run_loopback

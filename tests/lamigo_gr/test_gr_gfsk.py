@@ -12,6 +12,7 @@ import pytest
 from gnuradio import blocks, channels, gr
 
 from lamigo_gr import gfsk_pdu_rx, gfsk_pdu_tx
+from lamigo_gr.blocks.modems.ofdm import ACTIVE_CARRIERS
 
 
 # Items a stage may hold back (its filter history, Symbol Sync's interpolator), at most:
@@ -109,6 +110,7 @@ CALLBACK_CHECKS = {
     ("lamigo_gfsk_pdu_tx", "amplitude"): (0.5, lambda block: block.scale.k()),
     ("lamigo_gfsk_pdu_rx", "loop_bandwidth"): (0.03, lambda block: block.symbol_sync.loop_bandwidth()),
     ("lamigo_psk_pdu_tx", "amplitude"): (0.5, lambda block: (block.scale.k() / block._turn).real),
+    ("lamigo_ofdm_pdu_tx", "amplitude"): (0.5, lambda block: block.scale.k() * ACTIVE_CARRIERS ** 0.5),
     ("lamigo_psk_pdu_rx", "timing_bandwidth"): (0.02, lambda block: block.clock_sync.loop_bandwidth()),
     ("lamigo_psk_pdu_rx", "carrier_bandwidth"): (0.05, lambda block: block.costas.get_loop_bandwidth()),
     ("lamigo_radio_channel", "frequency_offset"): (0.01, lambda block: block.stages[-1].frequency_offset()),
@@ -130,21 +132,24 @@ def test_every_grc_callback_runs_on_a_live_flowgraph():
     while the flowgraph runs: the block takes the new value, and the GFSK pair still carries
     packets bit-exact after it."""
     from lamigo_gr.blocks.channels import radio_channel
+    from lamigo_gr.blocks.modems.ofdm import ofdm_pdu_tx
     from lamigo_gr.blocks.modems.psk import psk_pdu_rx, psk_pdu_tx
 
     callbacks = _grc_callbacks()
     assert {(block_id, param) for block_id, calls in callbacks.items() for _, param in calls} == set(CALLBACK_CHECKS)
-    # The PSK pair and the radio channel, running on a stream of zeros (nothing to decode).
+    # The PSK pair and the radio channel, running on a stream of zeros (nothing to decode), and
+    # the OFDM transmitter.
     top_block = gr.top_block()
-    psk_tx, channel, psk_rx = psk_pdu_tx(), radio_channel(), psk_pdu_rx()
+    psk_tx, channel, psk_rx, ofdm_tx = psk_pdu_tx(), radio_channel(), psk_pdu_rx(), ofdm_pdu_tx()
     channel.voltage_at_30_db = channel.stages[-1].noise_voltage()
     top_block.connect(blocks.null_source(gr.sizeof_gr_complex), blocks.throttle(gr.sizeof_gr_complex, 1e6),
                       channel, psk_rx)
     top_block.connect(psk_tx, blocks.null_sink(gr.sizeof_gr_complex))
+    top_block.connect(ofdm_tx, blocks.null_sink(gr.sizeof_gr_complex))
     top_block.start()
     try:
         _call_back(callbacks, {"lamigo_psk_pdu_tx": psk_tx, "lamigo_psk_pdu_rx": psk_rx,
-                               "lamigo_radio_channel": channel})
+                               "lamigo_radio_channel": channel, "lamigo_ofdm_pdu_tx": ofdm_tx})
     finally:
         top_block.stop()
         top_block.wait()

@@ -14,7 +14,7 @@ from gnuradio import blocks
 from lamigo.images import BUNDLED_PHOTOS
 from lamigo.link.auth import write_link_key
 from lamigo.message import unpack_message
-from lamigo.models.index_prior import model_set_index_prior
+from lamigo.zoo.index_prior import model_set_index_prior
 from lamigo.service.wire import parse_frames
 from lamigo_gr.apps.flowgraphs import load_top_block_class
 

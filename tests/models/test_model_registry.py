@@ -13,7 +13,7 @@ import torch
 from lamigo.errors import ConfigError, WeightsError
 from lamigo.models.captioner import Captioner
 from lamigo.models.conditions import ByteConditionBuilder, TransformersConditionBuilder
-from lamigo.models.registry import (
+from lamigo.zoo.sets import (
     WEIGHTS_ENV,
     build_tiny_model_set,
     default_model_set_name,

@@ -16,7 +16,7 @@ from lamigo.images import BUNDLED_PHOTOS, fit_image, load_image, to_tensor
 from lamigo.masking import make_policy
 from lamigo.message import unpack_message
 from lamigo.models.captioner import Captioner
-from lamigo.models.registry import build_tiny_model_set, load_model_set, save_model_set
+from lamigo.zoo.sets import build_tiny_model_set, load_model_set, save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 TINY = ["--model-set", "tiny", "--device", "cpu"]

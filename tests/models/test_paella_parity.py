@@ -7,6 +7,9 @@ The fixtures live in `shared/reference/paella-parity/` beside the repository (or
 $LAMIGO_PARITY_DIR points); their README gives the tolerances used here: logits within 3e-5,
 latents and pixels within 1e-5, indices and tokens exact. Each tensor is cloned after loading
 (safetensors' unaligned buffers make MKL round differently) and torch runs on one thread.
+
+LAMIGO_TEST_DEVICE=cuda runs the models on a GPU with TF32 off (bench/device_check.py does), to the
+same tolerances; the sampler then draws from CPU generators (portable_random), as the fixtures did.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from lamigo.lami.sampler import classifier_free_guidance, lami_sample
 from lamigo.lami.settings import DecoderSettings
 from lamigo.models.conditions import TransformersConditionBuilder, message_conditions
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import load_denoiser_checkpoint, load_vqgan_checkpoint
+from lamigo.zoo.sets import load_denoiser_checkpoint, load_vqgan_checkpoint
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -36,6 +39,7 @@ pytestmark = pytest.mark.skipif(
     reason=f"Paella parity fixtures not found at {PARITY_DIR} (set LAMIGO_PARITY_DIR)",
 )
 
+DEVICE = torch.device(os.environ.get("LAMIGO_TEST_DEVICE") or "cpu")
 LOGITS_ATOL = 3e-5
 PIXELS_ATOL = 1e-5
 DENOISER_CASES = {
@@ -48,11 +52,22 @@ DENOISER_CASES = {
 
 @pytest.fixture(autouse=True)
 def one_thread() -> Iterator[None]:
-    """The fixtures were made on one thread; more threads round differently."""
+    """The fixtures were made on one thread; more threads round differently. On a GPU, float32
+    must stay float32 (no TF32 matrix units)."""
     threads = torch.get_num_threads()
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.set_num_threads(1)
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     yield
     torch.set_num_threads(threads)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+
+
+def on_device(value):
+    """A tensor, or a dict of them, on DEVICE."""
+    if isinstance(value, dict):
+        return {key: tensor.to(DEVICE) for key, tensor in value.items()}
+    return value.to(DEVICE)
 
 
 def tensors(name: str) -> dict[str, torch.Tensor]:
@@ -74,9 +89,9 @@ def denoiser_config(**changes: object) -> PaellaConfig:
 
 
 def cloned(module: nn.Module) -> nn.Module:
-    """`module` with its own aligned copy of every tensor the loader took from a file."""
+    """`module` with its own aligned copy of every tensor the loader took from a file, on DEVICE."""
     module.load_state_dict({key: value.clone() for key, value in module.state_dict().items()}, assign=True)
-    return module.eval()
+    return module.to(DEVICE).eval()
 
 
 def load_denoiser(**changes: object) -> Denoiser:
@@ -123,17 +138,19 @@ def test_every_vqgan_layout_encodes_and_decodes_as_paella(tmp_path: Path) -> Non
     for kind, path in vqgan_files(tmp_path).items():
         vqgan = cloned(load_vqgan_checkpoint(path, vqgan_config()))
         with torch.no_grad():
-            latents = vqgan.encode_latents(io["images"])
+            latents = vqgan.encode_latents(on_device(io["images"]))
             indices, distances = vqgan.vquantizer.quantize(latents)
-            quantized = vqgan.vquantizer.embed(io["indices"])
+            quantized = vqgan.vquantizer.embed(on_device(io["indices"]))
             decoded_raw = vqgan.decode_latents(quantized)
+            decoded = vqgan.decode_indices(on_device(io["indices"]))
+        latents, indices, distances, quantized, decoded_raw, decoded = (
+            tensor.cpu() for tensor in (latents, indices, distances, quantized, decoded_raw, decoded))
         torch.testing.assert_close(latents, io["latents"], atol=PIXELS_ATOL, rtol=0, msg=kind)
         assert torch.equal(indices, io["indices"]), kind
         assert torch.equal(quantized, io["quantized"]), kind
         torch.testing.assert_close(distances, io["nearest_distance"], atol=1e-5, rtol=0, msg=kind)
         torch.testing.assert_close(decoded_raw, io["decoded_raw"], atol=PIXELS_ATOL, rtol=0, msg=kind)
-        torch.testing.assert_close(vqgan.decode_indices(io["indices"]), io["decoded"], atol=PIXELS_ATOL,
-                                   rtol=0, msg=kind)
+        torch.testing.assert_close(decoded, io["decoded"], atol=PIXELS_ATOL, rtol=0, msg=kind)
 
 
 # --- Denoiser --------------------------------------------------------------------------------
@@ -142,7 +159,7 @@ def denoiser_inputs(case: str) -> tuple[torch.Tensor, torch.Tensor, dict[str, to
     io = tensors("denoiser_io.safetensors")
     names = {"byt5": "byt5", "byt5_len1": "byt5", "clip_text": "clip_text", "clip_image": "clip_image"}
     cond = {names[key]: io[key] for key in DENOISER_CASES[case]}
-    return io["tokens"], io["r"], cond
+    return on_device(io["tokens"]), on_device(io["r"]), on_device(cond)
 
 
 def test_the_full_denoiser_has_the_reference_keys_and_shapes() -> None:
@@ -158,21 +175,23 @@ def test_denoiser_logits_and_condition_sequence_match_paella(case: str) -> None:
     denoiser = load_denoiser()
     tokens, r, cond = denoiser_inputs(case)
     with torch.no_grad():
-        logits = denoiser(tokens, r, cond)
-        sequence = denoiser.embed_conditions(cond)
+        logits = denoiser(tokens, r, cond).cpu()
+        sequence = denoiser.embed_conditions(cond).cpu()
     torch.testing.assert_close(logits, io[f"logits_{case}"], atol=LOGITS_ATOL, rtol=0)
     torch.testing.assert_close(sequence, io[f"cond_sequence_{case}"], atol=PIXELS_ATOL, rtol=0)
 
 
 def test_the_noise_level_embedding_matches_paella() -> None:
     io = tensors("denoiser_io.safetensors")
-    torch.testing.assert_close(load_denoiser().embed_r(io["r"]), io["r_embedding"], atol=PIXELS_ATOL, rtol=0)
+    embedding = load_denoiser().embed_r(on_device(io["r"])).cpu()
+    torch.testing.assert_close(embedding, io["r_embedding"], atol=PIXELS_ATOL, rtol=0)
 
 
 def max_logit_error(denoiser: Denoiser, case: str = "byt5_clip") -> float:
     tokens, r, cond = denoiser_inputs(case)
     with torch.no_grad():
-        return float((denoiser(tokens, r, cond) - tensors("denoiser_io.safetensors")[f"logits_{case}"]).abs().max())
+        logits = denoiser(tokens, r, cond).cpu()
+    return float((logits - tensors("denoiser_io.safetensors")[f"logits_{case}"]).abs().max())
 
 
 def test_the_tolerance_catches_a_layernorm_epsilon_of_1e5() -> None:
@@ -209,7 +228,7 @@ class RecordingDenoiser(nn.Module):
         self.inputs: dict[float, torch.Tensor] = {}
 
     def forward(self, indices: torch.Tensor, r: torch.Tensor, cond: dict) -> torch.Tensor:
-        self.inputs.setdefault(float(r[0]), indices[:1].clone())
+        self.inputs.setdefault(float(r[0]), indices[:1].cpu())
         return self.denoiser(indices, r, cond)
 
 
@@ -219,13 +238,15 @@ def test_plain_sampling_reproduces_paella_tokens_and_trajectory(setting: str) ->
     io = tensors("sampler_io.safetensors")
     denoiser = RecordingDenoiser(load_denoiser())
     shape = tuple(settings["latent_shape"])
-    cond = {"byt5": io["byt5"], "clip_text": io["clip_text"]}
-    uncond = {"byt5": io["uncond_byt5"], "clip_text": io["uncond_clip_text"]}
+    cond = on_device({"byt5": io["byt5"], "clip_text": io["clip_text"]})
+    uncond = on_device({"byt5": io["uncond_byt5"], "clip_text": io["uncond_clip_text"]})
     tokens = lami_sample(
-        denoiser, torch.zeros(shape, dtype=torch.long), torch.ones(shape, dtype=torch.bool), cond, uncond,
+        denoiser, torch.zeros(shape, dtype=torch.long, device=DEVICE), torch.ones(shape, dtype=torch.bool, device=DEVICE),
+        cond, uncond,
         DecoderSettings(steps=settings["steps"], renoise=settings["renoise_steps"], cfg=settings["cfg"],
                         temperature=tuple(settings["temperature"]), seed=settings["seed"]),
-    )
+        portable_random=DEVICE.type != "cpu",
+    ).cpu()
     assert list(denoiser.inputs) == pytest.approx(settings["r_per_step"])
     for step, given in enumerate(denoiser.inputs.values()):
         assert torch.equal(given, io[f"trajectory_{setting}"][step]), f"diverges at step {step}"

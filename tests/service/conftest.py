@@ -16,7 +16,7 @@ from lamigo.lami import DecoderSettings, LaMIDecoder
 from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import GOMessage
-from lamigo.models.registry import ModelSet, load_model_set
+from lamigo.zoo.sets import ModelSet, load_model_set
 from lamigo.service import CurveKeys, DecoderService, ServiceConfig
 from zmq.utils.monitor import recv_monitor_message
 

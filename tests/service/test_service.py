@@ -10,11 +10,14 @@ import pytest
 import zmq
 
 from lamigo.errors import ConfigError
+from lamigo.images import to_uint8
+from lamigo.lami import DecoderSettings
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
+    DecodeRequest,
     DecoderService,
     ServiceConfig,
     connect_sender,
@@ -353,5 +356,105 @@ def test_bad_configuration_is_a_config_error(decoder, tmp_path):
         ServiceConfig(queue_size=4)
     with pytest.raises(ConfigError, match="listen on or to connect to"):
         ServiceConfig(listen=None)
+    with pytest.raises(ConfigError, match="size limits must be positive"):
+        ServiceConfig(max_batch_tokens=0)
     with pytest.raises(ConfigError, match="CURVE key file not found"):
         CurveKeys(tmp_path / "missing.key_secret").apply_server(zmq.Context.instance().socket(zmq.PULL))
+
+
+def test_results_are_written_into_out_dir_not_through_planted_links(start_service, make_message, context,
+                                                                    addresses, tmp_path):
+    """Regression: a symlink planted as OUT/7.png made the service overwrite the link's target."""
+    messages_address, results_address = addresses
+    out, target = tmp_path / "out", tmp_path / "precious"
+    out.mkdir()
+    target.write_bytes(b"precious")
+    for name in ("7.png", "7.json"):
+        (out / name).symlink_to(target)
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, max_messages=1, out_dir=out))
+    send_message(connect_sender(context, messages_address), frames_of(make_message(), 7), timeout=5)
+    running.wait_for(lambda stats: stats.decoded == 1, timeout=60)
+    running.finish()
+    assert target.read_bytes() == b"precious"
+    assert not (out / "7.png").is_symlink() and png_to_image((out / "7.png").read_bytes()).shape == (*SIZE, 3)
+    assert json.loads((out / "7.json").read_text())["message_id"] == 7
+
+
+def test_a_stop_abandons_the_batch_being_decoded(start_service, decoder, make_message, context, addresses):
+    """A stop during a decode ends it within one layer; the batch and the queue are abandoned and
+    counted, nothing is published or counted as failed."""
+    messages_address, results_address = addresses
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=1, batch_wait=0.0)
+    running = start_service(config)
+    entered, gate = threading.Event(), threading.Event()
+
+    def hold(module, args):  # the decode waits inside its first forward pass until the stop is asked
+        entered.set()
+        assert gate.wait(20)
+
+    held = decoder.models.denoiser.register_forward_pre_hook(hold)
+    try:
+        sender = connect_sender(context, messages_address)
+        for n in range(3):
+            send_message(sender, frames_of(make_message(), n), timeout=5)
+        assert entered.wait(20)
+        running.wait_for(lambda stats: stats.received == 3)
+        running.service.stop()
+        gate.set()
+        stats = running.finish()
+    finally:
+        held.remove()
+    assert (stats.received, stats.abandoned, stats.decoded, stats.failed, stats.batches) == (3, 3, 0, 0, 0)
+
+
+def test_the_token_budget_bounds_a_batch(start_service, make_message, context, addresses):
+    messages_address, results_address = addresses
+    tokens = (SIZE[0] // 4) * (SIZE[1] // 4)
+    config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=4, batch_wait=5.0,
+                           max_batch_tokens=2 * tokens + 1)
+    running = start_service(config)
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    for n in range(4):
+        send_message(sender, frames_of(make_message(), n), timeout=5)
+    records = [receive_result(results, timeout=60)[0] for _ in range(4)]
+    stats = running.finish()
+    assert [record["batch_size"] for record in records] == [2, 2, 2, 2]  # full at 2, not after 5 s
+    assert (stats.batches, stats.decoded) == (2, 4)
+
+
+def test_each_message_is_decoded_with_the_settings_it_asks_for(start_service, decoder, make_message, context,
+                                                                 addresses):
+    """Messages asking for other settings than the service's are batched apart and each decoded
+    as the in-process decoder decodes it with those settings; one asking for too many steps is
+    malformed, and the others go on."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=4,
+                                          batch_wait=1.0, max_steps=6, seed=5))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    message = make_message()
+    guided = DecodeRequest(DecoderSettings(steps=3, renoise=2, cfg=2.0, cfg_steps=1, seed=11))
+    plain = DecodeRequest(DecoderSettings(steps=2, renoise=0, cfg=1.0, renoise_scope="all", seed=3), plain=True)
+    asks = {1: guided, 2: plain, 3: None, 4: guided, 5: DecodeRequest(DecoderSettings(steps=7, renoise=1))}
+    for message_id, request in asks.items():
+        send_message(sender, message_frames(ReceivedMessage.whole(message, message_id), None, request), timeout=5)
+    records = {}
+    for _ in range(4):
+        record, png = receive_result(results, timeout=30)
+        records[record["message_id"]] = record, png_to_image(png)
+    stats = running.finish()
+    assert sorted(records) == [1, 2, 3, 4] and (stats.malformed, stats.decoded) == (1, 4)
+    assert [records[message_id][0]["batch_size"] for message_id in (1, 2, 3, 4)] == [2, 1, 1, 2]
+    for message_id, request in asks.items():
+        if message_id == 5:
+            continue
+        record, image = records[message_id]
+        if request is None:  # the service's own settings and seed
+            alone = decoder.decode_messages([message], seed=5)
+            assert (record["steps"], record["seed"], record["plain"]) == (2, 5, False)
+        else:
+            alone = decoder.decode_messages([message], settings=request.settings, plain=request.plain)
+            assert {name: record[name] for name in request.as_dict()} == request.as_dict()
+        np.testing.assert_array_equal(image, to_uint8(alone.images)[0])

@@ -9,16 +9,20 @@ from hypothesis import strategies as st
 
 from lamigo.coding import IndexPrior
 from lamigo.errors import ConfigError, MessageError
+from lamigo.lami import DecoderSettings
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits
 from lamigo.service.wire import (
     WIRE_VERSION,
+    DecodeRequest,
     OversizedError,
     message_frames,
     parse_frames,
+    parse_request,
     parse_result,
     pdu_frames,
+    received_from_pdu,
     result_frames,
 )
 
@@ -87,19 +91,39 @@ def test_received_message_round_trip_marks_lost_tokens():
     assert (wire.message.indices[received.lost] == 0).all()  # placeholders
 
 
-def test_pdu_frames_forward_the_message_unparsed(frames, prior):
-    """The decoder client's path: PDU metadata in, the GO message bytes passed on as they are."""
-    received = parse_frames(frames, prior)
+def _depacketizer_meta(frames, received) -> dict:
+    """PDU metadata as the GO Depacketizer writes it for the message of `frames`."""
     stats = {"packets_expected": 9, "packets_received": 8, "packets_damaged": 0, "index_groups_lost": 1,
              "caption_chunks_lost": 0, "tokens_sent": 190, "tokens_masked_by_policy": 66,
              "tokens_lost": int(received.lost.sum()), "packets_lost": 1}
-    meta = {"message_id": 42, "lost_map": np.frombuffer(frames[2], dtype=np.uint8), "source": "test", **stats}
+    return {"message_id": 42, "lost_map": np.frombuffer(frames[2], dtype=np.uint8), "source": "test", **stats}
+
+
+def test_pdu_frames_forward_the_message_unparsed(frames, prior):
+    """The decoder client's path: PDU metadata in, the GO message bytes passed on as they are."""
+    received = parse_frames(frames, prior)
+    meta = _depacketizer_meta(frames, received)
     forwarded = pdu_frames(meta, frames[1])
     assert forwarded[1] == frames[1] and forwarded[2] == frames[2]
     again = parse_frames(forwarded, prior)
     assert again.link.tokens_lost == received.lost.sum() > 0 and again.info == {"source": "test"}
     np.testing.assert_array_equal(again.lost, received.lost)
     assert pdu_frames({}, b"not parsed", default_id=7)[1] == b"not parsed"
+
+
+def test_a_pdu_reads_as_its_frames_do(frames, prior):
+    """The SNR sweep's path: the depacketizer's PDU read where it is, as the service reads it."""
+    received = parse_frames(frames, prior)
+    meta = _depacketizer_meta(frames, received)
+    direct, framed = received_from_pdu(meta, frames[1], prior), parse_frames(pdu_frames(meta, frames[1]), prior)
+    assert direct.message_id == framed.message_id == 42 and direct.info == framed.info == {"source": "test"}
+    assert direct.link == framed.link and direct.link.tokens_lost > 0 and direct.message.caption == framed.message.caption
+    np.testing.assert_array_equal(direct.lost, framed.lost)
+    np.testing.assert_array_equal(direct.message.indices, framed.message.indices)
+    with pytest.raises(MessageError, match="u8vector"):
+        received_from_pdu({"lost_map": "bits"}, frames[1], prior)
+    with pytest.raises(MessageError, match="message 0"):
+        received_from_pdu({}, b"not a GO message", prior)
 
 
 @pytest.mark.parametrize(
@@ -256,3 +280,76 @@ def test_header_numbers_must_be_finite(frames, prior, number):
     header = frames[0].decode().replace('"source":"test"', f'"source":{number}')
     with pytest.raises(MessageError, match="not a (JSON|finite) number"):
         parse_frames([header.encode(), *frames[1:]], prior)
+
+
+REQUEST = DecodeRequest(DecoderSettings(steps=32, renoise=28, cfg=4.0, cfg_steps=20, temperature=(0.9, 0.3),
+                                        renoise_scope="all", seed=7), plain=True)
+
+
+def test_a_decode_request_round_trips_and_only_the_service_reads_it(prior):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    received, request = parse_request(frames, prior)
+    assert request == REQUEST and received.message_id == 3
+    assert parse_request(message_frames(ReceivedMessage.whole(build_message(), 3), prior), prior)[1] is None
+    with pytest.raises(MessageError, match="asks for decoder settings"):
+        parse_frames(frames, prior)  # a receiver of its own settings does not silently ignore a request
+    with pytest.raises(ConfigError, match="32-bit"):
+        message_frames(ReceivedMessage.whole(build_message()), prior,
+                       DecodeRequest(DecoderSettings(seed=2**32)))
+
+
+def _asking(frames: list[bytes], **changes) -> list[bytes]:
+    header = json.loads(frames[0])
+    header["decoder"] = {**header["decoder"], **changes}
+    return [json.dumps(header).encode(), *frames[1:]]
+
+
+@pytest.mark.parametrize(("changes", "error"), [
+    ({"steps": 201}, "201 denoising steps, this service takes 1 to 200"),
+    ({"steps": 10**30}, "denoising steps, this service takes"),
+    ({"steps": 0}, "takes 1 to 200"),
+    ({"steps": 8.0}, "steps not of the right type"),
+    ({"steps": True}, "steps not of the right type"),
+    ({"renoise": 40}, "--renoise"),
+    ({"cfg": "8"}, "cfg not of the right type"),
+    ({"cfg": 10**400}, "not UTF-8 JSON|cfg not of the right type"),
+    ({"cfg": 2**60}, "cfg not of the right type"),
+    ({"cfg_steps": 33}, "--cfg-steps"),
+    ({"temperature": [1.0]}, "temperature not"),
+    ({"temperature": [1.0, 0.0]}, "--temperature"),
+    ({"temperature": [1.0, 1e308 * 10]}, "not UTF-8 JSON"),  # inf: no JSON number
+    ({"renoise_scope": "everything"}, "--renoise-scope"),
+    ({"seed": -1}, "seed not"),
+    ({"seed": 2**32}, "seed not"),
+    ({"plain": 1}, "plain not"),
+    ({"extra": 1}, "exactly"),
+])
+def test_a_hostile_decode_request_is_malformed(prior, changes, error):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    with pytest.raises(MessageError, match=error):
+        parse_request(_asking(frames, **changes), prior)
+
+
+def test_a_decode_request_must_give_every_field(prior):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    header = json.loads(frames[0])
+    del header["decoder"]["seed"]
+    with pytest.raises(MessageError, match="exactly"):
+        parse_request([json.dumps(header).encode(), *frames[1:]], prior)
+    with pytest.raises(MessageError, match="takes 1 to 31"):
+        parse_request(frames, prior, max_steps=31)
+
+
+@FUZZ
+@given(request=st.one_of(
+    st.none(), st.integers(), st.lists(st.integers(), max_size=2),
+    st.fixed_dictionaries({name: st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                           st.text(max_size=6), st.lists(st.floats(allow_nan=False), max_size=3))
+                           for name in REQUEST.as_dict()})))
+def test_fuzz_decode_requests(prior, request):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior)
+    header = {**json.loads(frames[0]), "decoder": request}
+    try:
+        parse_request([json.dumps(header).encode(), *frames[1:]], prior)
+    except MessageError:
+        pass

@@ -11,7 +11,7 @@ import torch
 from lamigo.cli.main import main
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, WeightsError
-from lamigo.models.registry import load_model_set
+from lamigo.zoo.sets import load_model_set
 from lamigo.training.checkpoint import load_checkpoint
 from lamigo.training.data import RandomCropDataset, find_images, load_photos
 from lamigo.training.denoiser_task import noise_tokens
@@ -95,6 +95,11 @@ def test_train_resume_export_and_load(tmp_path, capsys):
     assert models.vqgan.vquantizer.codebook.weight.dtype == torch.float32
     assert torch.equal(models.vqgan.vquantizer.codebook.weight, codebook.half().float())
     assert IndexPrior.load(model_dir / "index_prior.safetensors").codebook_size == models.vqgan.codebook_size
+    card = (model_dir / "MODEL_CARD.md").read_text()
+    assert "## vqgan:" in card and "trained 5 of 5 steps" in card and "float16" in card
+    assert main(["train", "evaluate", str(model_dir), "--images", "photo:coffee", "--size", "64x64",
+                 "--ratios", "0.5", "--device", "cpu", "--card"]) == 0
+    assert '"photo:coffee"' in (model_dir / "MODEL_CARD.md").read_text().split("Held-out figures")[1]
 
     report = evaluate_model_set(models, ["photo:coffee"], size=(64, 64), ratios=[0.5])
     coffee = report["images"]["photo:coffee"]
@@ -232,3 +237,83 @@ def test_denoiser_trains_on_a_model_sets_vqgan_from_its_weights(tmp_path):
                  "--out", str(out), "--steps", "1", *TINY]) == 0
     tiny = load_model_set("tiny", captioner=False)
     assert load_checkpoint(out).config["codebook_size"] == tiny.denoiser.codebook_size
+
+
+def test_gpu_options_run_a_few_steps_and_resume_without_them(tmp_path):
+    """bf16 autocast (the CPU's), channels-last, a worker process and torch.compile (its eager
+    backend: dynamo traces the model, no C++ compiler needed) train; the checkpoint holds float32
+    weights and resumes with every option off, as on another machine."""
+    from lamigo.training.data import load_photos
+    from lamigo.training.distributed import init_distributed
+    from lamigo.training.loop import train
+    from lamigo.training.vqgan_task import VQGANLosses, VQGANTask
+
+    photos = load_photos([Path(p) for p in PHOTOS], 32)
+    dist = init_distributed("cpu")
+    fast = TrainSettings(steps=2, batch_size=2, crop=32, checkpoint_every=1, workers=1, bf16=True,
+                         channels_last=True, compile="eager")
+    losses = VQGANLosses(perceptual=0, adversarial_start=1)  # the discriminator's step too
+    from lamigo.training.configs import vqgan_preset
+
+    result = train(VQGANTask(vqgan_preset("tiny"), dist, losses=losses), photos, fast, tmp_path, dist)
+    checkpoint = load_checkpoint(result.checkpoint)
+    assert checkpoint.step == 2 and checkpoint.settings["bf16"] and checkpoint.settings["compile"] == "eager"
+    assert all(value.dtype == torch.float32 for key, value in checkpoint.model.items() if value.is_floating_point())
+    assert "out_block.0.weight" in checkpoint.model  # plain names, no compile or DDP prefix
+    assert result.metrics["loss"] > 0 and "d_loss" in result.metrics  # the discriminator stepped on float32
+
+    plain = TrainSettings(steps=3, batch_size=2, crop=32, checkpoint_every=1)
+    again = train(VQGANTask(vqgan_preset("tiny"), dist, losses=losses), photos, plain, tmp_path, dist, resume=True)
+    assert again.step == 3
+
+
+def test_a_time_limit_stops_a_run_with_a_checkpoint_that_resumes(tmp_path):
+    out = tmp_path / "vqgan"
+    assert main(["train", "vqgan", "--data", *PHOTOS, "--out", str(out), "--steps", "50", "--time-limit", "1e-6",
+                 "--perceptual-weight", "0", *TINY]) == 0
+    assert load_checkpoint(out).step == 1
+    assert main(["train", "vqgan", "--data", *PHOTOS, "--out", str(out), "--steps", "3", "--resume",
+                 "--perceptual-weight", "0", *TINY]) == 0
+    assert load_checkpoint(out).step == 3
+
+
+def test_a_preset_fills_the_options_left_unset(tmp_path):
+    vqgan, denoiser = tmp_path / "vqgan", tmp_path / "denoiser"
+    common = ["--data", *PHOTOS, "--device", "cpu", "--preset", "cpu-test"]
+    assert main(["train", "vqgan", "--out", str(vqgan), "--steps", "3", "--perceptual-weight", "0", *common]) == 0
+    settings = load_checkpoint(vqgan).settings
+    assert (settings["steps"], settings["batch_size"], settings["crop"], settings["channels_last"]) == (3, 2, 32, True)
+    assert main(["train", "denoiser", "--vqgan", str(vqgan), "--out", str(denoiser), *common]) == 0
+    assert load_checkpoint(denoiser).step == 2
+
+
+def test_the_gpu_preset_is_valid_and_its_set_fits_a_returned_file():
+    """The h200 preset's large set: K = 8192 as the paper's, wider and larger than the shipped
+    small set, crops the models take, each model under 16 MiB as float16."""
+    from lamigo.cli.main import build_parser
+    from lamigo.models.paella import Denoiser
+    from lamigo.models.vqgan import VQGAN
+    from lamigo.training.configs import TRAINING_PRESETS, denoiser_preset, vqgan_preset
+    from lamigo.training.loop import TrainSettings
+
+    preset = TRAINING_PRESETS["h200"]
+    for kind, options in (("vqgan", preset.vqgan), ("denoiser", preset.denoiser)):
+        args = build_parser().parse_args(["train", kind, "--out", "x", "--preset", "h200"]
+                                         + (["--vqgan", "y"] if kind == "denoiser" else []))
+        from lamigo.cli.train import _apply_preset
+
+        _apply_preset(args)
+        assert {key: getattr(args, key) for key in options} == options
+        TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop, workers=args.workers,
+                      bf16=args.bf16, channels_last=args.channels_last, compile="inductor")
+    large, small = vqgan_preset(preset.vqgan["size"]), vqgan_preset("small")
+    assert large.codebook_size == 8192 and large.hidden_channels > small.hidden_channels
+    with torch.device("meta"):
+        vqgan, denoiser = VQGAN(large), Denoiser(denoiser_preset(preset.denoiser["size"], large.codebook_size))
+        shipped = Denoiser(denoiser_preset("small", small.codebook_size))
+    count = lambda model: sum(p.numel() for p in model.parameters())  # noqa: E731
+    assert count(denoiser) > 2 * count(shipped)
+    for model in (vqgan, denoiser):
+        assert 2 * count(model) < 16 * 2**20
+    assert preset.vqgan["crop"] % vqgan.downscale == 0
+    assert preset.denoiser["crop"] % (vqgan.downscale * denoiser.config.size_multiple) == 0

@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from lamigo.errors import ConfigError, LamigoError
+from lamigo.cli.common import add_model_set_option
+from lamigo.errors import ConfigError, LamigoError, RunError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
+from lamigo.link.channel import snr_db
 from lamigo.threads import AUTO, add_threads_option
 from lamigo_gr.apps.flowgraphs import flowgraph_parameters
-from lamigo_gr.apps.loopback import FLOWGRAPH, LoopbackResult, run_loopback
+from lamigo_gr.apps.loopback_run import FLOWGRAPH, LoopbackResult, run_loopback
 
 logger = logging.getLogger("lamigo_gr.apps.demo")
 
@@ -64,8 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "0.6 about half (default: %(default)s)")
     parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"], help="seed of the channel noise (default: %(default)s)")
     add_decoder_options(parser)  # passed on to the decoder service
-    parser.add_argument("--model-set", default=None, metavar="NAME|DIR",
-                        help="model set of both ends (default: the shipped default set, tiny when absent)")
+    add_model_set_option(parser, weights_option=False)
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
     add_threads_option(parser)  # handed to the decoder service
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the service and blocks do")
@@ -89,7 +90,7 @@ def start_service(arguments: list[str], log: Path, verbose: bool = False,
         _stop(service)
         status = (f"exited at start (status {service.returncode})" if ready
                   else f"did not start listening in {timeout:.0f} s")
-        raise ConfigError(f"the decoder service {status}: see {log}")
+        raise RunError(f"the decoder service {status}: see {log}")
     return service, found.group(1), found.group(2)
 
 
@@ -112,7 +113,7 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
     """The GO message and the bytes of its packets, as the flowgraph's source and packetizer
     emitted them."""
     from lamigo.message import bandwidth_report
-    from lamigo.models.index_prior import model_set_index_prior
+    from lamigo.zoo.index_prior import model_set_index_prior
 
     data = link.sent[0]
     _, report = bandwidth_report(data, model_set_index_prior(model_set))
@@ -120,9 +121,9 @@ def _what_was_sent(link: LoopbackResult, model_set: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from lamigo.evaluation.quality import png_bytes, psnr
-    from lamigo.models.registry import default_model_set_name
-    from lamigo.images import bundled_caption, fit_image, load_image, parse_size, save_image
+    from lamigo.evaluation.quality import psnr
+    from lamigo.images import bundled_caption, encode_png, fit_image, load_image, parse_size, save_image
+    from lamigo.zoo.sets import default_model_set_name
 
     size = parse_size(args.size)
     original = fit_image(load_image(args.image), size)
@@ -148,15 +149,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                             noise_seed=args.noise_seed)
         logger.info("link: %d of %d packets arrived", link.packets_received, link.packets_sent)
         if link.messages_received == 0:
-            raise ConfigError(f"the message was lost on the link ({link.packets_received} of "
+            raise RunError(f"the message was lost on the link ({link.packets_received} of "
                               f"{link.packets_sent} packets arrived, not enough of its control block): "
                               "lower --noise-voltage")
         try:
             service.wait(timeout=SERVICE_TIMEOUT)
         except subprocess.TimeoutExpired:
-            raise ConfigError(f"the decoder service did not decode the message in {SERVICE_TIMEOUT:.0f} s") from None
+            raise RunError(f"the decoder service did not decode the message in {SERVICE_TIMEOUT:.0f} s") from None
         if service.returncode != 0:
-            raise ConfigError(f"the decoder service failed (exit {service.returncode}): see {service_log}")
+            raise RunError(f"the decoder service failed (exit {service.returncode}): see {service_log}")
         seconds = time.perf_counter() - started
     finally:
         _stop(service)
@@ -165,7 +166,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     received = load_image(service_folder / "0.png")
     save_image(received, out / "received.png")
     sent = _what_was_sent(link, model_set)
-    png_size = len(png_bytes(original))
+    png_size = len(encode_png(original, optimize=True))
     panels = [_label(original, ["original", f"PNG {png_size} B"]),
               _label(received, ["LaMI-GO, this link", f"{link.bytes_on_air} B on air, {psnr(original, received):.2f} dB"])]
     jpeg = _jpeg_over_the_link(original, link)
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model_set": model_set,
         "size": args.size,
         "noise_voltage": args.noise_voltage,
-        "snr_db": round(-20 * np.log10(args.noise_voltage), 2) if args.noise_voltage > 0 else None,
+        "snr_db": round(snr_db(args.noise_voltage), 2) if args.noise_voltage > 0 else None,
         **sent,
         "png_bytes": png_size,
         # JPEG at the GO message's bytes on air, over the same link (the same packet slots lost)

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from lamigo.errors import ConfigError
+from lamigo.errors import ConfigError, RunError
 
 # The block YAML and the flowgraphs are package data (the repository's top-level grc/ and
 # flowgraphs/ folders, which the package links to), so an installed package needs no checkout.
@@ -78,7 +78,7 @@ def check_flowgraph(name: str | Path) -> list[str]:
 
 def compile_flowgraph(name: str | Path, output_dir: str | Path = BUILD_DIR) -> Path:
     """Compile a flowgraph with grcc (our blocks on GRC_BLOCKS_PATH); the generated script's path.
-    ConfigError with grcc's output when it fails or leaves out one of our blocks."""
+    RunError with grcc's output when it fails or leaves out one of our blocks."""
     path = flowgraph_path(name)
     grcc = shutil.which("grcc")
     if grcc is None:
@@ -89,7 +89,7 @@ def compile_flowgraph(name: str | Path, output_dir: str | Path = BUILD_DIR) -> P
                           capture_output=True, text=True)
     script = output_dir / f"{path.stem}.py"
     if done.returncode != 0 or not script.is_file():
-        raise ConfigError(f"grcc could not compile {path}:\n{done.stdout}{done.stderr}")
+        raise RunError(f"grcc could not compile {path}:\n{done.stdout}{done.stderr}")
     return script
 
 

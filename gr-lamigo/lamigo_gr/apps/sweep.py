@@ -1,12 +1,14 @@
 """The SNR sweep through the GNU Radio loopback: LaMI-GO and the classical baselines in the same
-modem (`python -m lamigo_gr.apps.loopback`, whose options this module's `SweepConfig` holds).
+modem (`python -m lamigo_gr.apps.loopback`, whose options this module's `SweepConfig` holds;
+each run is `lamigo_gr.apps.loopback_run.run_loopback`).
 
 At each noise voltage and for each image, flowgraphs/loopback_sim.grc carries the GO message
 once, and flowgraphs/loopback_classical.grc each baseline's file once, at the highest setting
 whose bytes on air (link headers, CRCs and the protected header block included) fit the GO
 message's bytes on air (the Image Source's `budget`, `lamigo.link.classical.send_at_budget`).
 Both flowgraphs share the GFSK modem blocks, `channels.channel_model` and its settings. The GO
-message that arrived (the depacketizer's output) is decoded here with the LaMI decoder
+message that arrived (the depacketizer's output, read where it is with
+`lamigo.service.wire.received_from_pdu`) is decoded here with the LaMI decoder
 (`lamigo.lami.LaMIDecoder`, the settings given, by default 4/8 steps); a baseline's image is the
 Classical Receiver's. A message lost entirely (its control block, or a file's header block) is a
 mid-grey image, measured like any other and counted in `received`.
@@ -20,8 +22,6 @@ same samples fall on other bits and frames, and which packets are lost differs (
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 from collections.abc import Sequence
@@ -31,20 +31,18 @@ from pathlib import Path
 import numpy as np
 
 from lamigo.errors import ConfigError, LamigoError, WeightsError
+from lamigo.evaluation.store import ResultCSV, group_rows, mean_of
 from lamigo.lami.settings import DecoderSettings
+from lamigo.link.channel import snr_db
+from lamigo.message import CODEC_NAME
 
 logger = logging.getLogger(__name__)
 
-GO = "lami-go"  #: the codec column's name for LaMI-GO, as in `lamigo eval`
+__all__ = ["FIELDS", "SweepConfig", "markdown_table", "run_sweep", "snr_db", "write_plot"]
+
 FIELDS = ("image", "noise_voltage", "snr_db", "codec", "setting", "message_bytes", "bytes_on_air",
           "packets_sent", "packets_received", "per", "received", "psnr", "ssim", "st_lpips")
 CSV_NAME, TABLE_NAME, PLOT_NAME = "sweep.csv", "sweep.md", "sweep.png"
-
-
-def snr_db(noise_voltage: float) -> float:
-    """SNR per sample in dB of the loopback flowgraphs: signal amplitude 1 over the channel's
-    noise voltage (Es/N0 is 6 dB more at 4 samples per symbol)."""
-    return math.inf if noise_voltage == 0 else -20 * math.log10(noise_voltage)
 
 
 @dataclass
@@ -92,10 +90,10 @@ class _Receiver:
     """The LaMI decoder and the metrics, loaded once for the sweep."""
 
     def __init__(self, config: SweepConfig) -> None:
-        from lamigo.evaluation.harness import QualityMetrics
+        from lamigo.evaluation.quality import QualityMetrics
         from lamigo.lami import LaMIDecoder
-        from lamigo.models.index_prior import model_set_index_prior
-        from lamigo.models.registry import load_model_set
+        from lamigo.zoo.index_prior import model_set_index_prior
+        from lamigo.zoo.sets import load_model_set
 
         models = load_model_set(config.model_set)
         self.decoder = LaMIDecoder(models, config.decoder)
@@ -109,16 +107,10 @@ class _Receiver:
     def decode(self, meta: dict, data: bytes) -> np.ndarray:
         """The image the LaMI decoder regenerates from a depacketizer PDU (as the service would)."""
         from lamigo.images import to_uint8
-        from lamigo.service.wire import parse_frames, pdu_frames
+        from lamigo.service.wire import received_from_pdu
 
-        received = parse_frames(pdu_frames(meta, data), self.prior)
+        received = received_from_pdu(meta, data, self.prior)
         return to_uint8(self.decoder.decode_messages([received]).images)[0]
-
-
-def _png_image(png: bytes) -> np.ndarray:
-    from PIL import Image
-
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
 def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np.ndarray, voltage: float,
@@ -127,17 +119,18 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
     import tempfile
 
     from lamigo.classical.received import grey
-    from lamigo_gr.apps.loopback import run_loopback
+    from lamigo.images import decode_image_bytes
+    from lamigo_gr.apps.loopback_run import run_loopback
 
     common = dict(images=source, count=1, size=config.size, noise_voltage=voltage, noise_seed=config.noise_seed,
                   output_folder="", **config.flowgraph)
     if config.build_dir is not None:
         common["build_dir"] = config.build_dir
-    if codec == GO:
+    if codec == CODEC_NAME:
         # nothing listens at this address (a socket file in a fresh folder of ours, so no other
         # process can take it): the messages are decoded here, from the depacketizer's output
         with tempfile.TemporaryDirectory(prefix="lamigo-sweep-") as nowhere:
-            link = run_loopback(codec="go", caption=config.caption, model_set=config.model_set,
+            link = run_loopback(codec=CODEC_NAME, caption=config.caption, model_set=config.model_set,
                                 service=f"ipc://{nowhere}/no-service", results="", **common)
     else:
         link = run_loopback(codec=codec, budget=budget, **common)
@@ -150,10 +143,10 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
     if link.received:
         meta, data = link.received[0]
         try:
-            if codec == GO:
+            if codec == CODEC_NAME:
                 image = receiver.decode(meta, data)
             elif meta["decoded_ok"]:
-                image = _png_image(data)
+                image = decode_image_bytes(data)
         except LamigoError as err:
             logger.warning("%s %s at %.3f V: not decodable: %s", codec, source, voltage, err)
     if not link.sent:
@@ -176,11 +169,10 @@ def run_sweep(config: SweepConfig) -> list[dict]:
     shape = parse_size(config.size)
     config.out.mkdir(parents=True, exist_ok=True)
     receiver = _Receiver(config)
-    codecs = [GO, *config.baselines]
+    codecs = [CODEC_NAME, *config.baselines]
     rows: list[dict] = []
-    csv_path = config.out / CSV_NAME
-    with csv_path.open("w", newline="") as file:
-        csv.DictWriter(file, fieldnames=FIELDS).writeheader()
+    store = ResultCSV(config.out / CSV_NAME, FIELDS)
+    store.write()
     runs = [(source, voltage, codec) for source in config.images for voltage in config.noise_voltages
             for codec in codecs]
     budgets: dict[str, int] = {}
@@ -189,11 +181,10 @@ def run_sweep(config: SweepConfig) -> list[dict]:
         if source not in originals:
             originals[source] = fit_image(load_image(source), shape)
         row, image = _run_one(config, receiver, source, originals[source], voltage, codec, budgets.get(source))
-        if codec == GO:  # the baselines' budget: this GO message's bytes on air (the same at every voltage)
+        if codec == CODEC_NAME:  # the baselines' budget: this GO message's bytes on air (the same at every voltage)
             budgets[source] = row["bytes_on_air"]
         rows.append(row)
-        with csv_path.open("a", newline="") as file:
-            csv.DictWriter(file, fieldnames=FIELDS).writerow({name: row.get(name, "") for name in FIELDS})
+        store.append(row)
         name = "".join(c if c.isalnum() or c in "._-" else "_" for c in source)
         save_image(image, config.out / "images" / f"noise_{voltage:.3f}" / codec / f"{name}.png")
     (config.out / TABLE_NAME).write_text(markdown_table(rows) + "\n")
@@ -203,19 +194,14 @@ def run_sweep(config: SweepConfig) -> list[dict]:
 
 def _means(rows: Sequence[dict]) -> list[dict]:
     """Per (noise voltage, codec), in sweep order: the means over the images, PER over all packets."""
-    groups: dict[tuple[float, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["noise_voltage"], row["codec"]), []).append(row)
     means = []
-    for (voltage, codec), group in groups.items():
+    for (voltage, codec), group in group_rows(rows, lambda row: (row["noise_voltage"], row["codec"])).items():
         sent = sum(row["packets_sent"] for row in group)
         entry = {"noise_voltage": voltage, "snr_db": group[0]["snr_db"], "codec": codec, "images": len(group),
                  "received": sum(row["received"] for row in group),
                  "per": 1 - sum(row["packets_received"] for row in group) / sent if sent else None,
-                 "bytes_on_air": float(np.mean([row["bytes_on_air"] for row in group]))}
-        for name in ("psnr", "ssim", "st_lpips"):
-            values = [row[name] for row in group if row.get(name) not in (None, "")]
-            entry[name] = float(np.mean(values)) if values else None
+                 "bytes_on_air": mean_of(group, "bytes_on_air")}
+        entry.update({name: mean_of(group, name) for name in ("psnr", "ssim", "st_lpips")})
         means.append(entry)
     return means
 

@@ -39,20 +39,8 @@ import numpy as np
 from gnuradio import channels, gr
 
 from lamigo.errors import ConfigError
-
-
-def noise_voltage(snr_db: float, signal_power: float = 1.0) -> float:
-    """The noise voltage (standard deviation of GNU Radio's complex noise source) that gives a
-    per-sample SNR of `snr_db` for a signal of mean power `signal_power`; 0 for an infinite SNR."""
-    if not signal_power > 0 or math.isnan(snr_db):
-        raise ConfigError(f"signal power must be > 0 and SNR a number, got {signal_power}, {snr_db}")
-    return 0.0 if snr_db == math.inf else math.sqrt(signal_power / 10 ** (snr_db / 10))
-
-
-def snr_db(noise_voltage: float, signal_power: float = 1.0) -> float:
-    """The per-sample SNR in dB of a signal of mean power `signal_power` under complex noise of
-    voltage `noise_voltage` (the inverse of `noise_voltage`); inf without noise."""
-    return math.inf if noise_voltage == 0 else 10 * math.log10(signal_power / noise_voltage ** 2)
+from lamigo.link.channel import noise_voltage, snr_db
+from lamigo.registry import Registry
 
 
 def mean_power(samples: np.ndarray) -> float:
@@ -123,22 +111,17 @@ class Channel:
     description: str
 
 
-CHANNELS: dict[str, Channel] = {}
+CHANNELS: Registry[Channel] = Registry("channel")  #: the channels by name, in registration order
 
 
 def register_channel(channel: Channel) -> Channel:
     """Add a channel under its name; a name already taken is refused."""
-    if channel.name in CHANNELS:
-        raise ValueError(f"channel name {channel.name!r} is taken")
-    CHANNELS[channel.name] = channel
-    return channel
+    return CHANNELS.register(channel)
 
 
 def get_channel(name: str) -> Channel:
     """The channel named `name`; ConfigError naming the choices when there is none."""
-    if name not in CHANNELS:
-        raise ConfigError(f"unknown channel {name!r}; choose one of {', '.join(CHANNELS)}")
-    return CHANNELS[name]
+    return CHANNELS.lookup(name)
 
 
 def get_tap_profile(name: str) -> TapProfile:

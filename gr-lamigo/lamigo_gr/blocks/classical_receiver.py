@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import io
 import logging
-import threading
 from pathlib import Path
 
 import numpy as np
 import pmt
-from gnuradio import gr
-from PIL import Image
 
 from lamigo.classical.received import Received, failure
-from lamigo.errors import LamigoError
-from lamigo.images import DEFAULT_SIZE, parse_size, save_numbered_png
+from lamigo.images import DEFAULT_SIZE, encode_png, parse_size, save_numbered_png
 from lamigo.link import LinkKey
 from lamigo.link.classical import MAX_PIXELS, FileReceiver, ReceivedFile
 from lamigo.link.collector import DEFAULT_MAX_IN_FLIGHT, DEFAULT_TIMEOUT
-from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.expiry_timer import ExpiryTimer
-from lamigo_gr.support.pdu import RateLimitedLog, make_pdu, split_pdu
+from lamigo_gr.support.packet_receiver import packet_receiver_block
+from lamigo_gr.support.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
 
 
-class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
+class classical_receiver(packet_receiver_block):  # noqa: N801 (GNU Radio block naming)
     """Collects the classical packets (CLASSICAL_HEADER, CLASSICAL_DATA) of packet PDUs on `in`
     (`lamigo.link.classical.FileReceiver`: grouped by message id, tag and packet count, with the
     GO Depacketizer's bounds) and emits on `out` one PDU per file that completed (all packets
@@ -54,27 +48,15 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def __init__(self, timeout: float = DEFAULT_TIMEOUT, max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
                  size: str = DEFAULT_SIZE, link_key: str = "", output_folder: str = "",
                  max_pixels: int = MAX_PIXELS) -> None:
-        gr.basic_block.__init__(self, name="lamigo_classical_receiver", in_sig=None, out_sig=None)
         self.size = parse_size(size)
         key = LinkKey.load(link_key) if link_key else None
-        self.receiver = FileReceiver(key=key, max_pixels=max_pixels, timeout=timeout, max_in_flight=max_in_flight)
+        packet_receiver_block.__init__(
+            self, "lamigo_classical_receiver",
+            FileReceiver(key=key, max_pixels=max_pixels, timeout=timeout, max_in_flight=max_in_flight),
+            timeout, logger)
         self.output_folder = Path(output_folder).expanduser() if output_folder else None
-        self.pdus_rejected = 0  #: inputs that were not PDUs (bad packets count in `stats`)
         self.files_out = 0
-        self.publish_failed = 0
         self.save_failed = 0  #: images that could not be written to the output folder
-        self._log = RateLimitedLog(logger)
-        self._lock = threading.Lock()
-        self._timer = ExpiryTimer("lamigo_classical_receiver", min(0.25, timeout / 4), self._expire, self._log)
-        self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
-        self.set_msg_handler(pmt.intern("in"), self._handle)
-        self.set_msg_handler(SYSTEM_PORT, self._system)
-
-    @property
-    def stats(self):
-        """`lamigo.link.ReassemblerStats`: packets accepted, rejected and replayed, files completed."""
-        return self.receiver.stats
 
     @property
     def rejected(self) -> int:
@@ -90,52 +72,6 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
     def duplicates(self) -> int:
         return self.stats.duplicates
 
-    def start(self) -> bool:
-        self._timer.start()
-        return True
-
-    def stop(self) -> bool:
-        self._timer.stop()
-        return True
-
-    def _handle(self, msg: pmt.pmt_base) -> None:
-        try:
-            _, data = split_pdu(msg)
-        except LamigoError as err:
-            self.pdus_rejected += 1
-            self._log.warning("dropped input: %s", err)
-            return
-        try:
-            with self._lock:
-                rejected = self.stats.packets_rejected
-                completed = self.receiver.push(data)
-        except Exception:  # a bug met by one input must not stop the block
-            self.pdus_rejected += 1
-            self._log.exception("packet could not be handled")
-            return
-        if self.stats.packets_rejected > rejected:
-            self._log.warning("dropped a packet that is damaged, foreign or not authenticated")
-        self._publish(completed)
-
-    def _take(self, older_than: float | None) -> list[ReceivedFile]:
-        """The files completed by the clock (all in flight when `older_than` is None)."""
-        with self._lock:
-            return self.receiver.flush() if older_than is None else self.receiver.expire()
-
-    def _expire(self) -> None:
-        self._publish(self._take(0.0))
-
-    def _system(self, msg: pmt.pmt_base) -> None:
-        if is_done(msg):
-            drain(self, "in", self._handle)
-            try:
-                files = self._take(None)
-            except Exception:
-                self._log.exception("flushing files failed")
-                files = []
-            self._publish(files)
-        self.to_basic_block().system_handler(msg)
-
     def _publish(self, files: list[ReceivedFile]) -> None:
         for done in files:
             arrived = done.arrived
@@ -145,21 +81,20 @@ class classical_receiver(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                     codec = ""
                 else:
                     received, codec = arrived.receive(), arrived.codec
-                png = io.BytesIO()
-                Image.fromarray(received.image).save(png, format="PNG")
+                png = encode_png(received.image)
                 meta = {"message_id": done.message_id, "codec": codec, "decoded_ok": received.decoded_ok,
                         "header_lost": arrived is None, "packets_expected": done.packets_expected,
                         "packets_received": done.packets_received,
                         "packets_lost": done.packets_expected - done.packets_received,
                         "lost_bytes": received.lost_bytes, "note": received.note}
-                pdu = make_pdu(png.getvalue(), meta)
+                pdu = make_pdu(png, meta)
             except Exception:  # one file that cannot be received loses itself only
                 self.publish_failed += 1
                 self._log.exception("file %d could not be passed on", done.message_id)
                 continue
             logger.info("file %d (%s): %d/%d packets, decoded %s", done.message_id, codec or "?",
                         done.packets_received, done.packets_expected, received.decoded_ok)
-            self._save(done.message_id, png.getvalue())
+            self._save(done.message_id, png)
             self.files_out += 1
             self.message_port_pub(pmt.intern("out"), pdu)
 

@@ -19,8 +19,10 @@ from lamigo.link import LinkConfig, LinkKey
 from lamigo.link.packetizer import control_byte_weight
 from lamigo.link.classical import send_at_budget
 from lamigo.masking import DEFAULT_PATTERN, DEFAULT_POLICY, DEFAULT_RATIO, policy_from_options
-from lamigo.models.index_prior import model_set_index_prior
-from lamigo.models.registry import load_model_set
+from lamigo.message import CODEC_NAME
+from lamigo.zoo.index_prior import model_set_index_prior
+from lamigo.zoo.sets import load_model_set
+from lamigo_gr.support.done import SYSTEM_PORT, done_message
 from lamigo_gr.support.pdu import make_pdu
 
 logger = logging.getLogger(__name__)
@@ -56,8 +58,8 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         model_set, weights: the models (tiny, default, paella-v3 or a folder) and their folder.
         first_id: message id of the first message.
         finish: signal done after the last message.
-        codec: "go", or a classical baseline: "jpeg", "jpeg-rst" (restart markers) or "jpeg2000".
-        budget: the classical file's largest size in bytes on air (ignored for "go"), e.g. a
+        codec: "lami-go" (`lamigo.message.CODEC_NAME`), or a classical baseline: "jpeg", "jpeg-rst" (restart markers) or "jpeg2000".
+        budget: the classical file's largest size in bytes on air (ignored for lami-go), e.g. a
             GO message's bytes on air to compare at the same cost.
         max_payload, control_copies, link_key: those of the Link Packetizer downstream, which
             the budget counts the packets of (classical codecs), and which a GO message's index
@@ -82,7 +84,7 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         weights: str = "",
         first_id: int = 0,
         finish: bool = True,
-        codec: str = "go",
+        codec: str = CODEC_NAME,
         budget: int = 3000,
         max_payload: int = LinkConfig.max_payload,
         control_copies: int = LinkConfig.control_copies,
@@ -102,7 +104,7 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.budget = budget
         self.size = parse_size(size)
         self.transmitter = None
-        if codec != "go":
+        if codec != CODEC_NAME:
             get_baseline(codec)  # ConfigError naming the choices
             if budget < 1:
                 raise ConfigError(f"budget must be >= 1 byte, got {budget}")
@@ -160,7 +162,7 @@ class image_source(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                 return
         logger.info("sent %d GO messages (%d images failed)", self.messages_sent, self.images_failed)
         if self.finish and not self._stop.is_set():
-            self._post(pmt.intern("system"), pmt.cons(pmt.intern("done"), pmt.from_long(1)))
+            self._post(SYSTEM_PORT, done_message())
 
     def _send(self, source: str) -> bool:
         """Encode and emit one image; False when it could not be read or encoded."""

@@ -64,14 +64,15 @@ class _samples_then_silence(gr.sync_block):
 
 @dataclass(frozen=True)
 class Bursts:
-    """A Tx block's baseband for a list of packets: the samples and their mean power per sample."""
+    """A Tx block's baseband for a list of packets: the samples and their mean power per sample
+    while transmitting (the silence between bursts, exact zeros, left out)."""
 
     samples: np.ndarray
     packets: tuple[bytes, ...]
 
     @property
     def power(self) -> float:
-        return mean_power(self.samples)
+        return mean_power(self.samples[self.samples != 0])
 
 
 def _settle(count: Callable[[], int], expected: int, timeout: float, poll: float = 0.05,
@@ -90,6 +91,17 @@ def _settle(count: Callable[[], int], expected: int, timeout: float, poll: float
         time.sleep(poll)
 
 
+def release(top_block: gr.top_block, *hier_blocks: gr.hier_block2 | None) -> None:
+    """Disconnect a finished flowgraph and its hierarchical blocks. A Python hier block wired to
+    its own ports holds itself (a shared-pointer cycle), so without this every run keeps its
+    blocks and their stream buffers (shared-memory segments, a few thousand per machine) until
+    the process ends; a sweep of many runs would run out of them."""
+    top_block.disconnect_all()
+    for block in hier_blocks:
+        if block is not None:
+            block.disconnect_all()
+
+
 def modulate(tx: gr.hier_block2, packets: Sequence[bytes], timeout: float = 60.0) -> Bursts:
     """Run `tx` over `packets` (one PDU each, in order); its output samples."""
     top_block = gr.top_block()
@@ -103,6 +115,7 @@ def modulate(tx: gr.hier_block2, packets: Sequence[bytes], timeout: float = 60.0
     _settle(lambda: len(sink.data()), 1 << 62, timeout, poll=0.1)
     top_block.stop()
     top_block.wait()
+    release(top_block, tx)
     return Bursts(np.array(sink.data(), dtype=np.complex64), tuple(bytes(p) for p in packets))
 
 
@@ -128,6 +141,7 @@ def demodulate(bursts: Bursts | np.ndarray, rx: gr.hier_block2, channel: gr.hier
     _settle(received.num_messages, limit, timeout, begun=True)
     top_block.stop()
     top_block.wait()
+    release(top_block, rx, channel)
     out = []
     for i in range(received.num_messages()):
         meta, data = split_pdu(received.get_message(i))
@@ -135,4 +149,4 @@ def demodulate(bursts: Bursts | np.ndarray, rx: gr.hier_block2, channel: gr.hier
     return out
 
 
-__all__ = ["Bursts", "demodulate", "modulate"]
+__all__ = ["Bursts", "demodulate", "modulate", "release"]

@@ -13,6 +13,12 @@ _DONE = pmt.intern("done")
 SYSTEM_PORT = pmt.intern("system")
 
 
+def done_message() -> pmt.pmt_base:
+    """The message GNU Radio posts to a block's system port when its upstream blocks are done;
+    a source that ends itself posts it to its own (`gr.basic_block._post(SYSTEM_PORT, ...)`)."""
+    return pmt.cons(_DONE, pmt.from_long(1))
+
+
 def is_done(msg: pmt.pmt_base) -> bool:
     """Whether a system-port message says the upstream blocks are done."""
     return pmt.is_pair(msg) and pmt.eqv(pmt.car(msg), _DONE)

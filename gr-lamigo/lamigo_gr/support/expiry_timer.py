@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from lamigo_gr.support.pdu import RateLimitedLog
+from lamigo.logs import RateLimitedLog
 
 
 class ExpiryTimer:

@@ -15,7 +15,7 @@ import numpy as np
 from lamigo.classical import jpeg, jpeg2000
 from lamigo.classical.received import Received
 from lamigo.classical.search import DEFAULT_WINDOW, highest_fitting
-from lamigo.coding.registry import WireRegistry
+from lamigo.registry import WireRegistry
 
 # Wire ids name the codec of a classical file where a link carries one beside GO messages.
 BASELINES: WireRegistry = WireRegistry("classical codec", 255)

@@ -4,21 +4,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from lamigo.errors import ConfigError
 from lamigo.threads import add_threads_option, apply_threads
 
 
+class _OldName(argparse.Action):
+    """Stores like "store", and logs a warning when the option is given by its old name."""
+
+    def __init__(self, *args: Any, old: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.old = old
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if option_string == self.old:
+            logging.getLogger("lamigo.cli").warning("%s is the old name of %s; it will go", self.old,
+                                                    self.option_strings[0])
+        setattr(namespace, self.dest, values)
+
+
+def add_renamed_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, name: str, old: str,
+                       **kwargs: Any) -> None:
+    """Option `name`, still read under its `old` name (a warning says it is renamed), so each
+    option name means one thing in every command while old command lines keep working."""
+    kwargs["help"] = f"{kwargs['help']} ({old}: its old name)"
+    parser.add_argument(name, old, action=_OldName, old=old, **kwargs)
+
+
+def add_model_set_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, weights_option: bool = True) -> None:
+    """--model-set, for every command and app that loads a model set (`lamigo.zoo.sets`);
+    `weights_option`: the command also has --weights (`add_model_options`)."""
+    where = "--weights or $LAMIGO_WEIGHTS" if weights_option else "$LAMIGO_WEIGHTS"
+    parser.add_argument(
+        "--model-set", metavar="NAME|DIR", default=None,
+        help="model set of both ends of the link: tiny (built in code, untrained), default (shipped "
+        f"trained weights), paella-v3 (public Paella checkpoints in {where}), or a folder written by "
+        "`lamigo train`; default: paella-v3 when a weights folder is given, else default when "
+        "installed, else tiny",
+    )
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("models (both ends of a link must use the same set)")
-    group.add_argument(
-        "--model-set", metavar="NAME|DIR", default=None,
-        help="tiny (built in code, untrained), default (shipped trained weights), paella-v3 "
-        "(public Paella checkpoints in --weights), or a folder written by `lamigo train`; "
-        "default: paella-v3 when a weights folder is given, else default when installed, else tiny",
-    )
+    add_model_set_option(group)
     group.add_argument(
         "--weights", metavar="DIR", default=None,
         help="folder with vqgan_f4.pt, paella_v3.pt and the text encoders' folders "
@@ -75,8 +107,8 @@ def load_models(args: argparse.Namespace, captioner: bool = True):
     `captioner=False` leaves out the set's captioner (receivers do not caption)."""
     import torch
 
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import default_model_set_name, load_model_set
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import default_model_set_name, load_model_set
 
     apply_threads(args.threads)
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -23,7 +23,7 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from lamigo.coding import INDEX_CODERS
     from lamigo.message import VERSION, bandwidth_report, peek_control
-    from lamigo.models.index_prior import model_set_index_prior
+    from lamigo.zoo.index_prior import model_set_index_prior
 
     data = read_input(args.message)
     control = peek_control(data)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from lamigo import __version__
 from lamigo.errors import LamigoError
 
 # Each name is a module lamigo.cli.<name> with `register(subparsers)`; the parser it adds sets
-# `func(args) -> int`.
+# `func(args) -> int`, and `exit_at_once=True` when nothing is left to tear down once it returns.
 SUBCOMMANDS = ["encode", "decode", "inspect", "prior", "models", "simulate", "train", "serve", "eval", "grc"]
 
 
@@ -57,12 +58,21 @@ def main(argv: list[str] | None = None) -> int:
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.func(args)
+        code = args.func(args)
     except LamigoError as err:
         print(f"lamigo {args.command}: error: {err}", file=sys.stderr)
-        return 2
+        code = 2
     except KeyboardInterrupt:
-        return 130
+        code = 130
+    if argv is None and getattr(args, "exit_at_once", False):
+        # The command line of a command that closed everything it opened (`lamigo serve`): end
+        # the process here, since the interpreter's teardown of torch alone takes one to two
+        # seconds and a service asked to stop should be gone sooner.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

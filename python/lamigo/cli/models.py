@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from lamigo.errors import ConfigError
-from lamigo.models.registry import (
+from lamigo.zoo.sets import (
     DEFAULT_SET_FOLDER,
     MODEL_SET_FILE,
     MODEL_SET_NAMES,
@@ -14,7 +14,7 @@ from lamigo.models.registry import (
     default_model_set_name,
     resolve_weights_dir,
 )
-from lamigo.models.weights_check import check_weights_dir
+from lamigo.zoo.weights_check import check_weights_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

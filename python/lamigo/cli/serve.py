@@ -12,6 +12,7 @@ from lamigo.cli.common import add_model_options, load_models, print_json
 from lamigo.lami.settings import add_decoder_options, decoder_settings
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_STEPS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
@@ -26,7 +27,8 @@ def register(subparsers) -> None:
         "regenerate them in batches with the LaMI decoder (on the GPU when there is one) and "
         "publish each image (PNG) with a JSON record on a ZMQ PUB socket. Malformed and oversized "
         "messages are logged and counted; under overload the oldest queued message is dropped. "
-        "SIGINT or SIGTERM stops it cleanly. To share one stream among several services, let "
+        "SIGINT or SIGTERM stops it cleanly within a layer of the models, abandoning the batch being decoded "
+        "and the queue. To share one stream among several services, let "
         "the sender bind PUSH and start each service with --connect.",
     )
     net = parser.add_argument_group("addresses")
@@ -53,6 +55,13 @@ def register(subparsers) -> None:
                       help="larger GO messages are rejected as oversized (default: %(default)s)")
     work.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
                       help="messages with more latent tokens are rejected as oversized (default: %(default)s)")
+    work.add_argument("--max-batch-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
+                      help="most latent tokens decoded in one batch (a larger message goes alone): bounds how "
+                      "long a batch, and a stop, takes (default: %(default)s, one 1024x1024 image)")
+    work.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N",
+                      help="most denoising steps a message may ask for with its own decoder settings (as "
+                      "lamigo eval --decoders sends them); the LaMI decoder options below are for messages "
+                      "that ask for none (default: %(default)s)")
     work.add_argument("--max-messages", type=int, default=None, metavar="N",
                       help="stop after decoding N messages (default: run until SIGINT/SIGTERM)")
     work.add_argument("--stats-interval", type=float, default=30.0, metavar="S",
@@ -84,7 +93,7 @@ def register(subparsers) -> None:
                        help="write a new packet-authentication key for the Link Packetizer and "
                        "Depacketizer blocks and lamigo simulate --link-key (hex, 0600) to FILE and exit")
     add_model_options(parser)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, exit_at_once=True)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,6 +138,8 @@ def run(args: argparse.Namespace) -> int:
         max_messages=args.max_messages,
         max_message_bytes=args.max_message_bytes,
         max_tokens=args.max_tokens,
+        max_batch_tokens=args.max_batch_tokens,
+        max_steps=args.max_steps,
         stats_interval=args.stats_interval,
         seed=settings.seed,
         curve=curve,
@@ -156,5 +167,6 @@ def run(args: argparse.Namespace) -> int:
         print_json(stats.as_dict())
     else:
         print(f"lamigo serve: stopped after {stats.decoded} decoded, {stats.malformed} malformed, "
-              f"{stats.oversized} oversized, {stats.dropped} dropped, {stats.failed} failed", file=sys.stdout)
+              f"{stats.oversized} oversized, {stats.dropped} dropped, {stats.failed} failed, "
+              f"{stats.abandoned} abandoned", file=sys.stdout)
     return 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from lamigo.cli.common import add_renamed_option
+from lamigo.training.configs import CONFIG_PRESETS, TRAINING_PRESETS
 from lamigo.training.data import PHOTO_FOLDERS
 from lamigo.training.denoiser_task import MASKINGS
 from lamigo.training.vqgan_task import VQGANLosses
@@ -27,31 +29,57 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_training_options(parser: argparse.ArgumentParser, steps: int, batch: int, lr: float, crop: int) -> None:
+def _add_training_options(parser: argparse.ArgumentParser, kind: str, **defaults: object) -> None:
+    """The options both training steps share. Those a preset may set default to None here and
+    take the preset's value, else `defaults` (see `_apply_preset`)."""
+    defaults = dict(size="small", workers=0, checkpoint_every=250, bf16=False, channels_last=False,
+                    compile=False) | defaults
+    parser.set_defaults(training_kind=kind, base_defaults=defaults)
     _add_data_options(parser)
     parser.add_argument("--out", required=True, metavar="CKPT_DIR",
                         help="checkpoint folder; the run writes CKPT_DIR/last.pt")
-    parser.add_argument("--steps", type=int, default=steps, help="optimizer steps in all (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=batch,
-                        help="crops per step and per process (default: %(default)s)")
-    parser.add_argument("--lr", type=float, default=lr,
-                        help="peak learning rate of AdamW; warm-up then cosine decay (default: %(default)s)")
-    parser.add_argument("--crop", type=int, default=crop,
-                        help="side of the square training crops in pixels (default: %(default)s)")
+    parser.add_argument("--preset", choices=TRAINING_PRESETS, default=None,
+                        help="option values for one kind of machine; options given here win: "
+                        + "; ".join(f"{name}: {preset.description} ({preset.wall_time}), "
+                                    + " ".join(f"{key}={value}" for key, value in getattr(preset, kind).items())
+                                    for name, preset in TRAINING_PRESETS.items()))
+    add_renamed_option(parser, "--optimizer-steps", "--steps", dest="steps", type=int, default=None, metavar="N",
+                       help=f"optimizer steps in all (default: {defaults['steps']}, or the preset's)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help=f"crops per step and per process (default: {defaults['batch_size']}, or the preset's)")
+    parser.add_argument("--lr", type=float, default=None,
+                        help=f"peak learning rate of AdamW; warm-up then cosine decay (default: {defaults['lr']}, "
+                        "or the preset's)")
+    parser.add_argument("--crop", type=int, default=None,
+                        help=f"side of the square training crops in pixels (default: {defaults['crop']}, or the "
+                        "preset's)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from CKPT_DIR/last.pt when it exists (weights, optimizer, step)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the crops and the initial weights (default: %(default)s)")
     parser.add_argument("--device", default=None,
                         help="torch device (default: cuda when available, else cpu; under torchrun "
                         "each process takes GPU LOCAL_RANK)")
-    parser.add_argument("--checkpoint-every", type=int, default=250, metavar="STEPS",
-                        help="steps between checkpoints (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--checkpoint-every", type=int, default=None, metavar="STEPS",
+                        help="steps between checkpoints (default: 250, or the preset's)")
+    parser.add_argument("--time-limit", type=float, default=None, metavar="MINUTES",
+                        help="stop after this many minutes of training, with a checkpoint that --resume "
+                        "continues (default: none)")
+    parser.add_argument("--workers", type=int, default=None,
                         help="DataLoader processes making the crops; 0 makes them in the training "
-                        "process, enough on a CPU; use 4 or more per GPU (default: %(default)s)")
-    parser.add_argument("--size", default="small", choices=("tiny", "small"),
-                        help="model widths of a fresh run: small (the shipped default) or tiny "
-                        "(tests); a resumed run keeps its checkpoint's (default: %(default)s)")
+                        "process, enough on a CPU; use 4 or more per GPU (default: 0, or the preset's)")
+    add_renamed_option(parser, "--model-size", "--size", dest="size", default=None, choices=CONFIG_PRESETS,
+                       help="model widths of a fresh run: small (the shipped default), large (a stronger "
+                       "set for one GPU, K = 8192) or tiny (tests); a resumed run keeps its checkpoint's "
+                       "(default: small, or the preset's)")
+    parser.add_argument("--bf16", action="store_true", default=None,
+                        help="bfloat16 autocast of the forward pass and loss; weights and optimizer stay "
+                        "float32, so checkpoints resume either way (default: off, or the preset's)")
+    parser.add_argument("--channels-last", action="store_true", default=None,
+                        help="channels-last (NHWC) images and convolution weights, faster on GPUs "
+                        "(default: off, or the preset's)")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="torch.compile the training forward pass (inductor; minutes of start-up, "
+                        "then faster steps on a GPU) (default: off, or the preset's)")
 
 
 def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
@@ -62,7 +90,7 @@ def _add_init_option(parser: argparse.ArgumentParser, what: str) -> None:
 
 def _model_set_part(name_or_dir: str, part: str):
     """The VQGAN or the denoiser of a model set, on the CPU."""
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.sets import load_model_set
 
     return getattr(load_model_set(name_or_dir, captioner=False), part).float().eval()
 
@@ -82,7 +110,8 @@ def register(subparsers) -> None:
                              "after a warm-up, a PatchGAN hinge loss (taming's VQGAN recipe), plus VQ "
                              "and commitment losses, k-means codebook initialisation and dead-code "
                              "restarts.")
-    _add_training_options(vqgan, steps=2000, batch=16, lr=1e-3, crop=64)
+    _add_training_options(vqgan, "vqgan", steps=2000, batch_size=16, lr=1e-3, crop=64,
+                          adversarial_start=VQGANLosses.adversarial_start)
     _add_init_option(vqgan, "VQGAN")
     vqgan.add_argument("--freeze-encoder", action="store_true",
                        help="train only the decoder (needs --init-from): the encoder and codebook "
@@ -94,9 +123,9 @@ def register(subparsers) -> None:
     vqgan.add_argument("--adversarial-weight", type=float, default=VQGANLosses.adversarial,
                        help="weight of the PatchGAN hinge loss, on top of taming's adaptive "
                        "balance against the reconstruction loss; 0 turns it off (default: %(default)s)")
-    vqgan.add_argument("--adversarial-start", type=int, default=VQGANLosses.adversarial_start, metavar="STEP",
+    vqgan.add_argument("--adversarial-start", type=int, default=None, metavar="STEP",
                        help="step at which the discriminator and the adversarial loss start "
-                       "(default: %(default)s)")
+                       f"(default: {VQGANLosses.adversarial_start}, or the preset's)")
     vqgan.set_defaults(func=run_vqgan)
 
     denoiser = steps.add_parser("denoiser", help="train a Paella token denoiser on a trained VQGAN's tokens",
@@ -106,7 +135,7 @@ def register(subparsers) -> None:
     denoiser.add_argument("--vqgan", required=True, metavar="CKPT|NAME|DIR",
                           help="the VQGAN whose tokens it learns: a training checkpoint (file or its "
                           "folder) or a model set's (name or folder)")
-    _add_training_options(denoiser, steps=1500, batch=16, lr=1e-3, crop=64)
+    _add_training_options(denoiser, "denoiser", steps=1500, batch_size=16, lr=1e-3, crop=64)
     _add_init_option(denoiser, "denoiser")
     denoiser.add_argument("--masking", choices=MASKINGS, default=MASKINGS[-1],
                           help="paella: Paella's uniform noising of the whole map only; receiver: "
@@ -143,14 +172,28 @@ def register(subparsers) -> None:
     evaluate.add_argument("--save-reconstructions", metavar="DIR", default=None,
                           help="also write each image's reconstruction as PNG here")
     evaluate.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
+    evaluate.add_argument("--card", action="store_true",
+                          help="also add the report to the set's MODEL_CARD.md (a folder exported by "
+                          "`lamigo train export`)")
     evaluate.set_defaults(func=run_evaluate)
+
+
+def _apply_preset(args: argparse.Namespace) -> None:
+    """Fill every option left unset from --preset, else from the command's own defaults."""
+    preset = getattr(TRAINING_PRESETS[args.preset], args.training_kind) if args.preset else {}
+    for key, default in args.base_defaults.items():
+        if getattr(args, key) is None:
+            setattr(args, key, preset.get(key, default))
 
 
 def _settings(args: argparse.Namespace):
     from lamigo.training.loop import TrainSettings
 
     return TrainSettings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, crop=args.crop,
-                         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers)
+                         seed=args.seed, checkpoint_every=args.checkpoint_every, workers=args.workers,
+                         bf16=args.bf16, channels_last=args.channels_last,
+                         compile="inductor" if args.compile else None,
+                         time_limit=None if args.time_limit is None else 60 * args.time_limit)
 
 
 def _photos(args: argparse.Namespace, min_side: int):
@@ -194,6 +237,7 @@ def run_vqgan(args: argparse.Namespace) -> int:
     from lamigo.training.configs import vqgan_preset
     from lamigo.training.vqgan_task import VQGANTask
 
+    _apply_preset(args)
     resumed = _resumed_checkpoint(args, "vqgan")
     if resumed:
         config, weights = VQGANConfig(**resumed.config), resumed.model
@@ -212,12 +256,13 @@ def run_denoiser(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lamigo.errors import WeightsError
-    from lamigo.models.registry import MODEL_SET_FILE
+    from lamigo.zoo.sets import MODEL_SET_FILE
     from lamigo.training.checkpoint import LAST_CHECKPOINT
     from lamigo.training.configs import denoiser_preset
     from lamigo.training.denoiser_task import DenoiserTask
     from lamigo.training.export import denoiser_config_from_dict, vqgan_from_checkpoint
 
+    _apply_preset(args)
     source = Path(args.vqgan).expanduser()
     is_checkpoint = source.is_file() or (source / LAST_CHECKPOINT).is_file()
     if not is_checkpoint and (source.exists() or len(source.parts) > 1) and not (source / MODEL_SET_FILE).is_file():
@@ -251,8 +296,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from lamigo.cli.common import print_json
-    from lamigo.models.index_prior import model_set_index_prior
-    from lamigo.models.registry import load_model_set
+    from lamigo.zoo.index_prior import model_set_index_prior
+    from lamigo.zoo.sets import load_model_set
     from lamigo.images import parse_size
     from lamigo.training.evaluate import evaluate_model_set
 
@@ -261,4 +306,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
     report = evaluate_model_set(models, args.images, parse_size(args.size), args.ratios,
                                 args.save_reconstructions, model_set_index_prior(args.model_set))
     print_json(report)
+    if args.card:
+        _add_to_card(args.model_set, report)
     return 0
+
+
+def _add_to_card(folder: str, report: dict) -> None:
+    from pathlib import Path
+
+    import json
+
+    from lamigo.errors import ConfigError
+    from lamigo.training.export import MODEL_CARD_FILE
+
+    card = Path(folder) / MODEL_CARD_FILE
+    if not card.is_file():
+        raise ConfigError(f"--card: no {card} (export the set with `lamigo train export` first)")
+    with card.open("a") as out:
+        out.write(f"## Held-out figures (`lamigo train evaluate`)\n\n```json\n{json.dumps(report, indent=2, default=str)}\n```\n")

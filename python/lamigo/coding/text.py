@@ -15,7 +15,7 @@ import numpy as np
 from bitarray import bitarray
 from bitarray.util import canonical_decode, canonical_huffman
 
-from lamigo.coding.registry import WireRegistry
+from lamigo.registry import WireRegistry
 from lamigo.coding.wire import CODER_DATA_ERRORS
 from lamigo.errors import MessageError
 

@@ -11,6 +11,9 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lamigo.evaluation.store import cell_number
+from lamigo.message import CODEC_NAME
+
 __all__ = ["HIGHER_IS_BETTER", "Crossover", "crossovers"]
 
 #: the metrics compared, and whether a higher value is better
@@ -33,23 +36,15 @@ class Crossover:
                 "crossover_rate": self.rate, "verdict": self.verdict}
 
 
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if math.isnan(number) else number
-
-
 def crossovers(summary: Sequence[dict], tau_steps: tuple[int, int]) -> list[Crossover]:
     """The crossovers in the summary rows of the `per` experiment, LaMI-GO at `tau_steps`."""
     lami, baselines = {}, {}
     for row in summary:
-        setup, rate = _number(row.get("setup")), _number(row.get("rate"))
+        setup, rate = cell_number(row.get("setup")), cell_number(row.get("rate"))
         if setup is None or rate is None:
             continue
-        if row.get("codec") == "lami-go":
-            if (_number(row.get("tau")), _number(row.get("steps"))) == tuple(map(float, tau_steps)):
+        if row.get("codec") == CODEC_NAME:
+            if (cell_number(row.get("tau")), cell_number(row.get("steps"))) == tuple(map(float, tau_steps)):
                 lami[(int(setup), rate)] = row
         else:
             baselines.setdefault((int(setup), str(row["codec"])), {})[rate] = row
@@ -58,8 +53,8 @@ def crossovers(summary: Sequence[dict], tau_steps: tuple[int, int]) -> list[Cros
         for metric, higher in HIGHER_IS_BETTER.items():
             points = []
             for rate in sorted(by_rate):
-                ours = _number(lami.get((setup, rate), {}).get(metric))
-                theirs = _number(by_rate[rate].get(metric))
+                ours = cell_number(lami.get((setup, rate), {}).get(metric))
+                theirs = cell_number(by_rate[rate].get(metric))
                 if ours is not None and theirs is not None:
                     points.append((rate, (ours - theirs) if higher else (theirs - ours)))
             if points:

@@ -5,30 +5,22 @@ how a condition is run."""
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lamigo.classical import BASELINES
 from lamigo.errors import ConfigError
+from lamigo.evaluation.store import cell_text
 from lamigo.lami.sampler import PAPER_STEP_SETTINGS
 from lamigo.lami.settings import RENOISE_SCOPES
 from lamigo.masking import DEFAULT_ORDER, MaskingPolicy, policy_from_options
+from lamigo.message import CODEC_NAME
 
 __all__ = ["Condition", "Experiment", "EXPERIMENTS", "CONDITION_FIELDS", "cell_text", "condition_key",
            "condition_slug", "parse_step_settings", "select_experiments"]
 
 PDM_RATIO = 0.25  # the 2x2 pattern of eq. 15
-
-
-def cell_text(value: object) -> str:
-    """A value as a CSV cell: empty for None or NaN, 6 significant digits for a float."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return "" if math.isnan(value) else format(value, ".6g")
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -39,7 +31,7 @@ class Condition:
     policy: str | None = None
     ratio: float | None = None
     order: str | None = None
-    codec: str = "lami-go"  # or a classical baseline (`lamigo.classical.BASELINES`) at the LaMI-GO message's bytes
+    codec: str = CODEC_NAME  # or a classical baseline (`lamigo.classical.BASELINES`) at the LaMI-GO message's bytes
     sampling: str | None = None  # "lami", or "plain" Paella sampling from noise
     setup: int | None = None  # noise setup (`lamigo.link.NOISE_SETUPS`); None: no link
     rate: float | None = None  # its PER or BER

@@ -8,9 +8,8 @@ import datetime
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment, condition_slug
+from lamigo.evaluation.store import cell_number
 
 __all__ = ["PAPER_RESULTS", "load_paper_results", "match_paper", "write_plots", "write_report"]
 
@@ -48,14 +47,6 @@ def match_paper(experiment: str, condition: dict, paper: Sequence[dict]) -> list
         for name in CONDITION_FIELDS)]
 
 
-def _number(value: object) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if np.isnan(number) else number
-
-
 def _label(experiment: Experiment, row: dict, column: str | tuple[str, ...] | None) -> str:
     if column is None:
         return "LaMI-GO"
@@ -82,7 +73,7 @@ def write_plots(out: Path, experiment: Experiment, summary: Sequence[dict], item
         # Extra tau/T points of a sweep over another x (e.g. Table VIII in "per") are left out.
         common = max(set(settings), key=settings.count)
         rows = [row for row in rows if row.get("tau") is None or (row["tau"], row["steps"]) == common]
-    metrics = [(key, name) for key, name in PLOTTED if any(_number(row.get(key)) is not None for row in rows)]
+    metrics = [(key, name) for key, name in PLOTTED if any(cell_number(row.get(key)) is not None for row in rows)]
     written = []
     if metrics:
         numeric_x = experiment.x == "rate"
@@ -92,8 +83,8 @@ def write_plots(out: Path, experiment: Experiment, summary: Sequence[dict], item
             series = dict.fromkeys(_label(experiment, row, experiment.series) for row in rows)
             for label in series:
                 points = [(float(row[experiment.x]) if numeric_x else x_labels.index(_label(experiment, row, experiment.x)),
-                           _number(row.get(key))) for row in rows
-                          if _label(experiment, row, experiment.series) == label and _number(row.get(key)) is not None]
+                           cell_number(row.get(key))) for row in rows
+                          if _label(experiment, row, experiment.series) == label and cell_number(row.get(key)) is not None]
                 if points:
                     xs, ys = zip(*sorted(points))
                     axis.plot(xs, ys, marker="o", label=label)
@@ -141,7 +132,7 @@ def _write_samples(out: Path, experiment: Experiment, summary: Sequence[dict], i
 
 
 def _cell(value: object, digits: int = 4) -> str:
-    number = _number(value)
+    number = cell_number(value)
     if number is None:
         return "-" if value in (None, "") else str(value)
     return str(int(number)) if number.is_integer() and abs(number) < 1e6 else f"{number:.{digits}g}"
@@ -237,7 +228,7 @@ def write_report(config, model_set: str, device: str, items: Sequence, summaries
             lines += [f"![{name}]({name}.png)", ""]
         keys = list(experiment.keys)
         columns = [(key, label) for key, label in TABLE_COLUMNS
-                   if any(_number(row.get(key)) is not None for row in summary)]
+                   if any(cell_number(row.get(key)) is not None for row in summary)]
         lines.append("| " + " | ".join(keys + [label for _, label in columns] + ["paper"]) + " |")
         lines.append("|" + "---|" * (len(keys) + len(columns) + 1))
         matched = []

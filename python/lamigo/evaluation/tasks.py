@@ -10,8 +10,6 @@ local folder.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import logging
 from abc import ABC, abstractmethod
@@ -22,165 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from lamigo.errors import ConfigError
+from lamigo.evaluation.task_metrics import (
+    Boxes,
+    box_agreement,
+    depth_errors,
+    edge_f_score,
+    mean_average_precision,
+)
+from lamigo.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Task", "TASKS", "TaskOptions", "Boxes", "add_task_options", "build_tasks", "box_agreement",
-           "box_iou", "depth_errors", "edge_f_score", "mean_average_precision", "run_tasks", "task_options"]
-
-IOU_MATCH = 0.5
-EDGE_TOLERANCE_PX = 1  # an edge pixel counts as found within this distance (one pixel, 8-connected)
-DEPTH_DELTA = 1.25
-
-
-@dataclass(frozen=True)
-class Boxes:
-    """Detections of one image: `boxes` (N, 4) as x0, y0, x1, y1 pixels, `scores` and `labels` (N,)."""
-
-    boxes: np.ndarray
-    scores: np.ndarray
-    labels: np.ndarray
-
-    @classmethod
-    def of(cls, boxes, scores=None, labels=None) -> Boxes:
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        n = len(boxes)
-        scores = np.ones(n) if scores is None else np.asarray(scores, np.float64).reshape(n)
-        labels = np.zeros(n, np.int64) if labels is None else np.asarray(labels, np.int64).reshape(n)
-        return cls(boxes, scores, labels)
-
-    def above(self, threshold: float) -> Boxes:
-        keep = self.scores >= threshold
-        return Boxes(self.boxes[keep], self.scores[keep], self.labels[keep])
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box of `a` (N, 4) with every box of `b` (M, 4), x0 y0 x1 y1."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-    area = lambda boxes: (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def _ratio(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else float("nan")
-
-
-def _f1(precision: float, recall: float) -> float:
-    if recall == 0 or precision == 0:  # references (or predictions) met nothing: no agreement
-        return 0.0
-    if np.isnan(precision) or np.isnan(recall):
-        return float("nan")
-    return 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-
-
-def box_agreement(predictions: Sequence[Boxes], references: Sequence[Boxes],
-                  iou: float = IOU_MATCH) -> dict[str, float]:
-    """Precision, recall and F1 over all images: a predicted box is a hit when it matches an
-    unmatched reference box of the same label at IoU >= `iou` (greedy, highest score and IoU
-    first). NaN where a ratio has nothing to count (no predictions, or no references)."""
-    hits = predicted = expected = 0
-    for prediction, reference in zip(predictions, references, strict=True):
-        predicted += len(prediction.boxes)
-        expected += len(reference.boxes)
-        overlap = box_iou(prediction.boxes, reference.boxes)
-        overlap[prediction.labels[:, None] != reference.labels[None, :]] = 0
-        taken = np.zeros(len(reference.boxes), bool)
-        for i in np.argsort(-prediction.scores, kind="stable"):
-            candidates = np.where(~taken & (overlap[i] >= iou))[0]
-            if len(candidates):
-                taken[candidates[np.argmax(overlap[i, candidates])]] = True
-                hits += 1
-    precision, recall = _ratio(hits, predicted), _ratio(hits, expected)
-    return {"precision": precision, "recall": recall, "f1": _f1(precision, recall),
-            "reference_boxes": float(expected)}
-
-
-def mean_average_precision(predictions: Sequence[Boxes], references: Sequence[Boxes]) -> dict[str, float]:
-    """COCO mAP@0.5 and mAP@[.5:.95] of `predictions` against `references` (ground truth) over all
-    images, with pycocotools' COCOeval. NaN when the references hold no box."""
-    from pycocotools.coco import COCO
-    from pycocotools.cocoeval import COCOeval
-
-    images, annotations, detections = [], [], []
-    for image_id, (prediction, reference) in enumerate(zip(predictions, references, strict=True), 1):
-        images.append({"id": image_id})
-        for box, label in zip(reference.boxes, reference.labels):
-            x0, y0, x1, y1 = map(float, box)
-            annotations.append({"id": len(annotations) + 1, "image_id": image_id, "category_id": int(label),
-                                "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0),
-                                "iscrowd": 0})
-        for box, score, label in zip(prediction.boxes, prediction.scores, prediction.labels):
-            x0, y0, x1, y1 = map(float, box)
-            detections.append({"image_id": image_id, "category_id": int(label),
-                               "bbox": [x0, y0, x1 - x0, y1 - y0], "score": float(score)})
-    if not annotations:
-        return {"map_50": float("nan"), "map_50_95": float("nan")}
-    truth = COCO()
-    labels = sorted({int(label) for reference in references for label in reference.labels}
-                    | {int(label) for prediction in predictions for label in prediction.labels})
-    truth.dataset = {"images": images, "annotations": annotations,
-                     "categories": [{"id": label} for label in labels]}
-    if not detections:
-        return {"map_50": 0.0, "map_50_95": 0.0}
-    with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints every step
-        truth.createIndex()
-        evaluation = COCOeval(truth, truth.loadRes(detections), "bbox")
-        evaluation.evaluate()
-        evaluation.accumulate()
-        evaluation.summarize()
-    # stats[0] is AP at IoU .50:.95, stats[1] at .50; -1 means no ground truth in any category.
-    return {"map_50": max(float(evaluation.stats[1]), 0.0), "map_50_95": max(float(evaluation.stats[0]), 0.0)}
-
-
-def edge_f_score(predictions: Sequence[np.ndarray], references: Sequence[np.ndarray],
-                 tolerance: int = EDGE_TOLERANCE_PX) -> dict[str, float]:
-    """Edge-map precision, recall and F-score over all images: a predicted edge pixel is right
-    when a reference edge lies within `tolerance` pixels, a reference edge is found when a
-    predicted one does."""
-    import cv2
-
-    kernel = np.ones((2 * tolerance + 1,) * 2, np.uint8)
-    right = predicted = found = expected = 0
-    for prediction, reference in zip(predictions, references, strict=True):
-        prediction, reference = prediction.astype(bool), reference.astype(bool)
-        near_reference = cv2.dilate(reference.astype(np.uint8), kernel).astype(bool)
-        near_prediction = cv2.dilate(prediction.astype(np.uint8), kernel).astype(bool)
-        right += int((prediction & near_reference).sum())
-        predicted += int(prediction.sum())
-        found += int((reference & near_prediction).sum())
-        expected += int(reference.sum())
-    precision, recall = _ratio(right, predicted), _ratio(found, expected)
-    return {"precision": precision, "recall": recall, "f_score": _f1(precision, recall)}
-
-
-def depth_errors(predictions: Sequence[np.ndarray], references: Sequence[np.ndarray],
-                 median_scaling: bool = True) -> dict[str, float]:
-    """RMSE, AbsRel and delta < 1.25 per image, averaged over the images, on the pixels where
-    the reference depth is positive; with `median_scaling` each prediction is first scaled so
-    its median equals the reference's (the usual protocol for relative-depth models)."""
-    rmse, abs_rel, delta = [], [], []
-    for prediction, reference in zip(predictions, references, strict=True):
-        prediction, reference = np.asarray(prediction, np.float64), np.asarray(reference, np.float64)
-        if prediction.shape != reference.shape:
-            raise ValueError(f"depth maps of shapes {prediction.shape} and {reference.shape}")
-        valid = np.isfinite(reference) & (reference > 0) & np.isfinite(prediction)
-        if not valid.any():
-            continue
-        p, r = prediction[valid], reference[valid]
-        if median_scaling:
-            p = p * (np.median(r) / max(np.median(p), 1e-12))
-        p = np.maximum(p, 1e-12)
-        rmse.append(np.sqrt(np.mean((p - r) ** 2)))
-        abs_rel.append(np.mean(np.abs(p - r) / r))
-        delta.append(np.mean(np.maximum(p / r, r / p) < DEPTH_DELTA))
-    mean = lambda values: float(np.mean(values)) if values else float("nan")  # noqa: E731
-    return {"rmse": mean(rmse), "abs_rel": mean(abs_rel), "delta_1": mean(delta)}
+__all__ = ["Task", "TASKS", "TaskOptions", "add_task_options", "build_tasks", "task_options"]
 
 
 @dataclass(frozen=True)
@@ -240,29 +91,7 @@ class Task(ABC):
         return None
 
 
-class TaskRegistry:
-    """Task classes by name; a second class under a name already taken is refused."""
-
-    def __init__(self) -> None:
-        self._classes: dict[str, type[Task]] = {}
-
-    def register(self, cls: type[Task]) -> type[Task]:
-        if not cls.name or cls.name in self._classes:
-            raise ValueError(f"task name {cls.name!r} is empty or taken by {self._classes.get(cls.name)}")
-        self._classes[cls.name] = cls
-        return cls
-
-    def __getitem__(self, name: str) -> type[Task]:
-        return self._classes[name]
-
-    def __iter__(self):
-        return iter(self._classes)
-
-    def items(self):
-        return self._classes.items()
-
-
-TASKS = TaskRegistry()
+TASKS: Registry[type[Task]] = Registry("task")  #: task classes by name
 
 
 def _opencv() -> object:
@@ -529,93 +358,3 @@ def add_task_options(parser) -> None:
 def task_options(args) -> TaskOptions:
     """The `TaskOptions` of parsed `add_task_options` arguments."""
     return TaskOptions(args.detector, args.depth, args.annotations, args.detection_threshold, args.depth_truth)
-
-
-def _condition_label(row: dict) -> str:
-    if row.get("codec") != "lami-go":
-        name = str(row["codec"])
-    elif row.get("policy") == "none":
-        name = "VQGAN alone"
-    else:
-        name = f"{row['policy']} {row['tau']}/{row['steps']}"
-    if row.get("setup"):
-        name += f", setup {row['setup']} PER {row['rate']:g}"
-    return name
-
-
-def run_tasks(out: Path, experiment, summary: Sequence[dict], items: Sequence, tasks: Sequence[Task],
-              skipped: dict[str, str]) -> list[str]:
-    """Run `tasks` (of `build_tasks`, with the `skipped` ones' reasons) on the originals and on
-    each condition's received images (saved by the harness, lost messages mid-grey); write
-    `NAME_scores.csv` (one row per condition, task and metric) and `NAME_scores.png`; return the
-    report's Markdown section."""
-    import csv
-
-    from lamigo.evaluation.experiments import CONDITION_FIELDS, cell_text, condition_slug
-    from lamigo.images import load_image
-
-    scores: dict[str, list[tuple[dict, dict[str, float]]]] = {}
-    for task in tasks:
-        references = []
-        for item in items:
-            truth = task.ground_truth(item.name, item.image.shape[:2])
-            references.append(task.predict(item.image) if truth is None else truth)
-        for row in summary:
-            folder = out / "images" / experiment.name / condition_slug(experiment.keys, row)
-            predictions = [task.predict(load_image(folder / f"{item.name}.png")) for item in items]
-            scores.setdefault(task.name, []).append((row, task.score(predictions, references)))
-    with (out / f"{experiment.name}_scores.csv").open("w", newline="") as file:
-        writer = csv.writer(file)
-        writer.writerow([*CONDITION_FIELDS, "task", "metric", "value"])
-        for name, results in scores.items():
-            for row, values in results:
-                writer.writerows([*(cell_text(row.get(field)) for field in CONDITION_FIELDS), name, metric,
-                                  cell_text(value)] for metric, value in values.items())
-    if scores:
-        _plot_scores(out / f"{experiment.name}_scores.png", tasks, scores)
-    lines = ["### Downstream tasks", "",
-             f"Each task runs on the original images and on each condition's received images "
-             f"(`{experiment.name}_scores.csv`); the reference is the original's prediction unless "
-             "ground truth was given. The paper scores against ground truth: its values are not "
-             "expected to match ours, the trends are.", ""]
-    if scores:
-        lines += [f"![{experiment.name} scores]({experiment.name}_scores.png)", ""]
-    for task in tasks:
-        lines += [f"**{task.name}**: {task.title} (paper: {task.paper}).", ""]
-        if all(np.isnan(values[task.headline]) for _, values in scores[task.name]):
-            lines += ["Nothing to score: the references hold nothing this task finds in these images.", ""]
-            continue
-        lines += ["| condition | " + " | ".join(task.metrics) + " |", "|---|" + "---|" * len(task.metrics)]
-        lines += ["| " + " | ".join([_condition_label(row)] + [_table_cell(values[m]) for m in task.metrics]) + " |"
-                  for row, values in scores[task.name]]
-        lines.append("")
-    if skipped:
-        lines += ["Skipped: " + "; ".join(f"{name} ({reason})" for name, reason in skipped.items()) + ".", ""]
-    return lines
-
-
-def _table_cell(value: float) -> str:
-    return "-" if np.isnan(value) else format(value, ".4g")
-
-
-def _plot_scores(path: Path, tasks: Sequence[Task], scores: dict) -> None:
-    """One panel per task: its headline metric per condition."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
-    for axis, task in zip(axes[0], tasks):
-        metric = task.headline
-        labels = [_condition_label(row) for row, _ in scores[task.name]]
-        heights = [values[metric] for _, values in scores[task.name]]
-        axis.barh(range(len(labels)), np.nan_to_num(heights, nan=0.0))
-        axis.set_yticks(range(len(labels)), labels, fontsize="small")
-        axis.invert_yaxis()
-        axis.set_xlabel(f"{metric} ({'lower' if task.lower_is_better else 'higher'} is better)")
-        axis.set_title(task.name)
-        axis.grid(alpha=0.3, axis="x")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)

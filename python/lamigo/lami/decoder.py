@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, MessageError
 from lamigo.lami.sampler import lami_sample
 from lamigo.lami.settings import DecoderSettings
 from lamigo.message import GOMessage, ReceivedMessage
@@ -25,7 +25,7 @@ __all__ = ["LaMIDecoder", "DecodeResult", "ShowtimeTimings"]
 
 
 class ReceiverModels(Protocol):
-    """The parts of a `lamigo.models.registry.ModelSet` the receiver uses."""
+    """The parts of a `lamigo.zoo.sets.ModelSet` the receiver uses."""
 
     vqgan: nn.Module
     denoiser: nn.Module
@@ -86,6 +86,8 @@ class LaMIDecoder:
         compile: wrap the denoiser and VQGAN decoder in ``torch.compile`` (CUDA only); each new
             batch size or geometry compiles once.
         cuda_graphs: with ``compile``, replay the denoiser as a CUDA graph ("reduce-overhead").
+        portable_random: the sampler draws from CPU generators, so a GPU regenerates the tokens
+            the CPU does with the same seed (slower; for checking a device against the CPU).
     """
 
     def __init__(
@@ -96,6 +98,7 @@ class LaMIDecoder:
         bf16: bool = False,
         compile: bool = False,
         cuda_graphs: bool = False,
+        portable_random: bool = False,
     ) -> None:
         self.models = models
         self.device = next(models.denoiser.parameters()).device
@@ -106,6 +109,8 @@ class LaMIDecoder:
             raise ConfigError("CUDA graphs come with torch.compile: set compile as well")
         self.settings = settings or DecoderSettings()
         self.bf16 = bf16
+        self._compiled = compile
+        self.portable_random = portable_random
         self._denoiser: Callable[..., torch.Tensor] = models.denoiser
         self._decode_latents: Callable[[torch.Tensor], torch.Tensor] = models.vqgan.decode_latents
         if compile:
@@ -130,11 +135,15 @@ class LaMIDecoder:
         seed: int | None = None,
         plain: bool = False,
         progress: bool = False,
+        stop: Callable[[], bool] | None = None,
+        settings: DecoderSettings | None = None,
     ) -> DecodeResult:
         """Regenerate a batch: received `indices` [B, h', w'] (any value where masked), `mask`
         [B, h', w'] (True = regenerate: policy mask united with lost tokens) and one caption
-        per message. `seed` replaces the settings' seed; ``plain`` is the "without LaMI"
-        ablation."""
+        per message. `settings` replace the decoder's for this batch, and `seed` their seed;
+        ``plain`` is the "without LaMI" ablation. `stop` is asked before every layer of the models (before every step only
+        when compiled): once it returns True the decode ends with `lamigo.errors.Cancelled`,
+        so a service shutting down waits for one layer, not for a whole batch."""
         indices = torch.as_tensor(indices, dtype=torch.long, device=self.device)
         mask = torch.as_tensor(mask, dtype=torch.bool, device=self.device)
         if indices.dim() != 3 or len(captions) != indices.shape[0]:
@@ -143,19 +152,24 @@ class LaMIDecoder:
                 f"{len(captions)} captions"
             )
 
-        settings = self.settings if seed is None else self.settings.replace(seed=seed)
-        with self._timed() as text_time, self._autocast():
-            cond, uncond = message_conditions(self.models.conditions, list(captions))
-        with self._timed() as denoise_time, self._autocast():
-            sampled = lami_sample(
-                self._denoiser, indices, mask, cond, uncond if settings.guided_steps else None, settings,
-                plain=plain, progress=progress,
-            )
-        with self._timed() as vqgan_time, self._autocast(), torch.inference_mode():
-            # The sampler only yields valid indices, so decode_indices' range check (a
-            # device sync) is skipped.
-            codewords = self.models.vqgan.vquantizer.embed(sampled)
-            images = self._decode_latents(codewords).float().clamp_(0, 1)
+        settings = settings or self.settings
+        if seed is not None:
+            settings = settings.replace(seed=seed)
+        with self._stoppable(stop):
+            with self._timed() as text_time, self._autocast():
+                cond, uncond = message_conditions(self.models.conditions, list(captions))
+            with self._timed() as denoise_time, self._autocast():
+                sampled = lami_sample(
+                    self._denoiser, indices, mask, cond, uncond if settings.guided_steps else None, settings,
+                    plain=plain, progress=progress, stop=stop, portable_random=self.portable_random,
+                )
+            if stop is not None and stop():
+                raise Cancelled("decoding stopped before the VQGAN decoder")
+            with self._timed() as vqgan_time, self._autocast(), torch.inference_mode():
+                # The sampler only yields valid indices, so decode_indices' range check (a
+                # device sync) is skipped.
+                codewords = self.models.vqgan.vquantizer.embed(sampled)
+                images = self._decode_latents(codewords).float().clamp_(0, 1)
         timings = ShowtimeTimings(text_time(), denoise_time(), vqgan_time())
         logger.info(
             "decoded %d image(s) %s: text %.3f s, %d denoising steps %.3f s, VQGAN %.3f s",
@@ -171,10 +185,12 @@ class LaMIDecoder:
         seed: int | None = None,
         plain: bool = False,
         progress: bool = False,
+        stop: Callable[[], bool] | None = None,
+        settings: DecoderSettings | None = None,
     ) -> DecodeResult:
         """Regenerate a batch of GO messages of one geometry: each a `lamigo.message.GOMessage`
         (nothing lost) or a `lamigo.message.ReceivedMessage`, whose lost tokens are united with
-        its policy mask."""
+        its policy mask. `seed`, `plain`, `stop` and `settings` as in `decode`."""
         if not messages:
             raise MessageError("no messages to decode")
         received = [m if isinstance(m, ReceivedMessage) else ReceivedMessage.whole(m) for m in messages]
@@ -190,7 +206,30 @@ class LaMIDecoder:
         masks = np.stack([r.regenerate for r in received])
         indices = np.stack([np.asarray(m.indices, dtype=np.int64) for m in messages])
         captions = [m.caption for m in messages]
-        return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress)
+        return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress, stop=stop,
+                           settings=settings)
+
+    @contextlib.contextmanager
+    def _stoppable(self, stop: Callable[[], bool] | None) -> Iterator[None]:
+        """Ask `stop` before the forward of every module of the models while the block runs: one
+        forward pass of a large message takes seconds on a CPU, one layer a fraction of that.
+        Compiled models are left alone (a hook would break their graphs); the sampler still asks
+        before every step."""
+        if stop is None or self._compiled:
+            yield
+            return
+
+        def check(module: nn.Module, args: Any) -> None:
+            if stop():
+                raise Cancelled(f"decoding stopped before {type(module).__name__}")
+
+        roots = (self.models.denoiser, self.models.vqgan)
+        handles = [module.register_forward_pre_hook(check) for root in roots for module in root.modules()]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:

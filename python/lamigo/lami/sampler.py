@@ -10,7 +10,7 @@ noise.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
@@ -18,12 +18,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from lamigo.errors import ConfigError, MessageError
+from lamigo.errors import Cancelled, ConfigError, MessageError
 from lamigo.lami.settings import DecoderSettings
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "classifier_free_guidance", "combine_masks", "lami_sample"]
+__all__ = ["PAPER_STEP_SETTINGS", "TokenDenoiser", "classifier_free_guidance", "combine_masks", "exponential_race",
+           "lami_sample"]
 
 # (tau, T) pairs the paper evaluates (Fig. 8, 9, 16 and Table X): re-noising / denoising steps.
 PAPER_STEP_SETTINGS: tuple[tuple[int, int], ...] = (
@@ -170,6 +171,24 @@ def _masked_logits(
     return masked
 
 
+def exponential_race(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One draw per row of `probs` [N, K] by torch.multinomial's own rule for a single draw,
+    argmax(p / E) with E ~ Exp(1) drawn as ``empty_like(p).exponential_()``, but with E drawn
+    where `generator` lives: a CPU generator makes any device draw exactly the indices the
+    CPU's torch.multinomial draws, leaving the generator in the same state."""
+    noise = torch.empty(probs.shape, dtype=probs.dtype, device=generator.device).exponential_(generator=generator)
+    return (probs / noise.to(probs.device)).argmax(dim=1)
+
+
+def _draw(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One multinomial draw per row of `probs` [N, K] -> LongTensor [N]."""
+    if not len(probs):
+        return probs.new_empty(0, dtype=torch.long)
+    if generator.device.type == probs.device.type:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+    return exponential_race(probs, generator)
+
+
 @torch.inference_mode()
 def lami_sample(
     denoiser: TokenDenoiser,
@@ -181,6 +200,8 @@ def lami_sample(
     *,
     plain: bool = False,
     progress: bool = False,
+    stop: Callable[[], bool] | None = None,
+    portable_random: bool = False,
 ) -> torch.Tensor:
     """Regenerate the masked tokens of a batch of index maps with latent mixture integration.
 
@@ -207,6 +228,12 @@ def lami_sample(
         plain: the paper's "without LaMI" ablation (Fig. 13): Paella sampling from pure noise
             with the same conditions, received indices ignored.
         progress: show a tqdm bar over the steps.
+        stop: asked before every step; when it returns True the sampling ends with
+            `lamigo.errors.Cancelled` (a service shutting down).
+        portable_random: draw every random number from CPU generators, so that a GPU samples
+            the very tokens the CPU samples with the same seed (up to the rounding of the
+            logits); slower on a GPU, whose every step then draws its sampling noise on the
+            CPU. Without it each message's generator lives on the tokens' device.
 
     Returns:
         LongTensor [B, H, W]: equal to ``indices`` wherever ``mask`` is False (unless ``plain``).
@@ -223,12 +250,13 @@ def lami_sample(
 
     device = indices.device
     batch = indices.shape[0]
-    generators = [torch.Generator(device=device).manual_seed(settings.seed) for _ in range(batch)]
+    random_device = torch.device("cpu") if portable_random else device
+    generators = [torch.Generator(device=random_device).manual_seed(settings.seed) for _ in range(batch)]
     # The initial noise map of Paella, over every position: the masked tokens start from it
     # and Gamma re-noises from it.
     initial_noise = torch.stack([
-        torch.randint(0, codebook_size, indices.shape[1:], generator=g, device=device) for g in generators
-    ])
+        torch.randint(0, codebook_size, indices.shape[1:], generator=g, device=random_device) for g in generators
+    ]).to(device)
     received = torch.where(mask, initial_noise, indices)
     renoise_scope = mask if settings.renoise_scope == "masked" else torch.ones_like(mask)
     current = received
@@ -253,20 +281,21 @@ def lami_sample(
     guided_passes = _plan_passes([cond_rows, _per_message(uncond, batch, "uncond")], tokens) if guided_steps else []
     cond_passes = _plan_passes([cond_rows], tokens) if guided_steps < settings.steps else []
     for i in tqdm(range(settings.steps), desc="LaMI", unit="step", disable=not progress):
+        if stop is not None and stop():
+            raise Cancelled(f"LaMI sampling stopped before step {i + 1} of {settings.steps}")
         if i < guided_steps:
             both = _masked_logits(denoiser, guided_passes, current, t_schedule[i], 2 * count)
             masked_logits = classifier_free_guidance(both[:count], both[count:], settings.cfg)
         else:
             masked_logits = _masked_logits(denoiser, cond_passes, current, t_schedule[i], count)
         probs = torch.softmax(masked_logits.div_(temperatures[i]), dim=-1)
-        sampled = torch.cat([
-            torch.multinomial(rows, 1, generator=g).squeeze(1) if len(rows) else rows.new_empty(0, dtype=torch.long)
-            for rows, g in zip(probs.split(tokens_per_message), generators)
-        ])
+        sampled = torch.cat([_draw(rows, g) for rows, g in zip(probs.split(tokens_per_message), generators)])
         # Eq. 12: received positions keep their indices, masked ones take the prediction.
         current = received.index_put((batch_index, row_index, column_index), sampled)
         if i < settings.renoise:
             # Gamma: each token in scope goes back to its initial noise with probability t_{i+1}.
-            draws = torch.stack([torch.rand(indices.shape[1:], generator=g, device=device) for g in generators])
+            draws = torch.stack([
+                torch.rand(indices.shape[1:], generator=g, device=random_device) for g in generators
+            ]).to(device)
             current = torch.where((draws < t_schedule[i + 1]) & renoise_scope, initial_noise, current)
     return current

@@ -16,7 +16,7 @@ from lamigo.images import DEFAULT_SIZE, bundled_caption, fit_image, parse_size, 
 from lamigo.masking import MaskingPolicy
 from lamigo.message import Geometry, GOMessage, pack_message
 from lamigo.models.captioner import resolve_captions
-from lamigo.models.registry import ModelSet
+from lamigo.zoo.sets import ModelSet
 
 logger = logging.getLogger(__name__)
 

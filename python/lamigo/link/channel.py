@@ -13,6 +13,7 @@ always protected (see `lamigo.link.fec`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -22,6 +23,24 @@ from lamigo.coding import DEFAULT_INDEX_CODER
 from lamigo.errors import ConfigError
 from lamigo.link.packet import HEADER_SIZE
 from lamigo.link.packetizer import LinkConfig
+
+
+def snr_db(noise_voltage: float, signal_power: float = 1.0) -> float:
+    """SNR per sample in dB: the mean power per sample `signal_power` of a signal (1: amplitude
+    1, as every modem of gr-lamigo emits over its bursts) over the complex noise variance in the
+    sample band, `noise_voltage` squared (GNU Radio's noise sources and channel models), as
+    gr-ieee802-11's simulations define it; inf without noise. Es/N0 and Eb/N0 follow from a
+    modem's samples per symbol and bits per symbol (lamigo_gr.blocks.modems.Modem)."""
+    return math.inf if noise_voltage == 0 else 10 * math.log10(signal_power / noise_voltage ** 2)
+
+
+def noise_voltage(snr_db: float, signal_power: float = 1.0) -> float:
+    """The noise voltage (standard deviation of a complex noise source) that gives a per-sample
+    SNR of `snr_db` for a signal of mean power `signal_power` (the inverse of `snr_db`); 0 for an
+    infinite SNR."""
+    if not signal_power > 0 or math.isnan(snr_db):
+        raise ConfigError(f"signal power must be > 0 and SNR a number, got {signal_power}, {snr_db}")
+    return 0.0 if snr_db == math.inf else math.sqrt(signal_power / 10 ** (snr_db / 10))
 
 
 @dataclass

@@ -25,6 +25,7 @@ import numpy as np
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.coding.text import get_text_coder
+from lamigo.logs import counted_level
 from lamigo.errors import ConfigError, LamigoError, MessageError, PacketError
 from lamigo.link.auth import LinkKey
 from lamigo.link.collector import (
@@ -47,7 +48,6 @@ __all__ = ["DEFAULT_MAX_AGE", "DEFAULT_MAX_IN_FLIGHT", "DEFAULT_TIMEOUT", "Reass
 
 logger = logging.getLogger(__name__)
 
-LOGGED_IN_FULL = 10  # lost messages logged one by one; after that every 100th
 
 
 class Reassembler:
@@ -143,8 +143,7 @@ class Reassembler:
             except LamigoError as err:
                 self.stats.messages_failed += 1
                 failed = self.stats.messages_failed
-                level = logging.WARNING if failed <= LOGGED_IN_FULL or failed % 100 == 0 else logging.DEBUG
-                logger.log(level, "message %d lost (%d lost so far): %s", entry.message_id, failed, err)
+                logger.log(counted_level(failed), "message %d lost (%d lost so far): %s", entry.message_id, failed, err)
                 continue
             self.stats.messages_completed += 1
         return messages

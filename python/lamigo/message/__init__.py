@@ -1,6 +1,7 @@
 """The GO message: binary format, control part, bandwidth report, and the message as received."""
 
 from lamigo.message.format import (
+    CODEC_NAME,
     DEFAULT_MAX_CODEBOOK,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_MAX_TOKENS,
@@ -21,9 +22,10 @@ from lamigo.message.format import (
     unpack_message,
 )
 from lamigo.message.received import LinkStats, ReceivedMessage
-from lamigo.message.report import BandwidthReport, bandwidth_report
+from lamigo.message.report import BandwidthReport, bandwidth_report, pack_with_report
 
 __all__ = [
+    "CODEC_NAME",
     "DEFAULT_MAX_CODEBOOK",
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_TOKENS",
@@ -38,6 +40,7 @@ __all__ = [
     "ReceivedMessage",
     "ReceiverLimits",
     "bandwidth_report",
+    "pack_with_report",
     "check_prior",
     "control_index_coder",
     "decode_control",

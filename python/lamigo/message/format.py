@@ -31,6 +31,9 @@ from lamigo.coding.wire import Reader, Writer
 from lamigo.errors import ConfigError, MessageError
 from lamigo.masking.policies import POLICIES, MaskingPolicy
 
+#: our codec's name beside the classical ones (`lamigo.classical.BASELINES`), in every layer: the
+#: codec column of `lamigo eval` and the SNR sweep, the loopback's codec choice
+CODEC_NAME = "lami-go"
 MAGIC = b"LG"
 VERSION = 2
 CRC_BYTES = 4
@@ -99,7 +102,7 @@ class ReceiverLimits:
 
     @classmethod
     def for_models(cls, models: Any, **limits: int) -> ReceiverLimits:
-        """What a model set (`lamigo.models.registry.ModelSet`) decodes: its codebook, latents
+        """What a model set (`lamigo.zoo.sets.ModelSet`) decodes: its codebook, latents
         whose image sides are multiples of `lamigo.images.SIZE_MULTIPLE`."""
         from lamigo.images import SIZE_MULTIPLE
 
@@ -321,10 +324,12 @@ def pack_message(msg: GOMessage, prior: IndexPrior | None = None, table_weight: 
     """Serialise `msg`; `prior` is the pre-shared index statistics (uniform when None). The
     index code is the one `msg` carries, else fitted with `table_weight`, or the prior's own
     code where `table_weight` is None (`message_index_coder`)."""
-    return _pack(msg, prior, table_weight)[0]
+    return pack_sections(msg, prior, table_weight)[0]
 
 
-def _pack(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None = 1.0) -> tuple[bytes, Sections]:
+def pack_sections(msg: GOMessage, prior: IndexPrior | None = None,
+                  table_weight: float | None = 1.0) -> tuple[bytes, Sections]:
+    """`pack_message`, with the bytes of each part of what it wrote."""
     out = Writer()
     coder = message_index_coder(msg, prior, table_weight)
     mask_bytes = write_control(msg, out, prior, coder)
@@ -346,10 +351,12 @@ def _pack(msg: GOMessage, prior: IndexPrior | None, table_weight: float | None =
 def unpack_message(data: bytes, prior: IndexPrior | None = None, accept: GeometryCheck | None = None) -> GOMessage:
     """Parse a packed message. Anything malformed, or refused by `accept` (see
     `read_control`), raises MessageError saying what is wrong."""
-    return _unpack(data, prior, accept)[0]
+    return unpack_sections(data, prior, accept)[0]
 
 
-def _unpack(data: bytes, prior: IndexPrior | None, accept: GeometryCheck | None = None) -> tuple[GOMessage, Sections]:
+def unpack_sections(data: bytes, prior: IndexPrior | None = None,
+                    accept: GeometryCheck | None = None) -> tuple[GOMessage, Sections]:
+    """`unpack_message`, with the bytes of each part of what it read."""
     data = bytes(data)
     minimum = len(MAGIC) + 3 + CRC_BYTES
     if len(data) < minimum:

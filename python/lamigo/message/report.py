@@ -1,5 +1,6 @@
-"""Bandwidth report of a packed GO message: where the bytes go, and the gain over sending every
-transmitted index with fixed-length codes."""
+"""Bandwidth report of a GO message: where the bytes go, and the gain over sending every
+transmitted index with fixed-length codes. A sender has it as it packs (`pack_with_report`), a
+receiver as it parses (`bandwidth_report`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.message.format import GOMessage, _unpack
+from lamigo.message.format import GOMessage, Sections, pack_sections, unpack_sections
 
 
 @dataclass(frozen=True)
@@ -56,10 +57,21 @@ class BandwidthReport:
 
 def bandwidth_report(data: bytes, prior: IndexPrior | None = None) -> tuple[GOMessage, BandwidthReport]:
     """Parse `data` and account for every byte of it."""
-    msg, sections = _unpack(data, prior)
+    msg, sections = unpack_sections(data, prior)
+    return msg, sections_report(msg, sections)
+
+
+def pack_with_report(msg: GOMessage, prior: IndexPrior | None = None) -> tuple[bytes, BandwidthReport]:
+    """Pack `msg` (`lamigo.message.pack_message`) and account for every byte written."""
+    data, sections = pack_sections(msg, prior)
+    return data, sections_report(msg, sections)
+
+
+def sections_report(msg: GOMessage, sections: Sections) -> BandwidthReport:
+    """The report of `msg` packed into `sections`."""
     sent = int((~msg.mask).sum())
     fixed_bits = math.ceil(math.log2(msg.geometry.codebook_size))
-    return msg, BandwidthReport(
+    return BandwidthReport(
         total_bytes=sections.total,
         header_bytes=sections.header,
         mask_bytes=sections.mask,

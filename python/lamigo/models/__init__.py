@@ -4,17 +4,16 @@
 - `paella`: the Paella v3 token denoiser,
 - `conditions`: caption -> condition builders (ByT5 / CLIP via transformers, or a byte stand-in),
 - `captioner`: BLIP-family captioning,
-- `checkpoints`: safe state-dict reading and checking,
-- `registry`: named model sets ("tiny", "default", "paella-v3") and weights folders,
-- `weights_check`: checks a weights folder against the architecture without loading it.
+- `checkpoints`: safe state-dict reading and checking.
+
+Named model sets, their loading, their index priors and the check of a weights folder are
+`lamigo.zoo`'s.
 
 Importing this package does not import `transformers`; the classes that need it do so when
 they are built.
 """
 
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import ModelSet, load_model_set, save_model_set
-from lamigo.models.weights_check import check_weights_dir
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 
 __all__ = [
@@ -22,8 +21,4 @@ __all__ = [
     "VQGANConfig",
     "Denoiser",
     "PaellaConfig",
-    "ModelSet",
-    "load_model_set",
-    "save_model_set",
-    "check_weights_dir",
 ]

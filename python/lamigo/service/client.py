@@ -3,15 +3,14 @@ connect, send GO message frames, receive the published results."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import zmq
-from PIL import Image
 
 from lamigo.errors import MessageError
+from lamigo.images import decode_image_bytes
 from lamigo.service.curve import CurveKeys
 from lamigo.service.wire import DEFAULT_MESSAGES_ADDRESS, DEFAULT_RESULTS_ADDRESS, parse_result
 
@@ -73,7 +72,6 @@ def receive_result(socket: zmq.Socket, *, timeout: float | None = None) -> tuple
 def png_to_image(png: bytes) -> np.ndarray:
     """PNG bytes of a result -> uint8 [H, W, 3]."""
     try:
-        with Image.open(io.BytesIO(png)) as image:
-            return np.asarray(image.convert("RGB"))
+        return decode_image_bytes(png)
     except OSError as err:
         raise MessageError(f"result image is not a readable PNG: {err}") from None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
 from lamigo.errors import ConfigError
+from lamigo.files import OutputFolder
 
 logger = logging.getLogger(__name__)
 
@@ -88,27 +90,30 @@ def _load(path: str | Path) -> tuple[bytes, bytes | None]:
 
 def make_curve_keys(folder: str | Path) -> dict[str, Path]:
     """Write `server.key(_secret)` and `client.key(_secret)` into `folder` (created); refuses to
-    overwrite existing keys. Returns the four paths by name."""
-    folder = Path(folder)
-    paths = {
-        f"{name}{suffix}": folder / f"{name}.key{suffix}"
-        for name in (SERVER_NAME, CLIENT_NAME) for suffix in ("", "_secret")
-    }
-    existing = [str(path) for path in paths.values() if path.exists()]
-    if existing:
-        raise ConfigError(f"CURVE keys already exist, not overwriting: {', '.join(existing)}")
-    folder.mkdir(parents=True, exist_ok=True)
-    # Secret keys are born owner-only (0600): no moment when another user could read them.
-    umask = os.umask(0o077)
-    try:
-        for name in (SERVER_NAME, CLIENT_NAME):
-            zmq.auth.create_certificates(folder, name)
-    finally:
-        os.umask(umask)
-    for name, path in paths.items():
-        if not name.endswith("_secret"):
-            path.chmod(0o644)
-    return paths
+    overwrite existing keys, and never writes through a symlink found in the folder (ZMQ writes
+    them into a private temporary folder first, `lamigo.files.OutputFolder` moves them in).
+    Returns the four paths by name."""
+    files = {f"{name}{suffix}": f"{name}.key{suffix}" for name in (SERVER_NAME, CLIENT_NAME) for suffix in ("", "_secret")}
+    with OutputFolder(folder) as out:
+        existing = [str(out.path / file) for file in files.values() if out.exists(file)]
+        if existing:
+            raise ConfigError(f"CURVE keys already exist, not overwriting: {', '.join(existing)}")
+        # Secret keys are born owner-only (0600): no moment when another user could read them.
+        umask = os.umask(0o077)
+        try:
+            with tempfile.TemporaryDirectory(prefix=".lamigo-keys-", dir=out.path) as private:
+                for name in (SERVER_NAME, CLIENT_NAME):
+                    zmq.auth.create_certificates(private, name)
+                for key, file in files.items():
+                    data = (Path(private) / file).read_bytes()
+                    out.write(file, data, replace=False, mode=0o600 if key.endswith("_secret") else 0o644)
+        except FileExistsError as err:  # planted after the check above
+            raise ConfigError(f"CURVE key {out.path / err.filename} appeared while writing, not overwriting") from None
+        except OSError as err:
+            raise ConfigError(f"cannot write CURVE keys into {out.path}: {err}") from None
+        finally:
+            os.umask(umask)
+        return {key: out.path / file for key, file in files.items()}
 
 
 def start_authenticator(context: zmq.Context, allowed_clients: str | Path) -> ThreadAuthenticator:

@@ -2,12 +2,14 @@
 over ZMQ PUB (and optionally as files).
 
 One process, two threads: a receiver drains the PULL socket, parses each message
-(`lamigo.service.wire.parse_frames`, refusing from the control header alone what its model set
-cannot decode) and appends it to a bounded queue that drops its oldest
+(`lamigo.service.wire.parse_request`, refusing from the control header alone what its model set
+cannot decode, and a request for more than `max_steps` denoising steps) and appends it to a
+bounded queue that drops its oldest
 message when full; the decoding thread takes the oldest message and the queued messages of the
-same geometry, waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
-full batch of `batch_size`, decodes them with `LaMIDecoder.decode_messages` and publishes one
-result per message (`lamigo.service.wire.result_frames`).
+same geometry and decoder settings (the service's own, or those the message asks for), waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
+full batch of `batch_size` (fewer when their tokens would exceed `max_batch_tokens`), decodes them with `LaMIDecoder.decode_messages` and publishes one
+result per message (`lamigo.service.wire.result_frames`). A stop (SIGTERM in `lamigo serve`)
+ends the batch being decoded within one layer of the models and abandons it with the queue.
 
 Scaling out: ZMQ PUSH spreads messages round-robin over every PULL peer connected to it, so
 several services share one stream with no code change.
@@ -27,7 +29,6 @@ malformed or over the size limits is logged, counted and skipped.
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
@@ -40,23 +41,26 @@ from typing import Any
 
 import numpy as np
 import zmq
-from PIL import Image
 from zmq.utils.monitor import recv_monitor_message
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.errors import ConfigError, MessageError
-from lamigo.images import to_uint8
+from lamigo.errors import Cancelled, ConfigError, MessageError
+from lamigo.files import OutputFolder
+from lamigo.images import encode_png, to_uint8
+from lamigo.logs import counted_level
 from lamigo.lami import DecodeResult, LaMIDecoder
 from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
 from lamigo.service.curve import CurveKeys, start_authenticator
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_STEPS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
     MAX_HEADER_BYTES,
+    DecodeRequest,
     OversizedError,
-    parse_frames,
+    parse_request,
     result_frames,
 )
 
@@ -66,7 +70,6 @@ __all__ = ["DecoderService", "ServiceConfig", "ServiceStats"]
 
 POLL_SECONDS = 0.1  # how often idle threads look at the stop flag
 RESULT_LINGER_MS = 2000  # at shutdown, time left to deliver results still in the PUB queue
-REJECTIONS_LOGGED_IN_FULL = 10  # then every 100th, so a flood of garbage cannot flood the log
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,14 @@ class ServiceConfig:
         batch_size: most messages decoded together.
         batch_wait: seconds a message waits for others of its geometry to fill a batch.
         queue_size: messages held waiting; beyond it the oldest is dropped.
-        out_dir: where to write `<message_id>.png` and `.json` as well; None writes nothing.
+        out_dir: where to write `<message_id>.png` and `.json` as well (never through a symlink
+            found in it: `lamigo.files.OutputFolder`); None writes nothing.
         max_messages: stop after this many messages were decoded (or failed to); None runs on.
         max_message_bytes, max_tokens: larger messages are rejected as oversized.
+        max_batch_tokens: most latent tokens decoded together (a message above it alone): what
+            bounds the time of one batch, and of one layer's work that a stop waits for.
+        max_steps: most denoising steps a message may ask for (`lamigo.service.wire.DecodeRequest`);
+            one asking for more is malformed.
         stats_interval: seconds between statistics lines in the log.
         seed: sampling seed of every batch.
         curve: CURVE keys; None leaves the links unencrypted.
@@ -100,6 +108,8 @@ class ServiceConfig:
     max_messages: int | None = None
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_tokens: int = DEFAULT_MAX_TOKENS
+    max_batch_tokens: int = DEFAULT_MAX_TOKENS
+    max_steps: int = DEFAULT_MAX_STEPS
     stats_interval: float = 30.0
     seed: int = 0
     curve: CurveKeys | None = None
@@ -116,7 +126,7 @@ class ServiceConfig:
             problems.append("batch wait must be >= 0 and the stats interval > 0")
         if self.max_messages is not None and self.max_messages < 1:
             problems.append("max messages must be at least 1")
-        if self.max_message_bytes < 1 or self.max_tokens < 1:
+        if min(self.max_message_bytes, self.max_tokens, self.max_batch_tokens, self.max_steps) < 1:
             problems.append("size limits must be positive")
         if problems:
             raise ConfigError("bad service configuration: " + "; ".join(problems))
@@ -134,7 +144,7 @@ class ServiceStats:
     failed: int = 0  #: the decoder raised on their batch
     batches: int = 0
     decode_seconds: float = 0.0  #: summed over batches
-    abandoned: int = 0  #: still queued at shutdown
+    abandoned: int = 0  #: queued or being decoded when the service stopped
     #: sender connections that ZMQ closed: a frame far over the size limit (dropped by ZMQ before
     #: it takes memory, so it is never received), or a sender that went away
     connections_dropped: int = 0
@@ -147,10 +157,16 @@ class ServiceStats:
 class _Queued:
     received: ReceivedMessage
     arrived: float
+    request: DecodeRequest | None = None  #: None: the service's own settings
 
     @property
     def geometry(self) -> Geometry:
         return self.received.message.geometry
+
+    @property
+    def kind(self) -> tuple[Geometry, DecodeRequest | None]:
+        """What messages decoded in one batch share."""
+        return self.geometry, self.request
 
 
 class DecoderService:
@@ -159,7 +175,7 @@ class DecoderService:
     Args:
         decoder: the LaMI decoder (its model set fixes the codebook and the sampling settings).
         config: addresses, batching and limits.
-        prior: the index prior the senders code with (`lamigo.models.index_prior.model_set_index_prior`).
+        prior: the index prior the senders code with (`lamigo.zoo.index_prior.model_set_index_prior`).
         model_set: the model set's name, for the result records.
         context: the ZMQ context to use (a private one when None).
 
@@ -196,11 +212,7 @@ class DecoderService:
                                                 max_message_bytes=self.config.max_message_bytes)
         self.messages_endpoint: str | None = None
         self.results_endpoint: str | None = None
-        if self.config.out_dir is not None:
-            try:
-                Path(self.config.out_dir).mkdir(parents=True, exist_ok=True)
-            except OSError as err:
-                raise ConfigError(f"cannot create output folder {self.config.out_dir}: {err}") from None
+        self._out = OutputFolder(self.config.out_dir) if self.config.out_dir is not None else None
 
     @property
     def stats(self) -> ServiceStats:
@@ -260,8 +272,9 @@ class DecoderService:
         return socket.last_endpoint.decode() if bind is not None else None
 
     def stop(self) -> None:
-        """Ask the service to finish its current batch and return from `run()`; safe from signal
-        handlers and other threads."""
+        """Ask the service to return from `run()`, abandoning the batch being decoded (it ends
+        within one layer of the models) and the queue; safe from signal handlers and other
+        threads."""
         self._stopping.set()
 
     def run(self) -> ServiceStats:
@@ -288,7 +301,7 @@ class DecoderService:
             self.stop()
             receiver.join()
             with self._condition:
-                self._stats.abandoned = len(self._queue)
+                self._stats.abandoned += len(self._queue)
                 self._queue.clear()
             self._close()
         self._log_stats(time.monotonic() - started, final=True)
@@ -303,6 +316,8 @@ class DecoderService:
                 socket.close()
         if self._authenticator is not None:
             self._authenticator.stop()
+        if self._out is not None:
+            self._out.close()
         if self._own_context:
             self._context.term()
 
@@ -335,13 +350,12 @@ class DecoderService:
         with self._condition:
             self._stats.connections_dropped += 1
             count = self._stats.connections_dropped
-        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
-        logger.log(level, "a sender's connection closed (%d so far): it left, or sent a frame over %d bytes",
+        logger.log(counted_level(count), "a sender's connection closed (%d so far): it left, or sent a frame over %d bytes",
                    count, self._pull.maxmsgsize)
 
     def _accept(self, frames: list[bytes]) -> None:
         try:
-            received = parse_frames(frames, self.prior, self.limits)
+            received, request = parse_request(frames, self.prior, self.limits, self.config.max_steps)
         except OversizedError as err:
             self._reject("oversized", err)
             return
@@ -354,10 +368,9 @@ class DecoderService:
                 self._queue.popleft()
                 self._stats.dropped += 1
                 dropped = self._stats.dropped
-                if dropped <= REJECTIONS_LOGGED_IN_FULL or dropped % 100 == 0:
-                    logger.warning("queue full (%d): dropped the oldest message (%d dropped so far)",
-                                   self.config.queue_size, dropped)
-            self._queue.append(_Queued(received, time.monotonic()))
+                logger.log(counted_level(dropped), "queue full (%d): dropped the oldest message (%d dropped so far)",
+                           self.config.queue_size, dropped)
+            self._queue.append(_Queued(received, time.monotonic(), request))
             self._condition.notify()
 
     def _reject(self, counter: str, err: MessageError) -> None:
@@ -365,12 +378,11 @@ class DecoderService:
             self._stats.received += 1
             count = getattr(self._stats, counter) + 1
             setattr(self._stats, counter, count)
-        level = logging.WARNING if count <= REJECTIONS_LOGGED_IN_FULL or count % 100 == 0 else logging.DEBUG
-        logger.log(level, "skipped a %s message (%d so far): %s", counter, count, err)
+        logger.log(counted_level(count), "skipped a %s message (%d so far): %s", counter, count, err)
 
     def _next_batch(self) -> list[_Queued]:
-        """The oldest message and up to batch_size - 1 queued ones of its geometry, once the batch
-        is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
+        """The oldest message and up to batch_size - 1 queued ones of its geometry and settings (as many as fit
+        max_batch_tokens, the oldest alone if it does not), once the batch is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
         Only this thread changes decoded and failed, so they are read here without the lock."""
         config = self.config
         limit = config.batch_size
@@ -381,9 +393,11 @@ class DecoderService:
                 self._condition.wait(POLL_SECONDS)
             while self._queue and not self._stopping.is_set():
                 first = self._queue[0]
-                batch = [item for item in self._queue if item.geometry == first.geometry][:limit]
+                geometry = first.geometry
+                full = min(limit, max(1, config.max_batch_tokens // (geometry.latent_height * geometry.latent_width)))
+                batch = [item for item in self._queue if item.kind == first.kind][:full]
                 wait = first.arrived + config.batch_wait - time.monotonic()
-                if len(batch) == limit or wait <= 0:
+                if len(batch) == full or wait <= 0:
                     for item in batch:
                         self._queue.remove(item)
                     return batch
@@ -392,9 +406,20 @@ class DecoderService:
 
     def _decode(self, batch: list[_Queued]) -> None:
         started = time.monotonic()
+        request = batch[0].request
         try:
-            result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed)
+            if request is None:
+                result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed,
+                                                      stop=self._stopping.is_set)
+            else:
+                result = self.decoder.decode_messages([item.received for item in batch], settings=request.settings,
+                                                      plain=request.plain, stop=self._stopping.is_set)
             images = to_uint8(result.images)
+        except Cancelled as stopped:
+            logger.info("stopped while decoding a batch of %d message(s), abandoned: %s", len(batch), stopped)
+            with self._condition:
+                self._stats.abandoned += len(batch)
+            return
         except Exception:  # whatever one batch raises (a torch error included), the service goes on
             logger.exception("decoding a batch of %d message(s) failed", len(batch))
             with self._condition:
@@ -405,13 +430,13 @@ class DecoderService:
         for item, image in zip(batch, images):
             try:
                 record = self._record(item, result, image, seconds, started, len(batch))
-                png = _png_bytes(image)
+                png = encode_png(image)
                 self._publish(record, png)
             except Exception:  # one message's record cannot end the service or lose the others
                 logger.exception("result of message %d not published", item.received.message_id)
                 continue
             published += 1
-            if self.config.out_dir is not None:
+            if self._out is not None:
                 self._write_files(record, png)
         with self._condition:
             self._stats.decoded += published
@@ -424,17 +449,16 @@ class DecoderService:
         received = item.received
         mask, lost = received.message.mask, received.lost
         timings = result.timings
+        if item.request is None:  # what the batch was sampled with (`decode_messages`)
+            settings = {**self.decoder.settings.as_dict(), "seed": self.config.seed, "plain": False}
+        else:
+            settings = item.request.as_dict()
         return {
             "message_id": received.message_id,
             "tokens": int(mask.size),
             "tokens_masked_by_policy": int(mask.sum()),
             "tokens_lost": int((lost & ~mask).sum()),
-            "steps": self.decoder.settings.steps,
-            "renoise": self.decoder.settings.renoise,
-            "renoise_scope": self.decoder.settings.renoise_scope,
-            "cfg": self.decoder.settings.cfg,
-            "cfg_steps": self.decoder.settings.cfg_steps,
-            "seed": self.config.seed,
+            **settings,
             "decode_seconds": round(seconds, 6),
             "stage_seconds": {"text": round(timings.text_encoding, 6), "denoising": round(timings.denoising, 6),
                               "vqgan": round(timings.vqgan_decode, 6)},
@@ -442,6 +466,7 @@ class DecoderService:
             "batch_size": batch_size,
             "model_set": self.model_set,
             "device": str(self.decoder.device),
+            "bf16": self.decoder.bf16,
             "height": int(image.shape[0]),
             "width": int(image.shape[1]),
             "caption": received.message.caption,
@@ -457,13 +482,12 @@ class DecoderService:
             logger.warning("result of message %d not published: subscribers too slow", record["message_id"])
 
     def _write_files(self, record: dict[str, Any], png: bytes) -> None:
-        folder = Path(self.config.out_dir)
         stem = str(record["message_id"])
         try:
-            (folder / f"{stem}.png").write_bytes(png)
-            (folder / f"{stem}.json").write_text(json.dumps(record, indent=2) + "\n")
+            self._out.write(f"{stem}.png", png)
+            self._out.write(f"{stem}.json", (json.dumps(record, indent=2) + "\n").encode())
         except OSError as err:
-            logger.error("cannot write the result of message %s to %s: %s", stem, folder, err)
+            logger.error("cannot write the result of message %s to %s: %s", stem, self._out.path, err)
 
     def _log_stats(self, elapsed: float, final: bool = False) -> None:
         stats = self.stats
@@ -477,9 +501,3 @@ class DecoderService:
             stats.dropped, stats.failed, queued, stats.connections_dropped,
             f", {stats.abandoned} abandoned" if final else "",
         )
-
-
-def _png_bytes(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
-    return buffer.getvalue()

@@ -141,8 +141,9 @@ class DenoiserTask:
         return captions
 
     def loss(self, model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        with torch.no_grad():
-            indices, distances = self.vqgan.encode(images)
+        # The tokens a transmitter sends: float32 encoding, whatever the training precision.
+        with torch.no_grad(), torch.autocast(images.device.type, enabled=False):
+            indices, distances = self.vqgan.encode(images.float())
         batch = indices.shape[0]
         # Paella's noise levels: r = 1 - U[0,1), at least 0.001.
         r = (1 - torch.rand(batch, device=indices.device)).clamp(0.001, 1.0)

@@ -75,5 +75,6 @@ def init_distributed(device: str | None = None) -> Distributed:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper."""
+    """The module inside a torch.compile and a DistributedDataParallel wrapper."""
+    model = getattr(model, "_orig_mod", model)
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from lamigo.evaluation.quality import psnr
-from lamigo.models.registry import ModelSet
+from lamigo.zoo.sets import ModelSet
 from lamigo.training.denoiser_task import noise_tokens
 
 __all__ = ["token_accuracy", "evaluate_model_set"]

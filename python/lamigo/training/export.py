@@ -10,9 +10,9 @@ import torch
 from tqdm import tqdm
 
 from lamigo.coding.prior import IndexPrior
-from lamigo.models.index_prior import INDEX_PRIOR_FILE
+from lamigo.zoo.index_prior import INDEX_PRIOR_FILE
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import save_model_set
+from lamigo.zoo.sets import save_model_set
 from lamigo.models.vqgan import VQGAN, VQGANConfig
 from lamigo.training.checkpoint import load_checkpoint
 from lamigo.training.data import Photo
@@ -24,7 +24,11 @@ __all__ = [
     "denoiser_config_from_dict",
     "count_codewords",
     "export_model_set",
+    "write_model_card",
+    "MODEL_CARD_FILE",
 ]
+
+MODEL_CARD_FILE = "MODEL_CARD.md"
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +99,36 @@ def export_model_set(
         if path.is_file():
             path.chmod(0o644)
     used = int((counts > 0).sum())
+    prior_line = (f"index prior from {len(prior_photos)} photos at {prior_size[0]}x{prior_size[1]}, {used} of "
+                  f"{vqgan.codebook_size} codewords used, fingerprint 0x{prior.fingerprint:04x}")
+    write_model_card(folder, vqgan_checkpoint, denoiser_checkpoint, prior_line, half)
     total = sum(path.stat().st_size for path in folder.iterdir() if path.is_file())
-    return (f"wrote {folder}: {total / 1e6:.1f} MB; index prior from {len(prior_photos)} photos, "
-            f"{used} of {vqgan.codebook_size} codewords used, fingerprint 0x{prior.fingerprint:04x}")
+    return f"wrote {folder}: {total / 1e6:.1f} MB; {prior_line}"
+
+
+def write_model_card(
+    folder: Path, vqgan_checkpoint: str | Path, denoiser_checkpoint: str | Path, prior_line: str, half: bool,
+) -> Path:
+    """MODEL_CARD.md of an exported set: what each model is and how it was trained (from its
+    checkpoint); `lamigo train evaluate --card` appends the held-out figures."""
+    import json
+
+    lines = [f"# Model card: {folder.name} (exported by `lamigo train export`)", ""]
+    for kind, path in (("vqgan", vqgan_checkpoint), ("denoiser", denoiser_checkpoint)):
+        checkpoint = load_checkpoint(path, kind)
+        parameters = sum(value.numel() for key, value in checkpoint.model.items()
+                         if value.is_floating_point() and "running_" not in key)
+        settings = checkpoint.settings
+        lines += [f"## {kind}: {parameters / 1e6:.2f}M parameters", "",
+                  f"- config: `{json.dumps(checkpoint.config)}`",
+                  f"- trained {checkpoint.step} of {settings.get('steps')} steps, batch {settings.get('batch_size')} "
+                  f"per process x {settings.get('world_size', 1)} process(es), {settings.get('crop')}-pixel crops, "
+                  f"peak lr {settings.get('lr')}, seed {settings.get('seed')}",
+                  f"- precision {'bf16 autocast' if settings.get('bf16') else 'float32'}, "
+                  f"channels-last {'on' if settings.get('channels_last') else 'off'}, "
+                  f"compile {settings.get('compile') or 'off'}", ""]
+    lines += ["## Files", "", f"- weights stored as {'float16' if half else 'float32'}; {prior_line}", ""]
+    path = folder / MODEL_CARD_FILE
+    path.write_text("\n".join(lines))
+    path.chmod(0o644)
+    return path

@@ -1,8 +1,13 @@
 """The training loop both models share: data-parallel batches of random crops, AdamW with a
-warm-up and cosine learning rate, a tqdm bar, and periodic checkpoints it resumes from."""
+warm-up and cosine learning rate, a tqdm bar, and periodic checkpoints it resumes from.
+
+On a GPU: bfloat16 autocast (the weights and the optimizer stay float32, so a checkpoint resumes
+with or without it, on any machine), channels-last memory, DataLoader worker processes and
+torch.compile of the training forward pass."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -46,12 +51,28 @@ class TrainSettings:
     log_every: int = 50
     # DataLoader processes making crops; 0 makes them in the training process.
     workers: int = 0
+    # bfloat16 autocast of the forward pass and the loss (the weights stay float32).
+    bf16: bool = False
+    # Images and convolution weights in channels-last memory (NHWC: faster convolutions on GPUs).
+    channels_last: bool = False
+    # torch.compile backend of the training forward pass ("inductor"), or None for eager.
+    compile: str | None = None
+    # Seconds of training after which the run stops early, checkpointed (None: no limit).
+    time_limit: float | None = None
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("steps, batch size and learning rate must be positive")
         if self.checkpoint_every < 1 or self.log_every < 1 or self.workers < 0:
             raise ConfigError("checkpoint and log intervals must be positive, workers at least 0")
+        if self.time_limit is not None and self.time_limit <= 0:
+            raise ConfigError("the time limit must be positive")
+
+    def autocast(self, device: torch.device) -> contextlib.AbstractContextManager:
+        """The forward pass's precision context on `device`."""
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 class TrainingTask(Protocol):
@@ -114,6 +135,13 @@ def _batch_indices(dataset_length: int, settings: TrainSettings, dist: Distribut
     return list(sampler)[start_step * settings.batch_size :]
 
 
+def _out_of_time(started: float, limit: float, dist: Distributed) -> bool:
+    """Whether the run has trained `limit` seconds, as rank 0 sees it (every process stops at
+    the same step)."""
+    over = torch.tensor([float(time.monotonic() - started > limit)], device=dist.device)
+    return bool(dist.broadcast(over).item())
+
+
 def train(
     task: TrainingTask,
     photos: list[Photo],
@@ -133,7 +161,8 @@ def train(
                           f"got {settings.crop}")
     out = Path(out)
     checkpoint_path = out / LAST_CHECKPOINT
-    model = task.model.to(dist.device)
+    memory_format = torch.channels_last if settings.channels_last else torch.preserve_format
+    model = task.model.to(dist.device, memory_format=memory_format)
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(parameters, lr=settings.lr, weight_decay=settings.weight_decay, betas=(0.9, 0.99))
     dataset = RandomCropDataset(photos, settings.crop, settings.steps * settings.batch_size * dist.world_size, settings.seed)
@@ -163,6 +192,9 @@ def train(
     if dist.enabled:
         device_ids = [dist.device.index] if dist.device.type == "cuda" else None
         wrapped = nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+    if settings.compile:
+        # The module is compiled in place: checkpoints keep the plain parameter names.
+        wrapped = torch.compile(wrapped, backend=settings.compile)
 
     def write_checkpoint(at_step: int) -> None:
         if dist.is_main:
@@ -175,8 +207,9 @@ def train(
         dist.barrier()
 
     indices = _batch_indices(len(dataset), settings, dist, step)
+    workers = dict(persistent_workers=True, prefetch_factor=4) if settings.workers else {}
     loader = DataLoader(dataset, batch_size=settings.batch_size, sampler=indices, drop_last=True,
-                        num_workers=settings.workers, pin_memory=dist.device.type == "cuda")
+                        num_workers=settings.workers, pin_memory=dist.device.type == "cuda", **workers)
     progress = tqdm(total=settings.steps, initial=step, desc=f"training {task.kind}", unit="step",
                     disable=not dist.is_main, dynamic_ncols=True)
     metrics: dict[str, float] = {}
@@ -187,7 +220,9 @@ def train(
             break
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(settings, step)
-        loss, metrics = task.loss(wrapped, images.to(dist.device, non_blocking=True))
+        images = images.to(dist.device, non_blocking=True, memory_format=memory_format)
+        with settings.autocast(dist.device):
+            loss, metrics = task.loss(wrapped, images)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
@@ -202,6 +237,10 @@ def train(
                             ", ".join(f"{key} {value:.4g}" for key, value in metrics.items()))
         if step % settings.checkpoint_every == 0:
             write_checkpoint(step)
+        if settings.time_limit is not None and _out_of_time(started, settings.time_limit, dist):
+            logger.info("%s: time limit of %.0f s reached at step %d of %d; --resume continues",
+                        task.kind, settings.time_limit, step, settings.steps)
+            break
     progress.close()
     if step % settings.checkpoint_every:
         write_checkpoint(step)

@@ -207,7 +207,8 @@ class VQGANTask:
                 self.recent_latents = flat
             metrics["usage"] = self.last_usage
         if self.discriminator is not None:
-            self.last_pair = (images.detach(), reconstruction.detach())
+            # Float32: the discriminator's own step runs outside the loss's autocast.
+            self.last_pair = (images.detach(), reconstruction.detach().float())
         psnr = -10 * torch.log10(mse.detach().clamp_min(1e-10))
         return loss, {"loss": float(loss.detach()), "l1": float(l1.detach()), "psnr": float(psnr)} | metrics
 

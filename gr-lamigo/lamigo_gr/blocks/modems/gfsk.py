@@ -18,12 +18,11 @@ import numpy as np
 from gnuradio import analog, blocks, digital, filter, gr, pdu
 from gnuradio.filter import firdes
 
+from lamigo_gr.blocks.modems.coding import CRC_BYTES, crc_append, crc_check
+
 DEFAULT_ACCESS_CODE = digital.packet_utils.default_access_code
 LENGTH_TAG = "packet_len"
 
-# CRC-32 (IEEE 802.3) as GNU Radio's crc_append / crc_check compute it
-_CRC = {"num_bits": 32, "poly": 0x4C11DB7, "initial_value": 0xFFFFFFFF, "final_xor": 0xFFFFFFFF,
-        "input_reflected": True, "result_reflected": True, "swap_endianness": False}
 
 
 def _sensitivity(samples_per_symbol: int) -> float:
@@ -34,6 +33,14 @@ def _sensitivity(samples_per_symbol: int) -> float:
 def _header_format(access_code: str) -> digital.header_format_default:
     """Access code, then the frame length twice (16 bits each)."""
     return digital.header_format_default(access_code, 0, 1)
+
+
+def gfsk_frame_samples(packet_bytes: int, samples_per_symbol: int = 4, ramp_symbols: int = 32,
+                       access_code: str = DEFAULT_ACCESS_CODE) -> int:
+    """Samples of the burst `gfsk_pdu_tx` makes of a link packet of `packet_bytes`: the phasing
+    on both ends, the access code, the length header, the packet and its CRC-32, one bit a symbol."""
+    bits = 2 * ramp_symbols + _header_format(access_code).header_nbits() + 8 * (packet_bytes + CRC_BYTES)
+    return bits * samples_per_symbol
 
 
 class gfsk_pdu_tx(gr.hier_block2):
@@ -51,7 +58,7 @@ class gfsk_pdu_tx(gr.hier_block2):
                                 gr.io_signature(1, 1, gr.sizeof_gr_complex))
         self.message_port_register_hier_in("in")
         sps = int(samples_per_symbol)
-        self.crc_append = digital.crc_append(**_CRC, skip_header_bytes=0)
+        self.crc_append = crc_append()
         self.formatter = digital.protocol_formatter_async(_header_format(access_code))
         self.header_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.payload_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
@@ -106,7 +113,7 @@ class gfsk_pdu_rx(gr.hier_block2):
         self.correlator = digital.correlate_access_code_bb_ts(access_code, threshold, LENGTH_TAG)
         self.pack_bits = blocks.repack_bits_bb(1, 8, LENGTH_TAG, False, gr.GR_MSB_FIRST)
         self.to_pdu = pdu.tagged_stream_to_pdu(gr.types.byte_t, LENGTH_TAG)
-        self.crc_check = digital.crc_check(**_CRC, discard_crc=True, skip_header_bytes=0)
+        self.crc_check = crc_check()
 
         self.connect(self, self.channel_filter, self.discriminator, self.integrate, self.symbol_sync,
                      self.slicer, self.correlator, self.pack_bits, self.to_pdu)
@@ -119,4 +126,4 @@ class gfsk_pdu_rx(gr.hier_block2):
         self.symbol_sync.set_loop_bandwidth(loop_bandwidth)
 
 
-__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_pdu_rx", "gfsk_pdu_tx"]
+__all__ = ["DEFAULT_ACCESS_CODE", "gfsk_frame_samples", "gfsk_pdu_rx", "gfsk_pdu_tx"]

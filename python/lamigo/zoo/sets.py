@@ -1,15 +1,18 @@
-"""Named model sets and weights folders.
+"""Which model set a name means, and loading it: the one answer both ends of a link use.
 
 A model set is what both ends of a LaMI-GO link share: the VQGAN, the token denoiser, the
 condition builder and, at the transmitter, an optional captioner. Three names exist:
 
 - "tiny": built in code from a fixed seed (no files), so every process gets identical weights;
   for tests and CPU demos.
-- "default": the small trained set shipped in `lamigo/models/weights/default/`.
+- "default": the small trained set shipped in `lamigo/zoo/weights/default/`.
 - "paella-v3": the public Paella checkpoints in a weights folder given by `--weights DIR` or
   the `LAMIGO_WEIGHTS` environment variable.
 
-Any other argument is taken as a folder, in either of the two layouts below.
+Any other argument is taken as a folder, in either of the two layouts below. `resolve_model_set`
+answers "which set, in which folder" for every caller (the loaders here, the index prior of
+`lamigo.zoo.index_prior`, the CLI and the GNU Radio blocks), with one error for each way a name
+can fail.
 
 Paella layout::
 
@@ -28,7 +31,7 @@ LaMI-GO layout (what `save_model_set` writes)::
     denoiser.safetensors
     captioner/                     optional
 
-`lamigo.models.weights_check` checks a folder of either layout without loading it.
+`lamigo.zoo.weights_check` checks a folder of either layout without loading it.
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from pathlib import Path
 import safetensors.torch
 import torch
 
-from lamigo.errors import ConfigError, WeightsError
+from lamigo.errors import ConfigError, WeightsError, WeightsFolderError
 from lamigo.models.captioner import Captioner
 from lamigo.models.checkpoints import load_state_dict_checked, read_state_dict
 from lamigo.models.conditions import (
@@ -60,6 +63,8 @@ __all__ = [
     "WEIGHTS_ENV",
     "DEFAULT_SET_FOLDER",
     "resolve_weights_dir",
+    "resolve_model_set",
+    "model_set_folder",
     "default_model_set_name",
     "build_tiny_model_set",
     "load_model_set",
@@ -74,7 +79,7 @@ logger = logging.getLogger(__name__)
 
 MODEL_SET_NAMES = ("tiny", "default", "paella-v3")
 WEIGHTS_ENV = "LAMIGO_WEIGHTS"
-DEFAULT_SET_FOLDER = Path(__file__).parent / "weights" / "default"
+DEFAULT_SET_FOLDER = Path(__file__).parent / "weights" / "default"  #: the shipped "default" set
 TINY_SEED = 0
 
 MODEL_SET_FILE = "model_set.json"
@@ -121,6 +126,49 @@ def default_model_set_name(weights: str | Path | None = None) -> str:
     if (DEFAULT_SET_FOLDER / MODEL_SET_FILE).is_file():
         return "default"
     return "tiny"
+
+
+def resolve_model_set(model_set: str | Path | None, weights: str | Path | None = None) -> tuple[str, Path | None]:
+    """Which model set `model_set` means: (its name, its folder). The folder is None for "tiny"
+    (built in code), the shipped folder of "default", the weights folder of "paella-v3"
+    (`weights`, else $LAMIGO_WEIGHTS), or the folder named (the set is named after it). No name:
+    the set `default_model_set_name` picks.
+
+    Raises WeightsError when "default" is not installed, WeightsFolderError (a WeightsError and
+    a ConfigError) when "paella-v3" has no weights folder or it is not there, ConfigError for a
+    name that is neither a set nor a folder. Nothing is read beyond the folder's existence."""
+    name = str(model_set) if model_set else default_model_set_name(weights)
+    if name == "tiny":
+        return name, None
+    if name == "default":
+        if not (DEFAULT_SET_FOLDER / MODEL_SET_FILE).is_file():
+            raise WeightsError(
+                f"the default model set is not installed: expected {MODEL_SET_FILE}, "
+                f"{VQGAN_FILE} and {DENOISER_FILE} in {DEFAULT_SET_FOLDER}"
+            )
+        return name, DEFAULT_SET_FOLDER
+    if name == "paella-v3":
+        folder = resolve_weights_dir(weights)
+        if folder is None:
+            raise WeightsFolderError(
+                f"the paella-v3 model set needs the public Paella weights: pass --weights DIR "
+                f"or set {WEIGHTS_ENV}; DIR holds {PAELLA_VQGAN_FILES[0]}, "
+                f"{PAELLA_DENOISER_FILE}, {PAELLA_BYT5_FOLDER}/ and {PAELLA_CLIP_FOLDER}/"
+            )
+        if not folder.is_dir():
+            raise WeightsFolderError(f"weights folder not found: {folder}")
+        return name, folder
+    folder = Path(name).expanduser()
+    if not folder.is_dir():
+        raise ConfigError(
+            f"unknown model set {name!r}: use one of {', '.join(MODEL_SET_NAMES)} or a model set folder"
+        )
+    return folder.name, folder
+
+
+def model_set_folder(model_set: str | Path | None, weights: str | Path | None = None) -> Path | None:
+    """The folder of a model set (`resolve_model_set`): None for "tiny"."""
+    return resolve_model_set(model_set, weights)[1]
 
 
 def build_tiny_model_set(device: str | torch.device = "cpu", seed: int = TINY_SEED) -> ModelSet:
@@ -282,26 +330,16 @@ def _load_lamigo_folder(
     )
 
 
-def _load_folder(
-    folder: Path, name: str, captioner: bool, device: str | torch.device, dtype: torch.dtype,
-    allow_missing_clip: bool,
-) -> ModelSet:
-    if not folder.is_dir():
-        raise WeightsError(f"weights folder not found: {folder}")
-    if (folder / MODEL_SET_FILE).is_file():
-        return _load_lamigo_folder(folder, name, captioner, device, dtype)
-    return _load_paella_folder(folder, captioner, device, dtype, allow_missing_clip)
-
-
 def load_model_set(
-    name_or_dir: str | Path,
+    name_or_dir: str | Path | None,
     device: str | torch.device = "cpu",
     weights: str | Path | None = None,
     dtype: torch.dtype = torch.float32,
     captioner: bool = True,
     allow_missing_clip: bool = False,
 ) -> ModelSet:
-    """Load a model set by name ("tiny", "default", "paella-v3") or from a folder.
+    """Load a model set by name ("tiny", "default", "paella-v3") or from a folder
+    (`resolve_model_set`; None: the default choice).
 
     `weights` (else $LAMIGO_WEIGHTS) is the folder of the "paella-v3" set. `dtype` applies to
     the denoiser and the text models; the VQGAN stays in float32. `captioner=False` skips the
@@ -310,31 +348,12 @@ def load_model_set(
     logs a warning. Raises WeightsError naming the file expected when one is missing,
     ConfigError for an unknown name.
     """
-    if name_or_dir == "tiny":
+    name, folder = resolve_model_set(name_or_dir, weights)
+    if folder is None:
         return build_tiny_model_set(device)
-    if name_or_dir == "default":
-        if not (DEFAULT_SET_FOLDER / MODEL_SET_FILE).is_file():
-            raise WeightsError(
-                f"the default model set is not installed: expected {MODEL_SET_FILE}, "
-                f"{VQGAN_FILE} and {DENOISER_FILE} in {DEFAULT_SET_FOLDER}"
-            )
-        return _load_lamigo_folder(DEFAULT_SET_FOLDER, "default", captioner, device, dtype)
-    if name_or_dir == "paella-v3":
-        folder = resolve_weights_dir(weights)
-        if folder is None:
-            raise WeightsError(
-                f"the paella-v3 model set needs the public Paella weights: pass --weights DIR "
-                f"or set {WEIGHTS_ENV}; DIR holds {PAELLA_VQGAN_FILES[0]}, "
-                f"{PAELLA_DENOISER_FILE}, {PAELLA_BYT5_FOLDER}/ and {PAELLA_CLIP_FOLDER}/"
-            )
-        return _load_folder(folder, "paella-v3", captioner, device, dtype, allow_missing_clip)
-    folder = Path(name_or_dir).expanduser()
-    if not folder.exists():
-        raise ConfigError(
-            f"unknown model set {str(name_or_dir)!r}: use one of {', '.join(MODEL_SET_NAMES)} "
-            f"or a weights folder"
-        )
-    return _load_folder(folder, folder.name, captioner, device, dtype, allow_missing_clip)
+    if (folder / MODEL_SET_FILE).is_file():
+        return _load_lamigo_folder(folder, name, captioner, device, dtype)
+    return _load_paella_folder(folder, captioner, device, dtype, allow_missing_clip)
 
 
 def save_model_set(

@@ -16,7 +16,7 @@ import torch
 from lamigo.errors import WeightsError
 from lamigo.models.checkpoints import compare_state_dict, model_shapes, read_shapes
 from lamigo.models.paella import Denoiser, PaellaConfig
-from lamigo.models.registry import (
+from lamigo.zoo.sets import (
     CAPTIONER_FOLDER,
     DENOISER_FILE,
     DIFFUSERS_VQGAN_FILE,

@@ -1,0 +1,437 @@
+"""The OFDM modem: GNU Radio's OFDM blocks put together as `digital.ofdm_tx`/`digital.ofdm_rx` put
+them (Schmidl & Cox sync, channel estimation from the second sync word, decision-directed
+equaliser, 64-point FFT, 16-sample cyclic prefix, the 802.11a layout of 48 data and 4 pilot
+carriers, a one-symbol BPSK header), as a pair of hierarchical blocks with PDU ports, so that
+what the stock `ofdm_rx` hides can be set: the detection threshold, soft decisions into a
+decoder, optional convolutional coding and output buffers for the longest packet.
+
+`ofdm_pdu_tx`: link packets (PDUs) -> CRC-32 (`crc_append`) -> additive scrambler -> optional
+K=7 rate-1/2 convolutional code (`fec.async_encoder`, CC_TERMINATED, padded) -> OFDM header
+(`packet_header_ofdm`: the coded length, at most 4095 bytes) and payload symbols (BPSK, QPSK or
+16QAM, all of unit mean power) -> carrier allocator (the data carriers in an interleaved order,
+so a code's neighbouring bits fade apart) -> IFFT -> cyclic prefix -> complex baseband of mean
+power `amplitude`**2 per sample over the burst, zeros before and after each burst.
+
+`ofdm_pdu_rx`: complex baseband -> Schmidl & Cox detector (`ofdm_sync_sc_cfb`, `threshold`) ->
+fine frequency correction -> header/payload demux -> FFT, channel estimate, equaliser ->
+payload symbols -> per-packet quality (estimated SNR, CFO) -> soft bits
+(`constellation_soft_decoder_cf`) -> `fec.async_decoder` (Viterbi, or hard decisions when
+uncoded) -> descrambler -> CRC-32 check: the link packets that arrived intact, each PDU's
+metadata holding `snr_db` (the payload's error-vector SNR after equalisation), `cfo` (carrier
+frequency offset in subcarrier spacings), `evm_db` and `packet_num` (the OFDM header's counter).
+
+Known traps this handles: `constellation_qpsk` points have |s|^2 = 4 (gnuradio#2764), so QPSK
+is a unit-power copy of it; the header's 12-bit length caps a coded packet at 4095 bytes; the
+tagged-stream blocks get output buffers for `max_packet`; a header claiming more than the
+receiver was built for is dropped before it is decoded.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pmt
+from gnuradio import analog, blocks, digital, fec, fft, gr, pdu
+from gnuradio.digital import ofdm_txrx
+
+from lamigo.logs import RateLimitedLog
+from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
+                                            crc_check)
+from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
+
+logger = logging.getLogger(__name__)
+
+FFT_LEN = 64
+CP_LEN = 16
+SYMBOL_SAMPLES = FFT_LEN + CP_LEN
+LENGTH_TAG = "packet_len"
+FRAME_TAG = "frame_len"
+NUM_TAG = "packet_num"
+CFO_TAG = "ofdm_fine_cfo"
+MAX_HEADER_BYTES = 4095  #: the OFDM header's 12-bit length field
+DEFAULT_MAX_PACKET = 1500
+DEFAULT_THRESHOLD = 0.6  #: Schmidl & Cox plateau threshold; GNU Radio's ofdm_rx fixes 0.9 (2-4 dB later)
+BURST_PADDING = SYMBOL_SAMPLES  #: zeros before and after each burst: flushes the receiver's delay lines
+MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4}  #: payload constellations: coded bits per carrier symbol
+CODES = {"none": 1.0, "cc": 0.5}  #: payload codes and their rates
+
+# the 802.11a layout GNU Radio's ofdm_txrx uses: 48 data carriers, pilots at +-7 and +-21
+_DATA_CARRIERS = sorted(ofdm_txrx._def_occupied_carriers[0])
+PILOT_CARRIERS = ofdm_txrx._def_pilot_carriers
+PILOT_SYMBOLS = ofdm_txrx._def_pilot_symbols
+DATA_CARRIERS_PER_SYMBOL = len(_DATA_CARRIERS)
+ACTIVE_CARRIERS = DATA_CARRIERS_PER_SYMBOL + len(PILOT_CARRIERS[0])
+# Consecutive symbols three carriers apart (802.11a's first interleaver permutation): the 14
+# coded bits a K=7 rate-1/2 code spreads one input bit over never sit on neighbouring carriers.
+OCCUPIED_CARRIERS = ([_DATA_CARRIERS[(k % 16) * 3 + k // 16] for k in range(DATA_CARRIERS_PER_SYMBOL)],)
+#: carriers -26..26 at a spacing of 1/64 of the sample rate (DC empty): the occupied fraction
+OCCUPIED_BANDWIDTH = (2 * max(abs(c) for c in _DATA_CARRIERS) + 1) / FFT_LEN
+SYNC_WORD1 = ofdm_txrx._make_sync_word1(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
+SYNC_WORD2 = ofdm_txrx._make_sync_word2(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS)
+SYNC_SYMBOLS = 2
+#: weight of the old channel estimate in the decision-directed equaliser (ofdm_rx: 0.1, which
+#: trusts each decision so much that wrong ones at a coded link's low SNR corrupt the estimate)
+EQUALISER_ALPHA = 0.1
+HEADER_SYMBOLS = 1
+SCRAMBLER = dict(mask=0x8A, seed=0x7F, len=7)  #: ofdm_txrx's scrambler polynomial and seed
+
+
+def constellation(modulation: str) -> digital.constellation:
+    """The payload constellation, unit mean power (GNU Radio's QPSK points are scaled to |s|^2=4)."""
+    if modulation == "bpsk":
+        return digital.constellation_bpsk()
+    if modulation == "qpsk":
+        return digital.constellation_calcdist(digital.constellation_qpsk().points(), [], 4, 1,
+                                              digital.constellation.POWER_NORMALIZATION)
+    if modulation == "16qam":
+        return digital.constellation_16qam()
+    raise ValueError(f"unknown OFDM modulation {modulation!r}; choose one of {', '.join(MODULATIONS)}")
+
+
+def _check(modulation: str, code: str, max_packet: int) -> int:
+    """The longest coded payload (bytes after CRC and code) for `max_packet`; ValueError
+    when the options cannot work."""
+    if modulation not in MODULATIONS:
+        raise ValueError(f"unknown OFDM modulation {modulation!r}; choose one of {', '.join(MODULATIONS)}")
+    if code not in CODES:
+        raise ValueError(f"unknown OFDM code {code!r}; choose one of {', '.join(CODES)}")
+    coded = coded_bytes(int(max_packet), code)
+    if max_packet < 1 or coded > MAX_HEADER_BYTES:
+        raise ValueError(f"max_packet {max_packet} with code {code!r} needs {coded} bytes in the "
+                         f"OFDM header's length, which holds at most {MAX_HEADER_BYTES}")
+    return coded
+
+
+def frame_symbols(packet_bytes: int, modulation: str, code: str) -> int:
+    """OFDM symbols of one burst: the sync words, the header and the payload."""
+    payload_symbols = -(-8 * coded_bytes(packet_bytes, code) // MODULATIONS[modulation])
+    return SYNC_SYMBOLS + HEADER_SYMBOLS + -(-payload_symbols // DATA_CARRIERS_PER_SYMBOL)
+
+
+def frame_samples(packet_bytes: int, modulation: str, code: str) -> int:
+    """Complex samples of one burst of a `packet_bytes` link packet, the padding included."""
+    return frame_symbols(packet_bytes, modulation, code) * SYMBOL_SAMPLES + 2 * BURST_PADDING
+
+
+def _encoder(mtu: int) -> fec.async_encoder:
+    """The K=7 rate-1/2 terminated convolutional encoder for PDUs of up to `mtu` bytes."""
+    return fec.async_encoder(cc_encoder(8 * mtu), True, False, False, mtu)
+
+
+def _decoder(code: str, mtu: int) -> fec.async_decoder:
+    """Soft bits (positive for 1) of frames coding up to `mtu` bytes -> packed bytes: Viterbi,
+    or hard decisions when uncoded."""
+    if code == "cc":
+        coder = cc_decoder(8 * mtu)
+    else:
+        coder = fec.dummy_decoder.make(8 * mtu)
+    return fec.async_decoder(coder, True, False, mtu)
+
+
+class _length_guard(gr.basic_block):
+    """PDUs on `in` -> those of `min_items` to `max_items` items on `out`; longer ones dropped
+    with a rate-limited warning (GNU Radio's FEC and tagged-stream blocks throw, and stop their
+    thread, on a PDU longer than they were built for), shorter ones silently (the empty packet
+    that flushes a receiver at the end of a stream).
+
+    With `flush_on_done`, when the flowgraph's upstream is done the block sends an empty packet
+    with its CRC after the queued ones: its frame trails the last real one, so the receiver, whose header
+    and payload demux waits for each header's decoding, still takes in the last real frame
+    before the stream ends (the flush frame itself may be lost with the stream's end)."""
+
+    def __init__(self, min_items: int, max_items: int, what: str, flush_on_done: bool = False) -> None:
+        gr.basic_block.__init__(self, "lamigo_length_guard", None, None)
+        self.min_items, self.max_items, self.what, self.dropped = int(min_items), int(max_items), what, 0
+        self._log = RateLimitedLog(logger)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+        if flush_on_done:
+            self.set_msg_handler(SYSTEM_PORT, self._system)
+
+    def _handle(self, msg) -> None:
+        if not pmt.is_pair(msg) or not pmt.is_uniform_vector(pmt.cdr(msg)):
+            self.dropped += 1
+            self._log.warning("%s: dropped a message that is not a PDU", self.what)
+            return
+        length = pmt.length(pmt.cdr(msg))
+        if length > self.max_items:
+            self.dropped += 1
+            self._log.warning("%s: dropped a PDU of %d items, more than the %d this modem was built for",
+                              self.what, length, self.max_items)
+        elif length >= self.min_items:
+            self.message_port_pub(pmt.intern("out"), msg)
+
+    def _system(self, msg) -> None:
+        if is_done(msg):
+            drain(self, "in", self._handle)
+            # an empty packet with its CRC-32 (that of no bytes is 0)
+            self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.make_dict(), pmt.make_u8vector(CRC_BYTES, 0)))
+        self.to_basic_block().system_handler(msg)
+
+
+class _cfo_tagger(gr.sync_block):
+    """Passes the frequency-corrected samples (input 0) through and tags each detected frame's
+    start (input 2, Schmidl & Cox's trigger) with the fine frequency offset the detector measured
+    there (input 1, in the detector's units: pi per subcarrier spacing)."""
+
+    def __init__(self) -> None:
+        gr.sync_block.__init__(self, "lamigo_ofdm_cfo_tagger", [np.complex64, np.float32, np.uint8], [np.complex64])
+        self._key = pmt.intern(CFO_TAG)
+
+    def work(self, input_items, output_items):
+        samples, offset, trigger = input_items
+        output_items[0][:] = samples
+        base = self.nitems_written(0)
+        for index in np.flatnonzero(trigger):
+            self.add_item_tag(0, base + int(index), self._key, pmt.from_double(float(offset[index]) / np.pi))
+        return len(output_items[0])
+
+
+class _packet_quality(gr.basic_block):
+    """Equalised payload symbols of one packet (PDU of c32) -> the same PDU with per-packet
+    metadata: `snr_db` (mean constellation power over the error vector's, after equalisation),
+    `evm_db`, `cfo` (subcarrier spacings: the channel estimator's integer offset plus the
+    detector's fine offset) and `packet_num`; the channel taps and tagged-stream bookkeeping
+    dropped. A packet longer than `max_symbols` (a header that claims more than this receiver
+    decodes) is dropped here, before it is decoded."""
+
+    def __init__(self, constellation_: digital.constellation, max_symbols: int) -> None:
+        gr.basic_block.__init__(self, "lamigo_ofdm_packet_quality", None, None)
+        self.constellation = constellation_
+        self.points = np.array(constellation_.points(), dtype=np.complex64)
+        self.max_symbols, self.dropped = int(max_symbols), 0
+        self._log = RateLimitedLog(logger)
+        self.message_port_register_in(pmt.intern("in"))
+        self.message_port_register_out(pmt.intern("out"))
+        self.set_msg_handler(pmt.intern("in"), self._handle)
+
+    def _handle(self, msg) -> None:
+        symbols = pmt.cdr(msg)
+        if not pmt.is_c32vector(symbols) or not 0 < pmt.length(symbols) <= self.max_symbols:
+            self.dropped += 1
+            self._log.warning("OFDM receiver: dropped a frame of %d payload symbols (at most %d decoded)",
+                              pmt.length(symbols) if pmt.is_uniform_vector(symbols) else -1, self.max_symbols)
+            return
+        values = np.asarray(pmt.c32vector_elements(symbols), dtype=np.complex64)
+        nearest = self.points[np.argmin(np.abs(values[:, None] - self.points[None, :]), axis=1)]
+        error = float(np.mean(np.abs(values - nearest) ** 2))
+        power = float(np.mean(np.abs(nearest) ** 2))
+        snr_db = 10 * np.log10(power / error) if error > 0 else 99.0
+        tags = pmt.car(msg)
+        carr_offset = pmt.dict_ref(tags, pmt.intern("ofdm_sync_carr_offset"), pmt.from_long(0))
+        fine = pmt.dict_ref(tags, pmt.intern(CFO_TAG), pmt.from_double(0.0))
+        meta = pmt.make_dict()
+        for key, value in (("snr_db", round(snr_db, 2)), ("evm_db", round(-snr_db, 2)),
+                           ("cfo", round(pmt.to_long(carr_offset) + pmt.to_double(fine), 4))):
+            meta = pmt.dict_add(meta, pmt.intern(key), pmt.from_double(float(value)))
+        number = pmt.dict_ref(tags, pmt.intern(NUM_TAG), pmt.PMT_NIL)
+        if not pmt.is_null(number):
+            meta = pmt.dict_add(meta, pmt.intern(NUM_TAG), number)
+        self.message_port_pub(pmt.intern("out"), pmt.cons(meta, symbols))
+
+
+def _header_formatter(bits_per_payload_symbol: int, rx: bool) -> digital.packet_header_ofdm:
+    if rx:
+        return digital.packet_header_ofdm(OCCUPIED_CARRIERS, 1, LENGTH_TAG, FRAME_TAG, NUM_TAG, 1,
+                                          bits_per_payload_symbol, scramble_header=True)
+    return digital.packet_header_ofdm(OCCUPIED_CARRIERS, n_syms=1, bits_per_header_sym=1,
+                                      bits_per_payload_sym=bits_per_payload_symbol, scramble_header=True)
+
+
+class ofdm_pdu_tx(gr.hier_block2):
+    """Link packets on message port `in` -> OFDM bursts (complex baseband, mean power
+    `amplitude`**2 per sample over each burst), one burst per packet.
+
+    Args:
+        modulation: payload constellation, bpsk, qpsk or 16qam (the header is always BPSK).
+        code: payload code, none or cc (K=7 rate 1/2, terminated).
+        max_packet: longest link packet carried (output buffers are sized for it);
+            longer ones are dropped with a warning.
+        amplitude: RMS amplitude of the burst samples.
+    """
+
+    def __init__(self, modulation: str = "qpsk", code: str = "none",
+                 max_packet: int = DEFAULT_MAX_PACKET, amplitude: float = 1.0) -> None:
+        gr.hier_block2.__init__(self, "ofdm_pdu_tx", gr.io_signature(0, 0, 0),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex))
+        self.message_port_register_hier_in("in")
+        max_coded = _check(modulation, code, max_packet)
+        bps = MODULATIONS[modulation]
+        max_symbols = frame_symbols(int(max_packet), modulation, code) - SYNC_SYMBOLS
+        self.modulation, self.code = modulation, code
+
+        self.guard = _length_guard(0, max_packet + CRC_BYTES, "OFDM transmitter", flush_on_done=True)
+        self.crc_append = crc_append()
+        self.scramble_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
+        self.scrambler = digital.additive_scrambler_bb(SCRAMBLER["mask"], SCRAMBLER["seed"], SCRAMBLER["len"], 0,
+                                                       8, LENGTH_TAG)
+        self.scrambled = pdu.tagged_stream_to_pdu(gr.types.byte_t, LENGTH_TAG)
+        self.encoder = _encoder(max_packet + CRC_BYTES) if code == "cc" else None
+        self.frame_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
+        self.header_gen = digital.packet_headergenerator_bb(_header_formatter(bps, rx=False).base(), LENGTH_TAG)
+        self.header_mod = digital.chunks_to_symbols_bc(digital.constellation_bpsk().points())
+        self.payload_unpack = blocks.repack_bits_bb(8, bps, LENGTH_TAG, False, gr.GR_MSB_FIRST)
+        self.payload_mod = digital.chunks_to_symbols_bc(constellation(modulation).points())
+        self.mux = blocks.tagged_stream_mux(gr.sizeof_gr_complex, LENGTH_TAG, 1)
+        self.allocator = digital.ofdm_carrier_allocator_cvc(FFT_LEN, OCCUPIED_CARRIERS, PILOT_CARRIERS,
+                                                            PILOT_SYMBOLS, [SYNC_WORD1, SYNC_WORD2], LENGTH_TAG, True)
+        self.ifft = fft.fft_vcc(FFT_LEN, False, (), True)
+        self.cyclic_prefixer = digital.ofdm_cyclic_prefixer(FFT_LEN, SYMBOL_SAMPLES, 0, LENGTH_TAG)
+        # the IFFT is unnormalised: a unit-power carrier symbol on each active carrier gives
+        # ACTIVE_CARRIERS of power per sample
+        self.scale = blocks.multiply_const_cc(amplitude / np.sqrt(ACTIVE_CARRIERS))
+        self.burst = digital.burst_shaper_cc([], BURST_PADDING, BURST_PADDING, False, LENGTH_TAG)
+
+        # tagged-stream blocks need a whole packet in their output buffer, twice over (GNU Radio
+        # fills a buffer half way before it hands it on)
+        for block, items in ((self.scramble_stream, max_coded), (self.frame_stream, max_coded),
+                             (self.payload_unpack, 8 * max_coded), (self.payload_mod, 8 * max_coded),
+                             (self.header_mod, DATA_CARRIERS_PER_SYMBOL),
+                             (self.mux, max_symbols * DATA_CARRIERS_PER_SYMBOL),
+                             (self.allocator, max_symbols + SYNC_SYMBOLS), (self.ifft, max_symbols + SYNC_SYMBOLS),
+                             (self.cyclic_prefixer, (max_symbols + SYNC_SYMBOLS) * SYMBOL_SAMPLES),
+                             (self.scale, (max_symbols + SYNC_SYMBOLS) * SYMBOL_SAMPLES),
+                             (self.burst, (max_symbols + SYNC_SYMBOLS) * SYMBOL_SAMPLES + 2 * BURST_PADDING)):
+            block.set_min_output_buffer(0, 2 * int(items))
+
+        self.msg_connect(self, "in", self.crc_append, "in")
+        self.msg_connect(self.crc_append, "out", self.guard, "in")
+        self.msg_connect(self.guard, "out", self.scramble_stream, "pdus")
+        self.connect(self.scramble_stream, self.scrambler, self.scrambled)
+        if self.encoder is not None:
+            self.msg_connect(self.scrambled, "pdus", self.encoder, "in")
+            self.msg_connect(self.encoder, "out", self.frame_stream, "pdus")
+        else:
+            self.msg_connect(self.scrambled, "pdus", self.frame_stream, "pdus")
+        self.connect(self.frame_stream, self.header_gen, self.header_mod, (self.mux, 0))
+        self.connect(self.frame_stream, self.payload_unpack, self.payload_mod, (self.mux, 1))
+        self.connect(self.mux, self.allocator, self.ifft, self.cyclic_prefixer, self.scale, self.burst, self)
+
+    def set_amplitude(self, amplitude: float) -> None:
+        self.scale.set_k(amplitude / np.sqrt(ACTIVE_CARRIERS))
+
+
+class ofdm_pdu_rx(gr.hier_block2):
+    """OFDM baseband (complex) -> the link packets that passed the CRC-32 on message port `out`,
+    with `snr_db`, `evm_db`, `cfo` and `packet_num` in each PDU's metadata; on message port
+    `soft`, every decoded frame's soft bits (PDU of f32, one per coded bit, positive for 1,
+    still scrambled), before the decoder.
+
+    With `symbols`, a complex output: the equalised payload symbols, for a constellation sink.
+
+    Args:
+        modulation, code, max_packet: as the transmitter's (both ends must agree).
+        threshold: Schmidl & Cox detection threshold (GNU Radio's ofdm_rx: 0.9).
+        symbols: add the equalised-symbol output.
+    """
+
+    def __init__(self, modulation: str = "qpsk", code: str = "none",
+                 max_packet: int = DEFAULT_MAX_PACKET, threshold: float = DEFAULT_THRESHOLD,
+                 symbols: bool = False) -> None:
+        gr.hier_block2.__init__(self, "ofdm_pdu_rx", gr.io_signature(1, 1, gr.sizeof_gr_complex),
+                                gr.io_signature(1, 1, gr.sizeof_gr_complex) if symbols
+                                else gr.io_signature(0, 0, 0))
+        self.message_port_register_hier_out("out")
+        self.message_port_register_hier_out("soft")
+        max_coded = _check(modulation, code, max_packet)
+        bps = MODULATIONS[modulation]
+        payload_constellation = constellation(modulation)
+        max_payload_symbols = -(-8 * max_coded // bps)
+        max_frame = frame_symbols(int(max_packet), modulation, code) - SYNC_SYMBOLS - HEADER_SYMBOLS
+        self.modulation, self.code = modulation, code
+
+        # detection and fine frequency correction
+        self.sync = digital.ofdm_sync_sc_cfb(FFT_LEN, CP_LEN, False, float(threshold))
+        self.delay = blocks.delay(gr.sizeof_gr_complex, SYMBOL_SAMPLES)
+        self.oscillator = analog.frequency_modulator_fc(-2.0 / FFT_LEN)
+        self.mixer = blocks.multiply_cc()
+        self.cfo_tagger = _cfo_tagger()
+        self.trigger = blocks.copy(gr.sizeof_char)  # a buffer of ours: the sync block is a hier block
+        self.demux = digital.header_payload_demux(SYNC_SYMBOLS + HEADER_SYMBOLS, FFT_LEN, CP_LEN, FRAME_TAG,
+                                                  "", True)
+        self.connect(self, self.sync)
+        self.connect(self, self.delay, (self.mixer, 0), (self.cfo_tagger, 0), (self.demux, 0))
+        self.connect((self.sync, 0), self.oscillator, (self.mixer, 1))
+        self.connect((self.sync, 0), (self.cfo_tagger, 1))
+        self.connect((self.sync, 1), self.trigger)
+        self.connect(self.trigger, (self.cfo_tagger, 2))
+        self.connect(self.trigger, (self.demux, 1))
+
+        # header: one BPSK symbol after the two sync words
+        bpsk = digital.constellation_bpsk()
+        self.header_fft = fft.fft_vcc(FFT_LEN, True, (), True)
+        self.chanest = digital.ofdm_chanest_vcvc(SYNC_WORD1, SYNC_WORD2, 1)
+        self.header_eq = digital.ofdm_frame_equalizer_vcvc(
+            digital.ofdm_equalizer_simpledfe(FFT_LEN, bpsk.base(), OCCUPIED_CARRIERS, PILOT_CARRIERS,
+                                             PILOT_SYMBOLS, 0).base(), CP_LEN, FRAME_TAG, True, 1)
+        self.header_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG)
+        self.header_demod = digital.constellation_decoder_cb(bpsk.base())
+        self.header_parser = digital.packet_headerparser_b(_header_formatter(bps, rx=True).formatter())
+        self.connect((self.demux, 0), self.header_fft, self.chanest, self.header_eq, self.header_serializer,
+                     self.header_demod, self.header_parser)
+        self.msg_connect(self.header_parser, "header_data", self.demux, "header_data")
+
+        # payload: equalised symbols (not the equaliser's decisions, which ofdm_rx passes on:
+        # soft bits need the distances) -> per-packet quality -> soft bits -> decoder -> CRC
+        self.payload_fft = fft.fft_vcc(FFT_LEN, True, (), True)
+        self.payload_eq = digital.ofdm_frame_equalizer_vcvc(
+            digital.ofdm_equalizer_simpledfe(FFT_LEN, payload_constellation.base(), OCCUPIED_CARRIERS,
+                                             PILOT_CARRIERS, PILOT_SYMBOLS, 1, EQUALISER_ALPHA, True,
+                                             enable_soft_output=True).base(), CP_LEN, FRAME_TAG)
+        self.payload_serializer = digital.ofdm_serializer_vcc(FFT_LEN, OCCUPIED_CARRIERS, FRAME_TAG, LENGTH_TAG, 1)
+        self.symbols_pdu = pdu.tagged_stream_to_pdu(gr.types.complex_t, LENGTH_TAG)
+        self.quality = _packet_quality(payload_constellation, max_payload_symbols)
+        self.symbols_stream = pdu.pdu_to_tagged_stream(gr.types.complex_t, LENGTH_TAG)
+        self.soft_decoder = digital.constellation_soft_decoder_cf(payload_constellation.base())
+        self.soft_length = blocks.tagged_stream_multiply_length(gr.sizeof_float, LENGTH_TAG, bps)
+        self.soft_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, LENGTH_TAG)
+        self.soft_guard = _length_guard(1, 8 * max_coded, "OFDM receiver")
+        self.out_guard = _length_guard(1, max_packet, "OFDM receiver")
+        self.decoder = _decoder(code, math.ceil(max_coded * CODES[code]))
+        # A terminated code's tail and padding decode to one byte more than the frame had.
+        self.trim = pdu.pdu_lambda(lambda data: data[:-1], "UVEC") if code == "cc" else None
+        self.descramble_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
+        self.descrambler = digital.additive_scrambler_bb(SCRAMBLER["mask"], SCRAMBLER["seed"], SCRAMBLER["len"],
+                                                         0, 8, LENGTH_TAG)
+        self.descrambled = pdu.tagged_stream_to_pdu(gr.types.byte_t, LENGTH_TAG)
+        self.crc_check = crc_check()
+
+        # The demux drops a payload above half its output buffer and asks for the payload's
+        # length of space on both outputs; the tagged-stream blocks need a whole packet in
+        # theirs, twice over.
+        frame_samples_ = (max_frame + SYNC_SYMBOLS + HEADER_SYMBOLS) * SYMBOL_SAMPLES
+        for block, port, items in ((self.cfo_tagger, 0, frame_samples_), (self.trigger, 0, frame_samples_),
+                                   (self.demux, 0, max_frame + 1), (self.demux, 1, max_frame + 1),
+                                   (self.payload_fft, 0, max_frame),
+                                   (self.payload_eq, 0, max_frame),
+                                   (self.payload_serializer, 0, max_frame * DATA_CARRIERS_PER_SYMBOL),
+                                   (self.symbols_stream, 0, max_payload_symbols),
+                                   (self.soft_decoder, 0, 8 * max_coded), (self.soft_length, 0, 8 * max_coded),
+                                   (self.descramble_stream, 0, max_coded)):
+            block.set_min_output_buffer(port, 2 * int(items))
+
+        self.connect((self.demux, 1), self.payload_fft, self.payload_eq, self.payload_serializer, self.symbols_pdu)
+        self.msg_connect(self.symbols_pdu, "pdus", self.quality, "in")
+        self.msg_connect(self.quality, "out", self.symbols_stream, "pdus")
+        self.connect(self.symbols_stream, self.soft_decoder, self.soft_length, self.soft_pdu)
+        self.msg_connect(self.soft_pdu, "pdus", self.soft_guard, "in")
+        self.msg_connect(self.soft_guard, "out", self, "soft")
+        self.msg_connect(self.soft_guard, "out", self.decoder, "in")
+        if self.trim is not None:
+            self.msg_connect(self.decoder, "out", self.trim, "pdu")
+            self.msg_connect(self.trim, "pdu", self.descramble_stream, "pdus")
+        else:
+            self.msg_connect(self.decoder, "out", self.descramble_stream, "pdus")
+        self.connect(self.descramble_stream, self.descrambler, self.descrambled)
+        self.msg_connect(self.descrambled, "pdus", self.crc_check, "in")
+        self.msg_connect(self.crc_check, "ok", self.out_guard, "in")
+        self.msg_connect(self.out_guard, "out", self, "out")
+        if symbols:
+            self.connect(self.payload_serializer, self)
+
+
+__all__ = ["CODES", "DEFAULT_THRESHOLD", "MODULATIONS", "coded_bytes", "constellation", "frame_samples",
+           "frame_symbols", "ofdm_pdu_rx", "ofdm_pdu_tx"]
