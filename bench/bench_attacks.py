@@ -34,7 +34,7 @@ from lamigo.link.control import encode_link_control
 from lamigo.link.fec import protect_control
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits, unpack_message
-from lamigo.message.format import crc32
+from lamigo.message.format import MAGIC, VERSION, crc32
 from lamigo.classical import Encoded
 from lamigo.link.classical import packetize_file
 from lamigo.service.wire import message_frames, parse_frames, pdu_frames
@@ -54,8 +54,8 @@ def good_message(seed: int = 0) -> GOMessage:
 def control_part(sizes: Iterable[int], policy: int, policy_bytes: bytes) -> bytes:
     """A GO message control part written byte by byte, as an attacker would."""
     out = Writer()
-    out.raw(b"LG")
-    out.u8(1)
+    out.raw(MAGIC)
+    out.u8(VERSION)  # the current version, so the geometry check (not the version's) meets it
     out.u8(0x11)
     out.u8(policy)
     for value in sizes:

@@ -289,6 +289,28 @@ def test_bad_settings_are_config_errors(steps: int, renoise: int, temperature: t
                     DecoderSettings(steps=steps, renoise=renoise, cfg=1.0, temperature=temperature))
 
 
+def _bad_inputs():
+    indices, mask = received_and_mask()
+    too_high = indices.clone()
+    too_high[~mask] = K  # one past the codebook
+    return [
+        ("2-D maps", indices[0], mask[0], ConfigError, r"\[B, H, W\]"),
+        ("mask of another shape", indices, mask[:, :8], ConfigError, r"\[B, H, W\]"),
+        ("mask not boolean", indices, mask.long(), ConfigError, "BoolTensor"),
+        ("index past the codebook", too_high, mask, MessageError, rf"\[0, {K}\)"),
+    ]
+
+
+@pytest.mark.parametrize("case", range(4), ids=[case[0] for case in _bad_inputs()])
+def test_the_sampler_refuses_bad_inputs_before_any_step(case) -> None:
+    """Valid settings, bad maps: the sampler's own checks, before the denoiser runs once."""
+    _, indices, mask, error, match = _bad_inputs()[case]
+    denoiser = PeakedDenoiser()
+    with pytest.raises(error, match=match):
+        lami_sample(denoiser, indices, mask, token_cond(0), None, DecoderSettings(steps=2, renoise=1, cfg=1.0))
+    assert denoiser.calls == []
+
+
 def test_lost_tokens_must_be_in_the_mask() -> None:
     indices, mask = received_and_mask()
     with pytest.raises(MessageError, match="lost tokens belong in the mask"):

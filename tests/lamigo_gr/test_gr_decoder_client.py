@@ -60,10 +60,14 @@ class TestDecoderClient(gr_unittest.TestCase):
             client._post(pmt.intern("in"), pdu)
         self.waitFor(lambda: client.rejected == len(bad), timeout=5)
         client._post(pmt.intern("in"), make_pdu(b"not parsed here", {"message_id": 6}))
-        time.sleep(0.2)
+        frames, deadline = [], time.monotonic() + 10
+        while not any(item[1] == b"not parsed here" for item in frames):  # until it reached the service's end
+            self.assertLess(time.monotonic(), deadline, "message 6 never reached the service")
+            if self.pull.poll(100):
+                frames.append(self.pull.recv_multipart())
         tb.stop()
         tb.wait()
-        frames = self.receive_all(self.pull)
+        frames += self.receive_all(self.pull)
         self.assertGreaterEqual(len(frames), 3)
         self.assertEqual(frames[0][1], self.data)  # forwarded as it came
         wire = parse_frames(frames[0])

@@ -72,20 +72,59 @@ def test_receiver_defaults_are_the_libraries():
         DEFAULT_TIMEOUT, DEFAULT_MAX_IN_FLIGHT, MAX_PIXELS)
 
 
+# The receivers' bounds (defaults: the block's, tied to the library above); a flowgraph may
+# choose its own completion timeout (loopback_classical completes files after 1 s).
+RECEIVER_PARAMETERS = ("max_in_flight", "max_tokens")
+
+
+def _library_default(block_id: str, name: str):
+    return LINK_DEFAULTS[name] if name in LINK_DEFAULTS else _python_defaults(_block(block_id))[name]
+
+
 @pytest.mark.parametrize("name", FLOWGRAPHS)
 def test_flowgraph_link_parameters_default_to_the_libraries(name):
-    """A flowgraph's link parameter is either a command-line parameter whose default is the
-    library's, or written into our blocks as the library's value."""
+    """A flowgraph's link or receiver parameter is either a command-line parameter whose
+    default is the library's, or written into our blocks as the library's value; every
+    flowgraph has at least one (the transmitters' packetizer, the receivers' depacketizer)."""
     parameters = flowgraph_parameters(name)
+    checked = []
     for link_name in set(parameters) & set(LINK_DEFAULTS):
         assert parameters[link_name] == LINK_DEFAULTS[link_name], f"{name}: --{link_name}"
+        checked.append(link_name)
     graph = yaml.safe_load((FLOWGRAPHS_DIR / f"{name}.grc").read_text())
+    variables = {block["name"]: block["parameters"]["value"] for block in graph["blocks"] if block["id"] == "variable"}
     for block in graph["blocks"]:
         if not block["id"].startswith("lamigo_"):
             continue
         yaml_types = {param["id"]: param["dtype"] for param in _block(block["id"])["parameters"]}
         for link_name, value in block["parameters"].items():
-            if link_name not in LINK_DEFAULTS or str(value) in parameters:
+            if link_name not in LINK_DEFAULTS and link_name not in RECEIVER_PARAMETERS:
                 continue
-            assert _YAML_TYPES[yaml_types[link_name]](str(value)) == LINK_DEFAULTS[link_name], (
+            expected = _library_default(block["id"], link_name)
+            if str(value) in parameters:  # a command-line parameter
+                assert parameters[str(value)] == expected, f"{name}: --{value}"
+                checked.append(f"{block['name']}.{link_name}")
+                continue
+            value = variables.get(str(value), value)  # a variable block's value
+            assert _YAML_TYPES[yaml_types[link_name]](str(value)) == expected, (
                 f"{name}: {block['name']}.{link_name} = {value}")
+            checked.append(f"{block['name']}.{link_name}")
+    assert checked, f"{name}: no link or receiver parameter checked"
+
+
+def _make_keywords(block: dict) -> list[str]:
+    """The keyword arguments the block's `make` template passes to the Python class."""
+    call = re.search(r"lamigo_gr\.[\w.]+\((.*?)\)\s*(?:\n|$)", block["templates"]["make"], re.S).group(1)
+    return re.findall(r"(\w+)=\$\{", call)
+
+
+@pytest.mark.parametrize("path", BLOCK_FILES, ids=lambda path: path.name.split(".")[0])
+def test_every_make_keyword_is_in_the_blocks_signature(path):
+    """A keyword GRC passes that the class does not take fails only when a flowgraph runs."""
+    block = yaml.safe_load(path.read_text())
+    keywords = _make_keywords(block)
+    assert keywords, f"{block['id']}: no keyword found in its make template"
+    accepted = set(inspect.signature(_python_block(block).__init__).parameters) - {"self"}
+    assert set(keywords) <= accepted, f"{block['id']}: {sorted(set(keywords) - accepted)} not taken"
+    parameters = {param["id"] for param in block["parameters"]}
+    assert set(keywords) <= parameters, f"{block['id']}: make uses undeclared {sorted(set(keywords) - parameters)}"

@@ -156,16 +156,21 @@ def test_crafted_control_blocks_never_stop_the_block(go_message_bytes):
     debug = blocks.message_debug()
     tb.msg_connect(block, "out", debug, "store")
     tb.start()
-    for pdu in crafted((64, 64, 16, 16, 512), [70_000], 1) + crafted((16384, 16384, 4096, 4096, 512), [], 2):
-        block._post(pmt.intern("in"), pdu)
-    time.sleep(0.6)  # both complete by timeout, on the timer thread
-    for packet in packetize(unpack_message(go_message_bytes), 3, LinkConfig(max_payload=40)):
-        block._post(pmt.intern("in"), make_pdu(packet.to_bytes()))
-    deadline = time.monotonic() + 5
-    while debug.num_messages() < 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    tb.stop()
-    tb.wait()
+    try:
+        for pdu in crafted((64, 64, 16, 16, 512), [70_000], 1) + crafted((16384, 16384, 4096, 4096, 512), [], 2):
+            block._post(pmt.intern("in"), pdu)
+        deadline = time.monotonic() + 10  # both complete by timeout, on the timer thread, nothing else coming
+        while block.stats.messages_failed < 2:
+            assert time.monotonic() < deadline, f"not completed by the timer: {block.stats}"
+            time.sleep(0.02)
+        for packet in packetize(unpack_message(go_message_bytes), 3, LinkConfig(max_payload=40)):
+            block._post(pmt.intern("in"), make_pdu(packet.to_bytes()))
+        deadline = time.monotonic() + 5
+        while debug.num_messages() < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        tb.stop()
+        tb.wait()
     assert [split_pdu(debug.get_message(i))[0]["message_id"] for i in range(debug.num_messages())] == [3]
     assert block.stats.messages_failed == 2
 

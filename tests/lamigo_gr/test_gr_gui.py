@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from lamigo_gr.apps.flowgraphs import free_port
+from lamigo_gr.apps.demo import start_service
 
 # Runs in its own process: one QApplication, as the generated script's main() makes it.
 GUI_RUN = r"""
@@ -45,11 +45,8 @@ print(json.dumps({"counters": counters, "image_shown": shown}))
 
 @pytest.mark.slow
 def test_gui_loopback_carries_a_message_to_the_service_and_shows_it(tmp_path):
-    service, results = f"tcp://127.0.0.1:{free_port()}", f"tcp://127.0.0.1:{free_port()}"
-    log = open(tmp_path / "service.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "lamigo.cli.main", "serve", "--model-set", "tiny", "--listen", service,
-         "--publish", results, "--steps", "2", "--renoise", "1"], stdout=subprocess.DEVNULL, stderr=log)
+    server, service, results = start_service(["--model-set", "tiny", "--steps", "2", "--renoise", "1"],
+                                             tmp_path / "service.log")
     screenshot = tmp_path / "gui.png"
     try:
         env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
@@ -58,7 +55,6 @@ def test_gui_loopback_carries_a_message_to_the_service_and_shows_it(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
-        log.close()
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     counters = outcome["counters"]

@@ -16,16 +16,18 @@ from lamigo.link.auth import write_link_key
 from lamigo.message import unpack_message
 from lamigo.zoo.index_prior import model_set_index_prior
 from lamigo.service.wire import parse_frames
-from lamigo_gr.apps.flowgraphs import free_port, load_top_block_class
+from lamigo_gr.apps.flowgraphs import load_top_block_class
 
 
 def test_tx_and_rx_over_a_zmq_iq_link_carry_a_message(tmp_path, pull_socket, receive_all):
     service, service_address = pull_socket
-    iq_address = f"tcp://127.0.0.1:{free_port()}"
     key = str(write_link_key(tmp_path / "link.key"))
+    # The transmitter binds port 0; the receiver connects to the port it got (no probed port).
+    transmitter = load_top_block_class("tx_zmq", tmp_path)(count=1, iq_address="tcp://127.0.0.1:*", link_key=key)
+    iq_address = transmitter.iq_link.last_endpoint()
+    assert iq_address.startswith("tcp://127.0.0.1:") and not iq_address.endswith(":*")
     receiver = load_top_block_class("rx_zmq", tmp_path)(
         service=service_address, results="", iq_address=iq_address, link_key=key)
-    transmitter = load_top_block_class("tx_zmq", tmp_path)(count=1, iq_address=iq_address, link_key=key)
     assert transmitter.packetizer.key is not None and receiver.depacketizer.reassembler.key is not None
     sent = blocks.message_debug()
     transmitter.msg_connect(transmitter.go_source, "out", sent, "store")

@@ -144,10 +144,39 @@ def test_a_receiver_with_the_key_drops_what_the_key_did_not_sign(forge):
 @settings(max_examples=300, deadline=None)
 @given(st.binary(max_size=200))
 def test_parser_raises_only_packet_error_on_random_bytes(data):
-    try:
+    with pytest.raises(PacketError):  # random bytes pass both CRCs one time in 2**48
         Packet.from_bytes(data)
+
+
+def _mostly(common: list[int], top: int):
+    """One of `common` three times in four, else any value up to `top`."""
+    return st.one_of(st.sampled_from(common), st.sampled_from(common), st.sampled_from(common), st.integers(0, top))
+
+
+@settings(max_examples=400, deadline=None)
+@given(version=_mostly([PACKET_VERSION], 255), kind=_mostly([int(kind) for kind in PacketKind], 255),
+       flags=_mostly([0, 1, 2, 3], 255), message_id=st.integers(0, 0xFFFF), seq=_mostly([0, 1, 8], 0xFFFF),
+       count=_mostly([0, 1, 9], 0xFFFF), group=st.integers(0, 0xFFFF), payload=st.binary(min_size=10, max_size=60),
+       length_delta=st.one_of(st.just(0), st.just(0), st.integers(-8, 8).filter(bool), st.integers(0, 0xFFFF)))
+def test_headers_behind_valid_crcs_parse_only_to_consistent_packets(version, kind, flags, message_id, seq, count,
+                                                                    group, payload, length_delta):
+    """Random header fields with both CRCs valid reach every check behind them; what parses has
+    a known kind, a number inside its message and its own payload, and sends the same again."""
+    length = (len(payload) - (AUTH_TAG_BYTES if flags & 2 else 0) + length_delta) % 0x10000
+    data = reseal((version, kind, flags, message_id, seq, count, group, length), payload)
+    try:
+        packet = Packet.from_bytes(data)
     except PacketError:
-        pass
+        return
+    assert version == PACKET_VERSION and packet.kind in set(PacketKind) and 0 <= packet.seq < packet.count
+    assert (packet.message_id, packet.tag, packet.seq, packet.count, packet.group) == (message_id, 7, seq, count,
+                                                                                          group)
+    assert len(packet.payload) == length and payload.startswith(packet.payload) and not packet.damaged
+    if not flags & 2:  # unauthenticated: the very bytes that came (flags and all) are sent again
+        assert packet.to_bytes() == data
+    again = Packet.from_bytes(packet.to_bytes())
+    assert (again.kind, again.seq, again.count, again.group, again.payload) == (packet.kind, seq, count, group,
+                                                                                  packet.payload)
 
 
 @settings(max_examples=300, deadline=None)

@@ -13,10 +13,14 @@ from lamigo.message import (
     bandwidth_report,
     decode_control,
     encode_control,
+    message_index_coder,
     pack_message,
     unpack_message,
 )
-from lamigo.message.format import MAX_CAPTION_CHARS, crc32
+from lamigo.coding.text import get_text_coder
+from lamigo.coding.wire import Writer
+from lamigo.masking import POLICIES as MASKING_POLICIES
+from lamigo.message.format import MAX_CAPTION_CHARS, VERSION, ReceiverLimits, crc32
 
 POLICIES = [
     ("none", {}),
@@ -146,11 +150,91 @@ def test_caption_that_cannot_travel_is_refused_before_packing(text_coder):
         make_message(text_coder=text_coder, caption="a" * (MAX_CAPTION_CHARS + 1))
 
 
-@settings(max_examples=300, deadline=None)
-@given(data=st.binary(max_size=300))
-def test_random_bytes_raise_only_message_error(data):
-    with pytest.raises(MessageError):
-        unpack_message(MAGIC + b"\x01" + data)
+def _wire_ids(registry) -> list[int]:
+    return sorted(registry.lookup(name).wire_id for name in registry)
+
+
+LIMITS = ReceiverLimits(max_tokens=200)  # below many of the latents drawn (up to 40x40)
+
+
+def _mostly_known(ids: list[int], unknown: int):
+    """One of `ids`, or (one time in ten) an id this receiver does not know."""
+    return st.sampled_from([*ids * 3, unknown][:9] + [unknown])
+
+
+def _section(data, valid: bytes, max_size: int) -> bytes:
+    """`valid` (what the sender would write; three times in four, so that whole messages parse
+    too), or that cut, or with a byte changed, or random bytes."""
+    choice = data.draw(st.sampled_from([0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]))
+    if choice == 0 or not valid:
+        return valid if choice == 0 else data.draw(st.binary(max_size=max_size))
+    if choice == 1:
+        return valid[: data.draw(st.integers(0, len(valid) - 1))]
+    if choice == 2:
+        edited = bytearray(valid)
+        edited[data.draw(st.integers(0, len(edited) - 1))] = data.draw(st.integers(0, 255))
+        return bytes(edited)
+    return data.draw(st.binary(max_size=max_size))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(index_id=_mostly_known(_wire_ids(INDEX_CODERS), 15), text_id=_mostly_known(_wire_ids(TEXT_CODERS), 15),
+       policy_id=_mostly_known(_wire_ids(MASKING_POLICIES), 200),
+       sizes=st.tuples(st.integers(1, 200), st.integers(1, 200), st.integers(1, 40), st.integers(1, 40),
+                       st.sampled_from([512, 2, 17, 8192, 512, 2, 17, 8192, 1])), data=st.data())
+def test_random_bodies_behind_a_valid_header_and_crc_reach_every_parser(index_id, text_id, policy_id, sizes, data):
+    """Messages of the current version under a valid CRC-32, built section by section: each of
+    the policy parameters, the code table, the caption and the indices is what a sender writes,
+    that cut or edited, or random bytes, so every parser below the checksum meets hostile bytes.
+    What parses is a message within the receiver's limits that round-trips."""
+    height, width, latent_height, latent_width, codebook_size = sizes
+    shape = (latent_height, latent_width)
+    index_cls, text_cls = INDEX_CODERS.by_wire_id(index_id), TEXT_CODERS.by_wire_id(text_id)
+    policy_cls = MASKING_POLICIES.by_wire_id(policy_id)
+    # What a sender of these ids would write (when the ids and the geometry are valid ones).
+    valid_params = valid_table = valid_caption = valid_coded = b""
+    caption = data.draw(st.text(max_size=20))
+    prior = IndexPrior.uniform(max(codebook_size, 2))
+    if codebook_size >= 2 and index_cls is not None and text_cls is not None and policy_cls is not None:
+        policy = make_policy(policy_cls.name, **{"prm": {"ratio": 0.25, "seed": 3}, "pdm": {"pattern": "2x2"},
+                                                 "ebm": {"ratio": 0.25}}.get(policy_cls.name, {}))
+        indices = np.asarray(data.draw(st.lists(st.integers(0, codebook_size - 1), min_size=shape[0] * shape[1],
+                                                max_size=shape[0] * shape[1]))).reshape(shape)
+        msg = GOMessage(Geometry(height, width, *shape, codebook_size), policy,
+                        policy.select(shape, np.random.default_rng(0).random(shape)), indices, caption,
+                        index_cls.name, text_cls.name)
+        sections = Writer()
+        policy.write(msg.mask, sections)
+        valid_params = sections.getvalue()
+        coder = message_index_coder(msg, prior)
+        table = Writer()
+        coder.write_table(table)
+        valid_table = table.getvalue()
+        valid_caption = get_text_coder(text_cls.name).encode(caption)
+        valid_coded = coder.encode(msg.transmitted)
+    out = Writer()
+    out.raw(MAGIC)
+    out.u8(VERSION)
+    out.u8(index_id << 4 | text_id)
+    out.u8(policy_id)
+    for value in sizes:
+        out.varint(value)
+    out.u16(prior.fingerprint if index_cls is not None and index_cls.uses_prior else 0)
+    out.raw(_section(data, valid_params, 40))
+    out.raw(_section(data, valid_table, 40))
+    out.varint(len(caption) if data.draw(st.integers(0, 3)) else data.draw(st.integers(0, 40)))
+    out.blob(_section(data, valid_caption, 40))
+    out.blob(_section(data, valid_coded, 200))
+    wire = out.getvalue() + crc32(out.getvalue()).to_bytes(4, "big")
+    try:
+        msg = unpack_message(wire, accept=LIMITS.check)
+    except MessageError:
+        return
+    LIMITS.check(msg.geometry)
+    assert msg.indices.shape == msg.geometry.latent_shape and len(msg.caption) <= MAX_CAPTION_CHARS
+    sent = msg.indices[~msg.mask]
+    assert ((0 <= sent) & (sent < msg.geometry.codebook_size)).all()
+    assert_same(unpack_message(pack_message(msg)), msg)
 
 
 VALID = [pack_message(make_message(p, c)) for p in POLICIES for c in sorted(INDEX_CODERS)]

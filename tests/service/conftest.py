@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -16,11 +17,11 @@ from lamigo.lami.transmitter import Transmitter
 from lamigo.masking import make_policy
 from lamigo.message import GOMessage
 from lamigo.zoo.sets import ModelSet, load_model_set
-from lamigo.service import DecoderService, ServiceConfig
+from lamigo.service import CurveKeys, DecoderService, ServiceConfig
+from zmq.utils.monitor import recv_monitor_message
 
 SIZE = (64, 64)
 CAPTION = "a cup of coffee on a saucer"
-SUBSCRIPTION_SECONDS = 0.3  # PUB/SUB: give a new subscription time to reach the publisher
 
 
 @pytest.fixture(scope="session")
@@ -61,6 +62,54 @@ def context() -> Iterator[zmq.Context]:
 def addresses(tmp_path) -> tuple[str, str]:
     """(messages, results) ipc addresses private to the test."""
     return f"ipc://{tmp_path}/messages", f"ipc://{tmp_path}/results"
+
+
+class Monitor:
+    """The ZMQ events (`zmq.EVENT_*`) of one socket, counted as they come: attach it before the
+    socket connects or binds, then `wait(event, count)` for peers to have joined."""
+
+    def __init__(self, socket: zmq.Socket, events: int = zmq.EVENT_ALL) -> None:
+        self.socket = socket
+        self._monitor = socket.get_monitor_socket(events)
+        self.seen: Counter[int] = Counter()
+
+    def wait(self, events: int, count: int = 1, timeout: float = 20.0) -> None:
+        """Until `count` events among the flags `events` were seen (an AssertionError after `timeout`)."""
+        deadline = time.monotonic() + timeout
+        while sum(n for event, n in self.seen.items() if event & events) < count:
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, f"timed out waiting for {count} event(s) {events:#x}; seen {dict(self.seen)}"
+            if self._monitor.poll(int(min(remaining, 0.5) * 1000)):
+                self.seen[recv_monitor_message(self._monitor)["event"]] += 1
+
+    def drain(self) -> Counter[int]:
+        """Count the events that came meanwhile; returns every count so far."""
+        while self._monitor.poll(0):
+            self.seen[recv_monitor_message(self._monitor)["event"]] += 1
+        return self.seen
+
+    def close(self) -> None:
+        self.socket.disable_monitor()
+        self._monitor.close()
+
+
+def subscribe_results(context: zmq.Context, address: str, curve: CurveKeys | None = None) -> zmq.Socket:
+    """A SUB socket to a service's results, returned once its handshake with the service's PUB
+    completed: the subscription is the first thing it sends then, long before any result is
+    decoded (a fixed sleep stood in for this, and a loaded machine outlasted it)."""
+    socket = context.socket(zmq.SUB)
+    socket.subscribe(b"")
+    if curve is not None:
+        curve.apply_client(socket)
+    monitor = Monitor(socket, zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    socket.connect(address)
+    monitor.wait(zmq.EVENT_HANDSHAKE_SUCCEEDED)
+    monitor.close()
+    return socket
+
+
+HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                    | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 
 
 class RunningService:

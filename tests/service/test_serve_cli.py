@@ -17,11 +17,11 @@ import pytest
 from lamigo.cli.main import main
 from lamigo.errors import ConfigError
 from lamigo.masking import make_policy
-from lamigo.service import connect_results, connect_sender, receive_result, send_message
+from lamigo.service import connect_sender, receive_result, send_message
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service.wire import message_frames
 
-from .conftest import SUBSCRIPTION_SECONDS
+from .conftest import subscribe_results
 
 
 @contextlib.contextmanager
@@ -48,8 +48,7 @@ def serving(addresses: tuple[str, str], *options: str) -> Iterator[subprocess.Po
 def test_a_signal_stops_the_service_cleanly(signum, make_message, context, addresses, tmp_path):
     messages_address, results_address = addresses
     with serving(addresses, "--steps", "2", "--renoise", "1", "--out", str(tmp_path / "out")) as process:
-        results = connect_results(context, results_address)
-        time.sleep(SUBSCRIPTION_SECONDS)
+        results = subscribe_results(context, results_address)
         sender = connect_sender(context, messages_address)
         send_message(sender, [b"garbage"], timeout=5)
         send_message(sender, message_frames(ReceivedMessage.whole(make_message(), 3)), timeout=5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
     DecodeRequest,
+    DecoderService,
     ServiceConfig,
-    connect_results,
     connect_sender,
     make_curve_keys,
     message_frames,
@@ -33,7 +32,7 @@ from lamigo.service import (
 from lamigo.service.server import REFUSALS_PER_SECOND
 from lamigo.service.wire import Refusal
 
-from .conftest import CAPTION, SIZE, SUBSCRIPTION_SECONDS
+from .conftest import CAPTION, HANDSHAKE_FAILED, SIZE, Monitor, subscribe_results
 
 
 def lossy_frames(message: GOMessage, message_id: int) -> list[bytes]:
@@ -67,8 +66,7 @@ def test_decodes_batches_publishes_and_survives_garbage(
     config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=3, batch_wait=5.0,
                            max_tokens=16 * 16, max_messages=3, out_dir=tmp_path / "out")
     running = start_service(config)
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     message = make_message()
     garbage = [
@@ -116,8 +114,7 @@ def test_a_nan_in_a_header_is_malformed_not_fatal(start_service, make_message, c
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
                                           batch_wait=0.0))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     frames = frames_of(make_message(), 1, source="x")
     send_message(sender, [frames[0].replace(b'"x"', b"NaN"), *frames[1:]], timeout=5)
@@ -134,8 +131,7 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
                                           batch_wait=0.0, max_message_bytes=1000))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     flooder = connect_sender(context, messages_address)
     flooder.send_multipart([b"{}", bytes(200_000), b""])  # over 8 x 1000 + 64 KiB: ZMQ's limit
     running.wait_for(lambda stats: stats.connections_dropped >= 1)
@@ -220,8 +216,7 @@ def test_full_queue_drops_the_oldest(start_service, decoder, make_message, conte
     config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=2, batch_wait=0.0,
                            queue_size=2)
     running = start_service(config, gated)
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     frames = [frames_of(make_message(), n) for n in range(6)]
     send_message(sender, frames[0], timeout=5)
@@ -239,9 +234,11 @@ def test_full_queue_drops_the_oldest(start_service, decoder, make_message, conte
 def test_services_share_one_push_stream(start_service, make_message, context, tmp_path):
     """Scaling out: the sender binds PUSH, two services connect to it, results meet at one SUB."""
     sender = context.socket(zmq.PUSH)
+    joined = Monitor(sender, zmq.EVENT_HANDSHAKE_SUCCEEDED)
     sender.bind(f"ipc://{tmp_path}/stream")
     collector = context.socket(zmq.SUB)
     collector.subscribe(b"")
+    subscribed = Monitor(collector, zmq.EVENT_HANDSHAKE_SUCCEEDED)
     collector.bind(f"ipc://{tmp_path}/collect")
     services = [
         start_service(ServiceConfig(listen=None, connect=(f"ipc://{tmp_path}/stream",), publish=None,
@@ -249,12 +246,15 @@ def test_services_share_one_push_stream(start_service, make_message, context, tm
                                     batch_wait=0.2))
         for _ in range(2)
     ]
-    time.sleep(SUBSCRIPTION_SECONDS)  # both services connected, so PUSH spreads over both
+    joined.wait(zmq.EVENT_HANDSHAKE_SUCCEEDED, count=2)  # both services connected, so PUSH spreads over both
+    subscribed.wait(zmq.EVENT_HANDSHAKE_SUCCEEDED, count=2)
     message = make_message()
     for message_id in range(4):
         send_message(sender, frames_of(message, message_id), timeout=5)
     received = sorted(receive_result(collector, timeout=30)[0]["message_id"] for _ in range(4))
     per_service = [running.finish().decoded for running in services]
+    joined.close()
+    subscribed.close()
     assert received == [0, 1, 2, 3]
     assert per_service == [2, 2]
 
@@ -269,24 +269,140 @@ def test_curve_admits_only_known_clients(start_service, make_message, context, t
                                           batch_wait=0.0, curve=service_keys))
     service = running.service
     client_keys = CurveKeys(keys["client_secret"], server_key=keys["server"])
-    results = connect_results(context, service.results_endpoint, curve=client_keys)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, service.results_endpoint, curve=client_keys)
     frames = frames_of(make_message(), 1)
     stranger = make_curve_keys(tmp_path / "stranger")
-    intruder = connect_sender(context, service.messages_endpoint,
-                              curve=CurveKeys(stranger["client_secret"], server_key=keys["server"]))
-    intruder.send_multipart(frames)  # queued on its side, never admitted
-    plain = connect_sender(context, service.messages_endpoint)
-    plain.send_multipart(frames)
+    refused = []
+    for curve in (CurveKeys(stranger["client_secret"], server_key=keys["server"]), None):  # intruder, plain
+        socket = context.socket(zmq.PUSH)
+        if curve is not None:
+            curve.apply_client(socket)
+        refused.append((socket, Monitor(socket, HANDSHAKE_FAILED | zmq.EVENT_HANDSHAKE_SUCCEEDED)))
+        socket.connect(service.messages_endpoint)
+        socket.send_multipart(frames)  # queued on its side, never admitted
     send_message(connect_sender(context, service.messages_endpoint, curve=client_keys),
                  frames_of(make_message(), 2), timeout=5)
     record, _ = receive_result(results, timeout=30)
-    time.sleep(0.3)
+    for socket, monitor in refused:  # each refused: ZMQ does not try again after a refusal
+        monitor.wait(HANDSHAKE_FAILED)
     stats = running.finish()
-    for refused in (intruder, plain):
-        refused.close(linger=0)
+    for socket, monitor in refused:  # and never admitted, however late (a handshake would show)
+        assert monitor.drain()[zmq.EVENT_HANDSHAKE_SUCCEEDED] == 0
+        monitor.close()
+        socket.close(linger=0)
     assert record["message_id"] == 2
     assert (stats.received, stats.decoded) == (1, 1)
+
+
+class FailingDecoder(GatedDecoder):
+    """The real decoder, except that the batch holding message `fails` raises."""
+
+    def __init__(self, decoder, fails: int):
+        super().__init__(decoder)
+        self.fails = fails
+
+    def decode_messages(self, messages, *args, **kwargs):
+        if any(item.message_id == self.fails for item in messages):
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return self.decoder.decode_messages(messages, *args, **kwargs)
+
+
+def test_a_decoder_that_raises_is_counted_and_the_service_goes_on(start_service, decoder, make_message, context,
+                                                                   addresses):
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), FailingDecoder(decoder, fails=1))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    for message_id in (1, 2):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 2
+    assert (stats.received, stats.failed, stats.decoded, stats.batches) == (2, 1, 1, 1)
+
+
+def test_the_receive_threads_own_errors_are_counted_and_it_goes_on(start_service, make_message, context, addresses,
+                                                                   monkeypatch):
+    """A bug met by one message (not a MessageError) inside the receiving thread."""
+    import lamigo.service.server as server
+
+    parse = server.parse_request
+
+    def buggy(frames, *args, **kwargs):
+        if frames[0] == b"trigger":
+            raise IndexError("a bug in a parser")
+        return parse(frames, *args, **kwargs)
+
+    monkeypatch.setattr(server, "parse_request", buggy)
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    send_message(sender, [b"trigger"], timeout=5)
+    send_message(sender, frames_of(make_message(), 4), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 4
+    assert (stats.received, stats.malformed, stats.decoded) == (2, 1, 1)
+
+
+def test_an_unwritable_result_file_loses_the_file_not_the_result(start_service, make_message, context, addresses,
+                                                                  tmp_path, caplog):
+    out = tmp_path / "out"
+    (out / "5.png").mkdir(parents=True)  # a folder where message 5's file goes: writing it fails
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0, out_dir=out))
+    results = subscribe_results(context, results_address)
+    sender = connect_sender(context, messages_address)
+    for message_id in (5, 6):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    received = sorted(receive_result(results, timeout=30)[0]["message_id"] for _ in range(2))
+    stats = running.finish()
+    assert received == [5, 6] and (stats.decoded, stats.failed) == (2, 0)
+    assert not (out / "5.json").exists() and (out / "6.png").is_file() and (out / "6.json").is_file()
+    assert "cannot write the result of message 5" in caplog.text
+
+
+def test_an_output_folder_that_cannot_be_made_is_a_config_error(decoder, tmp_path):
+    (tmp_path / "a-file").write_bytes(b"")
+    with pytest.raises(ConfigError, match="cannot (create|use) output folder"):
+        DecoderService(decoder, ServiceConfig(out_dir=tmp_path / "a-file" / "out"))
+
+
+class RefusingPublisher:
+    """The service's PUB socket, refusing its first `refusals` sends as a full queue does."""
+
+    def __init__(self, socket, refusals: int):
+        self.socket, self.refusals, self.refused = socket, refusals, 0
+
+    def __getattr__(self, name):
+        return getattr(self.socket, name)
+
+    def send_multipart(self, frames, flags=0):
+        if self.refused < self.refusals:
+            self.refused += 1
+            raise zmq.Again()
+        return self.socket.send_multipart(frames, flags)
+
+
+def test_a_failed_publish_is_logged_and_the_next_result_goes_out(start_service, make_message, context, addresses,
+                                                                 caplog):
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0))
+    results = subscribe_results(context, results_address)
+    publisher = running.service._pub = RefusingPublisher(running.service._pub, refusals=1)  # nothing sent yet
+    sender = connect_sender(context, messages_address)
+    for message_id in (7, 8):
+        send_message(sender, frames_of(make_message(), message_id), timeout=5)
+    record, _ = receive_result(results, timeout=30)
+    stats = running.finish()
+    assert record["message_id"] == 8 and publisher.refused == 1
+    assert stats.decoded == 2  # decoded both; the first result found no room
+    assert "result of message 7 not published" in caplog.text
 
 
 def test_bad_configuration_is_a_config_error(decoder, tmp_path):
@@ -352,8 +468,7 @@ def test_the_token_budget_bounds_a_batch(start_service, make_message, context, a
     config = ServiceConfig(listen=messages_address, publish=results_address, batch_size=4, batch_wait=5.0,
                            max_batch_tokens=2 * tokens + 1)
     running = start_service(config)
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     for n in range(4):
         send_message(sender, frames_of(make_message(), n), timeout=5)
@@ -371,8 +486,7 @@ def test_each_message_is_decoded_with_the_settings_it_asks_for(start_service, de
     messages_address, results_address = addresses
     running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=4,
                                           batch_wait=1.0, max_steps=6, seed=5))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
+    results = subscribe_results(context, results_address)
     sender = connect_sender(context, messages_address)
     message = make_message()
     guided = DecodeRequest(DecoderSettings(steps=3, renoise=2, cfg=2.0, cfg_steps=1, seed=11))

@@ -22,7 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import socket
+import re
+import select
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ from lamigo.errors import ConfigError, LamigoError, RunError
 from lamigo.lami.settings import add_decoder_options, decoder_arguments, decoder_settings
 from lamigo.link.channel import snr_db
 from lamigo.threads import AUTO, add_threads_option
-from lamigo_gr.apps.flowgraphs import flowgraph_parameters, free_port
+from lamigo_gr.apps.flowgraphs import flowgraph_parameters
 from lamigo_gr.apps.loopback_run import FLOWGRAPH, LoopbackResult, run_loopback
 
 logger = logging.getLogger("lamigo_gr.apps.demo")
@@ -72,32 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _start_service(args: argparse.Namespace, model_set: str, listen: str, publish: str, folder: Path,
-                   log: Path) -> subprocess.Popen:
-    command = [
-        sys.executable, "-m", "lamigo.cli.main", *(["-v"] if args.verbose else []), "serve",
-        "--listen", listen, "--publish", publish, "--out", str(folder), "--max-messages", "1",
-        *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
-        "--threads", str(args.threads) if args.threads is not None else AUTO,
-    ]
+def start_service(arguments: list[str], log: Path, verbose: bool = False,
+                  timeout: float = 300.0) -> tuple[subprocess.Popen, str, str]:
+    """Start `lamigo serve ARGUMENTS` on free loopback ports and return (process, messages
+    address, results address) once it listens. The service binds port 0 itself and prints what
+    it bound: no port is probed and released first, so no other process can take it between."""
+    command = [sys.executable, "-m", "lamigo.cli.main", *(["-v"] if verbose else []), "serve",
+               "--listen", "tcp://127.0.0.1:*", "--publish", "tcp://127.0.0.1:*", *arguments]
     logger.info("starting the decoder service: %s (log: %s)", " ".join(command[1:]), log)
     with open(log, "w") as stream:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stream)
+        service = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stream, text=True)
+    ready, _, _ = select.select([service.stdout], [], [], timeout)
+    line = service.stdout.readline() if ready else ""
+    found = re.match(r"lamigo serve: messages on (\S+), results on (\S+),", line)
+    if found is None:
+        _stop(service)
+        status = (f"exited at start (status {service.returncode})" if ready
+                  else f"did not start listening in {timeout:.0f} s")
+        raise RunError(f"the decoder service {status}: see {log}")
+    return service, found.group(1), found.group(2)
 
 
-def _wait_until_listening(service: subprocess.Popen, port: int, log: Path, timeout: float = 300.0) -> None:
-    """Block until the service accepts connections: messages sent before it binds would be lost
-    when the flowgraph's socket closes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if service.poll() is not None:
-            raise RunError(f"the decoder service exited at start (status {service.returncode}): see {log}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.2)
-    raise RunError(f"the decoder service did not start listening in {timeout:.0f} s: see {log}")
+def _service_arguments(args: argparse.Namespace, model_set: str, folder: Path) -> list[str]:
+    return ["--out", str(folder), "--max-messages", "1",
+            *decoder_arguments(decoder_settings(args)), "--model-set", model_set,
+            "--threads", str(args.threads) if args.threads is not None else AUTO]
 
 
 def _stop(service: subprocess.Popen) -> None:
@@ -138,12 +138,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     model_set = args.model_set or default_model_set_name()
     save_image(original, out / "original.png")
 
-    listen_port = free_port()
-    listen, publish = f"tcp://127.0.0.1:{listen_port}", f"tcp://127.0.0.1:{free_port()}"
     service_log = out / "service.log"
-    service = _start_service(args, model_set, listen, publish, service_folder, service_log)
+    service, listen, _ = start_service(_service_arguments(args, model_set, service_folder), service_log,
+                                       args.verbose)
     try:
-        _wait_until_listening(service, listen_port, service_log)
         logger.info("running flowgraphs/loopback_sim.grc at noise voltage %.3f", args.noise_voltage)
         started = time.perf_counter()
         link = run_loopback(images=args.image, count=1, size=args.size, caption=caption,

@@ -13,7 +13,6 @@ import importlib.resources
 import importlib.util
 import os
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -126,10 +125,3 @@ def flowgraph_parameters(name: str | Path) -> dict[str, Any]:
         value = params.get("value", "")
         defaults[block["name"]] = convert(value) if convert is str else convert(ast.literal_eval(str(value)))
     return defaults
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now, for a flowgraph's or service's socket."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

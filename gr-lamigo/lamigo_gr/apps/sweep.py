@@ -123,9 +123,10 @@ class _Receiver:
 def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np.ndarray, voltage: float,
              realisation: int, codec: str, budget: int | None) -> tuple[dict, np.ndarray]:
     """One loopback run: its CSV row and the received image (mid-grey when nothing arrived)."""
+    import tempfile
+
     from lamigo.classical.received import grey
     from lamigo.images import decode_image_bytes
-    from lamigo_gr.apps.flowgraphs import free_port
     from lamigo_gr.apps.loopback_run import run_loopback
 
     noise_seed = config.noise_seed + realisation
@@ -134,9 +135,11 @@ def _run_one(config: SweepConfig, receiver: _Receiver, source: str, original: np
     if config.build_dir is not None:
         common["build_dir"] = config.build_dir
     if codec == CODEC_NAME:
-        # nothing listens on this port: the messages are decoded here, from the depacketizer's output
-        link = run_loopback(codec=CODEC_NAME, caption=config.caption, model_set=config.model_set,
-                            service=f"tcp://127.0.0.1:{free_port()}", results="", **common)
+        # nothing listens at this address (a socket file in a fresh folder of ours, so no other
+        # process can take it): the messages are decoded here, from the depacketizer's output
+        with tempfile.TemporaryDirectory(prefix="lamigo-sweep-") as nowhere:
+            link = run_loopback(codec=CODEC_NAME, caption=config.caption, model_set=config.model_set,
+                                service=f"ipc://{nowhere}/no-service", results="", **common)
     else:
         link = run_loopback(codec=codec, budget=budget, **common)
     row = {"image": source, "noise_voltage": voltage, "snr_db": round(snr_db(voltage), 2),
