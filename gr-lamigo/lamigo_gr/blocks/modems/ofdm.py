@@ -36,10 +36,10 @@ import pmt
 from gnuradio import analog, blocks, digital, fec, fft, gr, pdu
 from gnuradio.digital import ofdm_txrx
 
+from lamigo.logs import RateLimitedLog
 from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.pdu import RateLimitedLog
 
 logger = logging.getLogger(__name__)
 
