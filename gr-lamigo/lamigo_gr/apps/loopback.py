@@ -5,7 +5,7 @@ Python is `run_loopback` (`lamigo_gr.apps.loopback_run`, importable from here to
     .venv/bin/python -m lamigo_gr.apps.loopback --noise-voltages 0.3,0.5,0.6 --baselines jpeg-rst
 
     from lamigo_gr.apps.loopback import run_loopback
-    result = run_loopback(images="photo:coffee", size="64x64", noise_voltage=0.6)
+    result = run_loopback(images="photo:coffee", size="64x64", modem="psk-cc", snr_db=3.0)
     print(result.packet_error_rate)
 
 Every option not given takes the flowgraph's own default (its GRC parameter blocks).
