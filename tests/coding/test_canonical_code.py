@@ -40,3 +40,39 @@ def test_a_table_is_sized_exactly_without_writing_it():
             table = CodeTable.from_counts(counts, threshold)
             if table is not None:
                 assert table.wire_bytes() == len(table.to_bytes())
+
+
+def _reference_table_bytes(table: CodeTable) -> bytes:
+    """The table's wire format written the plain way, bit by bit (`CodeTable`'s docstring):
+    5 bits Lmax, 5 bits escape, then per length an Elias gamma count + 1 and Rice-coded gaps
+    among the codewords not listed yet."""
+    bits = bitarray(endian="big")
+    bits.extend(format(int(table.lengths.max()), "05b") + format(table.escape, "05b"))
+    remaining = list(range(table.codebook_size))
+    for length in range(1, int(table.lengths.max()) + 1):
+        positions = [i for i, codeword in enumerate(remaining) if table.lengths[codeword] == length]
+        count = len(positions) + 1
+        bits.extend("0" * (count.bit_length() - 1) + format(count, "b"))
+        if positions:
+            k = max(0, (len(remaining) // len(positions)).bit_length() - 1)
+            last = -1
+            for position in positions:
+                gap, last = position - last - 1, position
+                bits.extend("1" * (gap >> k) + "0" + (format(gap & ((1 << k) - 1), f"0{k}b") if k else ""))
+            remaining = [codeword for codeword in remaining if table.lengths[codeword] != length]
+    return bits.tobytes()
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_table_bytes_are_the_format_written_bit_by_bit_and_read_back(seed):
+    rng = np.random.default_rng(seed)
+    size = int(rng.choice([2, 17, 1024, 8192]))
+    counts = np.bincount(rng.geometric(rng.uniform(0.005, 0.5), int(rng.integers(1, 4000))) % size, minlength=size)
+    table = CodeTable.from_counts(counts, int(rng.choice([1, 2, 3, 8])))
+    if table is None:
+        return
+    data = table.to_bytes()
+    assert data == _reference_table_bytes(table)
+    assert table.wire_bytes() == len(data)
+    read = CodeTable.from_bytes(data, size, int(counts.sum()))
+    assert read.escape == table.escape and read.lengths.tolist() == table.lengths.tolist()

@@ -116,3 +116,15 @@ def test_prior_load_errors_name_the_file(tmp_path):
     broken.write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="broken.safetensors"):
         IndexPrior.load(broken)
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_CODERS))
+def test_coded_sizes_are_the_lengths_encode_groups_gives(name, skewed_prior):
+    """The packetizer sizes its groups with coded_sizes and codes them once: the sizes must be
+    the coded lengths exactly, for every coder (also with an image table fitted)."""
+    rng = np.random.default_rng(7)
+    symbols = rng.zipf(1.4, 3000) % K
+    coder = get_index_coder(name, K, skewed_prior).fit(symbols, 3.0)
+    for n_groups in (1, 7, 29, 300):
+        groups = [np.sort(part) for part in np.array_split(rng.permutation(symbols.size), n_groups)]
+        assert coder.coded_sizes(symbols, groups) == [len(data) for data in coder.encode_groups(symbols, groups)]

@@ -3,7 +3,6 @@
 import csv
 
 import pytest
-import torch
 
 from lamigo.classical import BASELINES
 from lamigo.cli.main import main
@@ -19,13 +18,7 @@ def _rows(path):
         return list(csv.DictReader(file))
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny models' small ops run far faster on one thread than on two shared cores."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -41,3 +41,50 @@ def receive_all():
     """receive_all(socket, quiet_ms=500): every multipart message that arrives until the socket
     is quiet for `quiet_ms`."""
     return _receive_all
+
+
+def _compile_blocks(tmp_path, name: str, blocks: list[dict], connections: list[list[str]]) -> str:
+    """Write a no-GUI flowgraph `name` of `blocks` (GRC block dicts without states, laid out left
+    to right) and `connections`, check it with GRC's loader and compile it with grcc; the
+    generated script's text."""
+    import yaml
+
+    from lamigo_gr.apps.flowgraphs import check_flowgraph, compile_flowgraph
+
+    graph = {"options": {"parameters": {"id": name, "generate_options": "no_gui", "title": name,
+                                        "output_language": "python", "run": "True"},
+                         "states": {"coordinate": [8, 8], "rotation": 0, "state": "enabled"}},
+             "blocks": [{**block, "states": {"coordinate": [200 * i, 100], "rotation": 0, "state": "enabled"}}
+                        for i, block in enumerate(blocks)],
+             "connections": connections, "metadata": {"file_format": 1}}
+    path = tmp_path / f"{name}.grc"
+    path.write_text(yaml.safe_dump(graph))
+    assert check_flowgraph(path) == []
+    return compile_flowgraph(path, tmp_path).read_text()
+
+
+#: a message strobe sending 8-byte PDUs, the source of the modem flowgraphs the tests compile
+_compile_blocks.STROBE = {"name": "source", "id": "blocks_message_strobe",
+                          "parameters": {"msg": "pmt.cons(pmt.make_dict(), pmt.init_u8vector(8, list(range(8))))",
+                                         "period": "100"}}
+
+
+@pytest.fixture(scope="session")
+def compile_blocks():
+    """compile_blocks(tmp_path, name, blocks, connections): a small flowgraph written, checked by
+    GRC and compiled by grcc; the generated script's text. `compile_blocks.STROBE` is a message
+    strobe block named source, sending 8-byte PDUs."""
+    return _compile_blocks
+
+
+@pytest.fixture
+def gr_info_logging():
+    """GNU Radio's default log level at info while a test's blocks are built (an app run earlier
+    in the session may have set warn, as the loopback sweep does), restored after."""
+    from gnuradio import gr
+
+    logging = gr.logging()
+    level = logging.default_level()
+    logging.set_default_level(gr.log_levels.info)
+    yield
+    logging.set_default_level(level)

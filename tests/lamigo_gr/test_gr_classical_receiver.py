@@ -247,7 +247,7 @@ def test_a_header_claiming_a_huge_image_gives_grey_and_replays_are_dropped(image
     assert keyed.files_out == 1 and keyed.stats.replayed == len(sent)
 
 
-def test_the_receiver_prints_a_line_per_file_and_a_summary(image, tmp_path, capfd):
+def test_the_receiver_prints_a_line_per_file_and_a_summary(image, tmp_path, capfd, gr_info_logging):
     packets = packetize_file(_file(image), SHAPE, 5, CONFIG)
     tb = gr.top_block()
     block = classical_receiver(timeout=0.2, size="64x64", output_folder=str(tmp_path / "rx"))

@@ -190,7 +190,7 @@ def test_a_bad_address_is_a_config_error():
         decoder_client(address="not-an-address")
 
 
-def test_a_message_of_another_model_set_is_refused_and_the_user_told_once(tmp_path, capfd):
+def test_a_message_of_another_model_set_is_refused_and_the_user_told_once(tmp_path, capfd, gr_info_logging):
     """End to end: `lamigo serve` on the tiny set (codebook 512) gets two messages of the
     default set (codebook 1024) from the client, and answers each with a refusal that the
     client counts and logs once, instead of the flowgraph waiting and ending in silence."""
@@ -248,7 +248,8 @@ LINK = {"packets_expected": 7, "packets_received": 6, "packets_damaged": 0, "ind
         "packets_lost": 1}
 
 
-def test_the_client_prints_a_line_per_message_and_a_summary(go_message_bytes, pull_socket, tmp_path, capfd):
+def test_the_client_prints_a_line_per_message_and_a_summary(go_message_bytes, pull_socket, tmp_path, capfd,
+                                                            gr_info_logging):
     """A short run as a headless receiver shows it: the depacketizer's link statistics, the tokens
     regenerated and where the image went, then the summary at stop."""
     pull, address = pull_socket
@@ -285,7 +286,7 @@ def test_the_client_prints_a_line_per_message_and_a_summary(go_message_bytes, pu
                          f"{tmp_path / 'rx'}")
 
 
-def test_without_results_the_client_prints_what_it_sent(go_message_bytes, pull_socket, capfd):
+def test_without_results_the_client_prints_what_it_sent(go_message_bytes, pull_socket, capfd, gr_info_logging):
     pull, address = pull_socket
     tb = gr.top_block()
     client = decoder_client(address=address)

@@ -7,7 +7,7 @@ import pytest
 import yaml
 
 from lamigo.errors import ConfigError
-from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR, check_flowgraph, compile_flowgraph
+from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR
 from lamigo_gr.blocks.modems import MODEMS
 from lamigo_gr.blocks.modems.by_name import modem_rx, modem_tx
 from lamigo_gr.support.burst_link import demodulate, modulate
@@ -70,25 +70,15 @@ def test_an_unknown_modem_names_the_choices():
         modem_tx("ofdm-8psk")
 
 
-def test_a_flowgraph_takes_the_modem_by_parameter_and_compiles(tmp_path):
+def test_a_flowgraph_takes_the_modem_by_parameter_and_compiles(tmp_path, compile_blocks):
     blocks = [
         {"name": "modem", "id": "parameter", "parameters": {"type": "str", "value": "ofdm-bpsk-cc"}},
-        {"name": "source", "id": "blocks_message_strobe",
-         "parameters": {"msg": "pmt.cons(pmt.make_dict(), pmt.init_u8vector(8, list(range(8))))", "period": "100"}},
+        compile_blocks.STROBE,
         {"name": "tx", "id": "lamigo_modem_tx", "parameters": {"modem": "modem"}},
         {"name": "rx", "id": "lamigo_modem_rx", "parameters": {"modem": "modem"}},
         {"name": "received", "id": "blocks_message_debug", "parameters": {}},
     ]
-    graph = {"options": {"parameters": {"id": "modem_check", "generate_options": "no_gui", "title": "modem check",
-                                        "output_language": "python", "run": "True"},
-                         "states": {"coordinate": [8, 8], "rotation": 0, "state": "enabled"}},
-             "blocks": [{**block, "states": {"coordinate": [200 * i, 100], "rotation": 0, "state": "enabled"}}
-                        for i, block in enumerate(blocks)],
-             "connections": [["source", "strobe", "tx", "in"], ["tx", "0", "rx", "0"], ["rx", "out", "received", "store"]],
-             "metadata": {"file_format": 1}}
-    path = tmp_path / "modem_check.grc"
-    path.write_text(yaml.safe_dump(graph))
-    assert check_flowgraph(path) == []
-    text = compile_flowgraph(path, tmp_path).read_text()
+    connections = [["source", "strobe", "tx", "in"], ["tx", "0", "rx", "0"], ["rx", "out", "received", "store"]]
+    text = compile_blocks(tmp_path, "modem_check", blocks, connections)
     assert "lamigo_gr.blocks.modems.by_name.modem_tx(modem=modem)" in text
     assert "default='ofdm-bpsk-cc'" in text or "default=\"ofdm-bpsk-cc\"" in text

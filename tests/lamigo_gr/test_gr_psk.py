@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR, check_flowgraph, compile_flowgraph
+from lamigo_gr.apps.flowgraphs import GRC_BLOCKS_DIR
 from lamigo_gr.blocks.channels import CHANNELS, radio_channel
 from lamigo_gr.blocks.modems import MODEMS, get_modem
 from lamigo_gr.blocks.modems.psk import (CODES, CONSTELLATIONS, DEFAULT_MAX_PACKET, INTERLEAVE_COLUMNS, coded_bytes,
@@ -139,32 +139,16 @@ def test_the_registry_builds_the_psk_modems_and_the_grc_blocks_offer_its_choices
         assert parameters["code"]["options"] == list(CODES)
 
 
-_FLOWGRAPH = {
-    "options": {"parameters": {"id": "psk_channel_check", "generate_options": "no_gui", "title": "psk check",
-                               "output_language": "python", "run": "True"},
-                "states": {"coordinate": [8, 8], "rotation": 0, "state": "enabled"}},
-    "blocks": [
-        {"name": "source", "id": "blocks_message_strobe",
-         "parameters": {"msg": "pmt.cons(pmt.make_dict(), pmt.init_u8vector(8, list(range(8))))", "period": "100"}},
+def test_the_psk_and_channel_blocks_compile_in_a_flowgraph(tmp_path, compile_blocks):
+    blocks = [
+        compile_blocks.STROBE,
         {"name": "tx", "id": "lamigo_psk_pdu_tx", "parameters": {}},
         {"name": "channel", "id": "lamigo_radio_channel", "parameters": {"channel": "multipath", "snr_db": "20.0"}},
         {"name": "rx", "id": "lamigo_psk_pdu_rx", "parameters": {"symbols": "True"}},
         {"name": "sink", "id": "blocks_null_sink", "parameters": {"type": "complex"}},
         {"name": "received", "id": "blocks_message_debug", "parameters": {}},
-    ],
-    "connections": [["source", "strobe", "tx", "in"], ["tx", "0", "channel", "0"], ["channel", "0", "rx", "0"],
-                    ["rx", "0", "sink", "0"], ["rx", "out", "received", "store"]],
-    "metadata": {"file_format": 1},
-}
-
-
-def test_the_psk_and_channel_blocks_compile_in_a_flowgraph(tmp_path):
-    graph = dict(_FLOWGRAPH)
-    graph["blocks"] = [{**block, "states": {"coordinate": [200 * i, 100], "rotation": 0, "state": "enabled"}}
-                       for i, block in enumerate(_FLOWGRAPH["blocks"])]
-    path = tmp_path / "psk_channel_check.grc"
-    path.write_text(yaml.safe_dump(graph))
-    assert check_flowgraph(path) == []
-    script = compile_flowgraph(path, tmp_path)
-    text = script.read_text()
+    ]
+    connections = [["source", "strobe", "tx", "in"], ["tx", "0", "channel", "0"], ["channel", "0", "rx", "0"],
+                   ["rx", "0", "sink", "0"], ["rx", "out", "received", "store"]]
+    text = compile_blocks(tmp_path, "psk_channel_check", blocks, connections)
     assert "lamigo_gr.blocks.modems.psk.psk_pdu_tx(" in text and "lamigo_gr.blocks.channels.radio_channel(" in text

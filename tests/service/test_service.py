@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -11,11 +12,14 @@ import pytest
 import zmq
 
 from lamigo.errors import ConfigError
+from lamigo.images import to_uint8
+from lamigo.lami import DecoderSettings
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage
 from lamigo.service import (
     CurveKeys,
+    DecodeRequest,
     ServiceConfig,
     connect_results,
     connect_sender,
@@ -143,38 +147,43 @@ def test_a_frame_over_zmqs_limit_is_counted(start_service, make_message, context
     assert stats.received == 1 and stats.connections_dropped >= 1
 
 
+def one_at_a_time(start_service, context, addresses, decoder=None):
+    """A service decoding one message at a time, subscribed to: (running, results, sender)."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
+                                          batch_wait=0.0), decoder)
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    return running, results, connect_sender(context, messages_address)
+
+
 def test_refused_messages_are_answered_at_a_bounded_rate(start_service, make_message, context, addresses):
     """A sender of another model set learns why from a refusal; a flood of such messages is not
     echoed beyond REFUSALS_PER_SECOND, and a good message after it is decoded."""
-    messages_address, results_address = addresses
-    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
-                                          batch_wait=0.0))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
-    sender = connect_sender(context, messages_address)
+    running, results, sender = one_at_a_time(start_service, context, addresses)
     flood = 10 * REFUSALS_PER_SECOND
     for message_id in range(flood):
         send_message(sender, foreign_frames(Geometry(64, 64, 16, 16, 1024), message_id), timeout=5)
     send_message(sender, frames_of(make_message(), 9999), timeout=5)
-    replies = []
-    while not replies or isinstance(replies[-1], Refusal):
+    replies = [receive_reply(results, timeout=30)]
+    while isinstance(replies[-1], Refusal):
         replies.append(receive_reply(results, timeout=30))
     stats = running.finish()
-    refusals = replies[:-1]
-    assert replies[-1][0]["message_id"] == 9999
-    assert refusals[0] == Refusal(0, "message uses a codebook of 1024, this receiver's model 512: use the same "
-                                     "model set on both ends", "malformed", "tiny")
+    with contextlib.suppress(TimeoutError):  # refusals published after the result, up to the stop
+        while True:
+            replies.append(receive_reply(results, timeout=1))
+    refusals = [reply for reply in replies if isinstance(reply, Refusal)]
+    assert [reply[0]["message_id"] for reply in replies if not isinstance(reply, Refusal)] == [9999]
+    reason = "message uses a codebook of 1024, this receiver's model 512: use the same model set on both ends"
+    assert {(refusal.reason, refusal.counter, refusal.model_set) for refusal in refusals} == {(reason, "malformed", "tiny")}
+    assert all(0 <= refusal.message_id < flood for refusal in refusals)
     assert REFUSALS_PER_SECOND <= len(refusals) == stats.refusals_sent < flood
     assert stats.refusals_sent + stats.refusals_unsent == stats.malformed == flood
 
 
 def test_a_failed_batch_is_answered(start_service, decoder, make_message, context, addresses):
-    messages_address, results_address = addresses
-    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=1,
-                                          batch_wait=0.0), FailingDecoder(decoder))
-    results = connect_results(context, results_address)
-    time.sleep(SUBSCRIPTION_SECONDS)
-    send_message(connect_sender(context, messages_address), frames_of(make_message(), 4), timeout=5)
+    running, results, sender = one_at_a_time(start_service, context, addresses, FailingDecoder(decoder))
+    send_message(sender, frames_of(make_message(), 4), timeout=5)
     refusal = receive_reply(results, timeout=30)
     stats = running.finish()
     assert refusal == Refusal(4, "decoding its batch failed: RuntimeError: out of memory", "failed", "tiny")
@@ -352,3 +361,40 @@ def test_the_token_budget_bounds_a_batch(start_service, make_message, context, a
     stats = running.finish()
     assert [record["batch_size"] for record in records] == [2, 2, 2, 2]  # full at 2, not after 5 s
     assert (stats.batches, stats.decoded) == (2, 4)
+
+
+def test_each_message_is_decoded_with_the_settings_it_asks_for(start_service, decoder, make_message, context,
+                                                                 addresses):
+    """Messages asking for other settings than the service's are batched apart and each decoded
+    as the in-process decoder decodes it with those settings; one asking for too many steps is
+    malformed, and the others go on."""
+    messages_address, results_address = addresses
+    running = start_service(ServiceConfig(listen=messages_address, publish=results_address, batch_size=4,
+                                          batch_wait=1.0, max_steps=6, seed=5))
+    results = connect_results(context, results_address)
+    time.sleep(SUBSCRIPTION_SECONDS)
+    sender = connect_sender(context, messages_address)
+    message = make_message()
+    guided = DecodeRequest(DecoderSettings(steps=3, renoise=2, cfg=2.0, cfg_steps=1, seed=11))
+    plain = DecodeRequest(DecoderSettings(steps=2, renoise=0, cfg=1.0, renoise_scope="all", seed=3), plain=True)
+    asks = {1: guided, 2: plain, 3: None, 4: guided, 5: DecodeRequest(DecoderSettings(steps=7, renoise=1))}
+    for message_id, request in asks.items():
+        send_message(sender, message_frames(ReceivedMessage.whole(message, message_id), None, request), timeout=5)
+    records = {}
+    for _ in range(4):
+        record, png = receive_result(results, timeout=30)
+        records[record["message_id"]] = record, png_to_image(png)
+    stats = running.finish()
+    assert sorted(records) == [1, 2, 3, 4] and (stats.malformed, stats.decoded) == (1, 4)
+    assert [records[message_id][0]["batch_size"] for message_id in (1, 2, 3, 4)] == [2, 1, 1, 2]
+    for message_id, request in asks.items():
+        if message_id == 5:
+            continue
+        record, image = records[message_id]
+        if request is None:  # the service's own settings and seed
+            alone = decoder.decode_messages([message], seed=5)
+            assert (record["steps"], record["seed"], record["plain"]) == (2, 5, False)
+        else:
+            alone = decoder.decode_messages([message], settings=request.settings, plain=request.plain)
+            assert {name: record[name] for name in request.as_dict()} == request.as_dict()
+        np.testing.assert_array_equal(image, to_uint8(alone.images)[0])

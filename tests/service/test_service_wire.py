@@ -9,17 +9,20 @@ from hypothesis import strategies as st
 
 from lamigo.coding import IndexPrior
 from lamigo.errors import ConfigError, MessageError
+from lamigo.lami import DecoderSettings
 from lamigo.link import LinkConfig, PacketKind, Reassembler, packetize
 from lamigo.masking import make_policy
 from lamigo.message import Geometry, GOMessage, ReceivedMessage, ReceiverLimits
 from lamigo.service.wire import (
     MAX_REASON_CHARS,
     WIRE_VERSION,
+    DecodeRequest,
     OversizedError,
     Refusal,
     message_frames,
     parse_frames,
     parse_reply,
+    parse_request,
     parse_result,
     pdu_frames,
     received_from_pdu,
@@ -310,3 +313,76 @@ def test_header_numbers_must_be_finite(frames, prior, number):
     header = frames[0].decode().replace('"source":"test"', f'"source":{number}')
     with pytest.raises(MessageError, match="not a (JSON|finite) number"):
         parse_frames([header.encode(), *frames[1:]], prior)
+
+
+REQUEST = DecodeRequest(DecoderSettings(steps=32, renoise=28, cfg=4.0, cfg_steps=20, temperature=(0.9, 0.3),
+                                        renoise_scope="all", seed=7), plain=True)
+
+
+def test_a_decode_request_round_trips_and_only_the_service_reads_it(prior):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    received, request = parse_request(frames, prior)
+    assert request == REQUEST and received.message_id == 3
+    assert parse_request(message_frames(ReceivedMessage.whole(build_message(), 3), prior), prior)[1] is None
+    with pytest.raises(MessageError, match="asks for decoder settings"):
+        parse_frames(frames, prior)  # a receiver of its own settings does not silently ignore a request
+    with pytest.raises(ConfigError, match="32-bit"):
+        message_frames(ReceivedMessage.whole(build_message()), prior,
+                       DecodeRequest(DecoderSettings(seed=2**32)))
+
+
+def _asking(frames: list[bytes], **changes) -> list[bytes]:
+    header = json.loads(frames[0])
+    header["decoder"] = {**header["decoder"], **changes}
+    return [json.dumps(header).encode(), *frames[1:]]
+
+
+@pytest.mark.parametrize(("changes", "error"), [
+    ({"steps": 201}, "201 denoising steps, this service takes 1 to 200"),
+    ({"steps": 10**30}, "denoising steps, this service takes"),
+    ({"steps": 0}, "takes 1 to 200"),
+    ({"steps": 8.0}, "steps not of the right type"),
+    ({"steps": True}, "steps not of the right type"),
+    ({"renoise": 40}, "--renoise"),
+    ({"cfg": "8"}, "cfg not of the right type"),
+    ({"cfg": 10**400}, "not UTF-8 JSON|cfg not of the right type"),
+    ({"cfg": 2**60}, "cfg not of the right type"),
+    ({"cfg_steps": 33}, "--cfg-steps"),
+    ({"temperature": [1.0]}, "temperature not"),
+    ({"temperature": [1.0, 0.0]}, "--temperature"),
+    ({"temperature": [1.0, 1e308 * 10]}, "not UTF-8 JSON"),  # inf: no JSON number
+    ({"renoise_scope": "everything"}, "--renoise-scope"),
+    ({"seed": -1}, "seed not"),
+    ({"seed": 2**32}, "seed not"),
+    ({"plain": 1}, "plain not"),
+    ({"extra": 1}, "exactly"),
+])
+def test_a_hostile_decode_request_is_malformed(prior, changes, error):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    with pytest.raises(MessageError, match=error):
+        parse_request(_asking(frames, **changes), prior)
+
+
+def test_a_decode_request_must_give_every_field(prior):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior, REQUEST)
+    header = json.loads(frames[0])
+    del header["decoder"]["seed"]
+    with pytest.raises(MessageError, match="exactly"):
+        parse_request([json.dumps(header).encode(), *frames[1:]], prior)
+    with pytest.raises(MessageError, match="takes 1 to 31"):
+        parse_request(frames, prior, max_steps=31)
+
+
+@FUZZ
+@given(request=st.one_of(
+    st.none(), st.integers(), st.lists(st.integers(), max_size=2),
+    st.fixed_dictionaries({name: st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                                           st.text(max_size=6), st.lists(st.floats(allow_nan=False), max_size=3))
+                           for name in REQUEST.as_dict()})))
+def test_fuzz_decode_requests(prior, request):
+    frames = message_frames(ReceivedMessage.whole(build_message(), 3), prior)
+    header = {**json.loads(frames[0]), "decoder": request}
+    try:
+        parse_request([json.dumps(header).encode(), *frames[1:]], prior)
+    except MessageError:
+        pass

@@ -25,7 +25,7 @@ from lamigo.service.wire import (
     pdu_frames,
 )
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
-from lamigo_gr.support.pdu import fits_pdu, make_pdu, split_pdu
+from lamigo_gr.support.pdu import fits_pdu, make_pdu, read_input_pdu
 from lamigo_gr.support.report import PacketTally, packets_text, place_text
 
 logger = logging.getLogger(__name__)
@@ -156,19 +156,15 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         return text + (f"; images in {self.output_folder}" if self.output_folder is not None else "; images not saved")
 
     def _handle(self, msg: pmt.pmt_base) -> None:
-        try:
-            meta, data = split_pdu(msg)
+        def parse(meta: dict, data: bytes) -> tuple[list[bytes], int, dict]:
             default_id = self.messages_sent % 0x10000
             frames = pdu_frames(meta, data, default_id=default_id)
-            message_id = meta.get("message_id", default_id)  # checked by pdu_frames
-        except LamigoError as err:
-            self.rejected += 1
-            self._log.warning("dropped input PDU: %s", err)
+            return frames, meta.get("message_id", default_id), meta  # checked by pdu_frames
+
+        parsed = read_input_pdu(msg, parse, self._count_rejected, self._log)
+        if parsed is None:
             return
-        except Exception:  # a bug met by one input must not stop the block
-            self.rejected += 1
-            self._log.exception("input PDU could not be handled")
-            return
+        frames, message_id, meta = parsed
         with self._pending_changed:  # before sending: the result may come back at once
             self._pending.add(message_id)
         try:
@@ -189,6 +185,9 @@ class decoder_client(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
                           f"{int(meta['tokens_masked_by_policy']) + int(meta['tokens_sent'])} tokens to regenerate")
             self.logger.info(_message_line(message_id, link, tokens,
                                            "sent to the decoder service (results not listened to)"))
+
+    def _count_rejected(self) -> None:
+        self.rejected += 1
 
     def _receive(self) -> None:
         poller = zmq.Poller()

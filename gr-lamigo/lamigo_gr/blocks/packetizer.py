@@ -9,15 +9,17 @@ import pmt
 from gnuradio import gr
 
 from lamigo.classical import Encoded, get_baseline
-from lamigo.errors import LamigoError, MessageError
-from lamigo.link import LinkConfig, LinkKey, Packet, PacketSealer, check_message_id, packetize
+from lamigo.errors import MessageError
+from lamigo.link import LinkConfig, LinkKey, Packet, PacketKind, PacketSealer, check_message_id, packetize
 from lamigo.link.classical import packetize_file
 from lamigo.message import CODEC_NAME, unpack_message
 from lamigo.zoo.index_prior import model_set_index_prior
 from lamigo.logs import RateLimitedLog
-from lamigo_gr.support.pdu import make_pdu, split_pdu
+from lamigo_gr.support.pdu import make_pdu, read_input_pdu
 
 logger = logging.getLogger(__name__)
+
+_KIND_NAMES = {kind: kind.name.lower() for kind in PacketKind}  # the `kind` metadata of each packet
 
 
 class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
@@ -64,30 +66,30 @@ class packetizer(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
         self.rejected = 0
         self._next_id = 0
         self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
+        self._out = pmt.intern("out")
+        self.message_port_register_out(self._out)
         self.set_msg_handler(pmt.intern("in"), self._handle)
 
     def _handle(self, msg: pmt.pmt_base) -> None:
-        try:
-            meta, data = split_pdu(msg)
+        def parse(meta: dict, data: bytes) -> tuple[int, list[Packet]]:
             message_id = check_message_id(meta.get("message_id", self._next_id))
-            packets = self._packetize(meta, data, message_id)
-        except LamigoError as err:
-            self.rejected += 1
-            self._log.warning("dropped input PDU: %s", err)
+            return message_id, self._packetize(meta, data, message_id)
+
+        parsed = read_input_pdu(msg, parse, self._count_rejected, self._log)
+        if parsed is None:
             return
-        except Exception:  # a bug met by one input must not stop the block
-            self.rejected += 1
-            self._log.exception("input PDU could not be handled")
-            return
+        message_id, packets = parsed
         self._next_id = (message_id + 1) % 0x10000
         self.messages_in += 1
         for packet in packets:
             meta = {"message_id": message_id, "seq": packet.seq, "count": packet.count,
-                    "kind": packet.kind.name.lower()}
+                    "kind": _KIND_NAMES[packet.kind]}
             data = self._sealer.seal(packet) if self._sealer is not None else packet.to_bytes()
-            self.message_port_pub(pmt.intern("out"), make_pdu(data, meta))
+            self.message_port_pub(self._out, make_pdu(data, meta))
         self.packets_out += len(packets)
+
+    def _count_rejected(self) -> None:
+        self.rejected += 1
 
     def _packetize(self, meta: dict, data: bytes, message_id: int) -> list[Packet]:
         codec = meta.get("codec", CODEC_NAME)

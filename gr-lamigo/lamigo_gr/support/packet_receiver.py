@@ -19,7 +19,7 @@ from lamigo.errors import LamigoError
 from lamigo.logs import RateLimitedLog
 from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
 from lamigo_gr.support.expiry_timer import ExpiryTimer
-from lamigo_gr.support.pdu import split_pdu
+from lamigo_gr.support.pdu import pdu_payload
 
 
 class packet_receiver_block(gr.basic_block):  # noqa: N801 (GNU Radio block naming)
@@ -58,7 +58,7 @@ class packet_receiver_block(gr.basic_block):  # noqa: N801 (GNU Radio block nami
 
     def _handle(self, msg: pmt.pmt_base) -> None:
         try:
-            _, data = split_pdu(msg)
+            data = pdu_payload(msg)
         except LamigoError as err:
             self.pdus_rejected += 1
             self._log.warning("dropped input: %s", err)

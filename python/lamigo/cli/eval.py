@@ -12,6 +12,7 @@ from lamigo.lami.settings import add_decoder_options, decoder_settings
 def register(subparsers) -> None:
     from lamigo.evaluation.experiments import EXPERIMENTS
     from lamigo.evaluation.harness import DEFAULT_METRICS, METRICS, QUICK_IMAGES
+    from lamigo.evaluation.remote import DEFAULT_DECODER_TIMEOUT
     from lamigo.evaluation.tasks import add_task_options
     from lamigo.images import DEFAULT_SIZE
 
@@ -60,7 +61,16 @@ def register(subparsers) -> None:
                         "few images; 0 for whole images (default: %(default)s)")
     parser.add_argument("--bf16", action="store_true",
                         help="decode under bfloat16 autocast (CUDA only; several times faster for "
-                        "the Paella models)")
+                        "the Paella models); with --decoders, the services must run with --bf16")
+    parser.add_argument("--decoders", metavar="ADDR,...", default=None,
+                        help="decode LaMI-GO on these running decoder services instead of in this process "
+                        "(lamigo serve --listen ADDR on each, with this model set), the same rows but for "
+                        "the timings; ADDR is a service's messages address, tcp://HOST:PORT with its "
+                        "results at PORT+1 (serve's defaults 5557 and 5558), or MESSAGES=RESULTS "
+                        "(default: decode here)")
+    parser.add_argument("--decoder-timeout", type=float, default=DEFAULT_DECODER_TIMEOUT, metavar="S",
+                        help="with --decoders, give up (exit 2, the rows finished so far kept) when no service "
+                        "connects, takes a message or answers within S seconds (default: %(default)s)")
     add_task_options(parser)
     add_decoder_options(parser, steps=False, seed=False)  # the sweeps set tau/T; --seed is above
     add_model_options(parser)
@@ -71,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from lamigo.errors import ConfigError
     from lamigo.evaluation.experiments import parse_step_settings, select_experiments
     from lamigo.evaluation.harness import EvalConfig, run_evaluation
+    from lamigo.evaluation.remote import parse_decoders
     from lamigo.evaluation.tasks import task_options
     from lamigo.images import parse_size
 
@@ -88,6 +99,8 @@ def run(args: argparse.Namespace) -> int:
         max_images=args.max_images, bf16=args.bf16, decoder=decoder_settings(args), tasks=task_options(args),
         steps=parse_step_settings(args.step_settings) if args.step_settings is not None else None,
         realisations=args.realisations,
+        decoders=parse_decoders(args.decoders) if args.decoders is not None else (),
+        decoder_timeout=args.decoder_timeout,
     )
     models, prior = load_models(args)
     result = run_evaluation(config, models, prior)

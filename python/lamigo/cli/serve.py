@@ -12,6 +12,7 @@ from lamigo.cli.common import add_model_options, load_models, print_json
 from lamigo.lami.settings import add_decoder_options, decoder_settings
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_STEPS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
@@ -57,6 +58,10 @@ def register(subparsers) -> None:
     work.add_argument("--max-batch-tokens", type=int, default=DEFAULT_MAX_TOKENS, metavar="N",
                       help="most latent tokens decoded in one batch (a larger message goes alone): bounds how "
                       "long a batch, and a stop, takes (default: %(default)s, one 1024x1024 image)")
+    work.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, metavar="N",
+                      help="most denoising steps a message may ask for with its own decoder settings (as "
+                      "lamigo eval --decoders sends them); the LaMI decoder options below are for messages "
+                      "that ask for none (default: %(default)s)")
     work.add_argument("--max-messages", type=int, default=None, metavar="N",
                       help="stop after decoding N messages (default: run until SIGINT/SIGTERM)")
     work.add_argument("--stats-interval", type=float, default=30.0, metavar="S",
@@ -134,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         max_message_bytes=args.max_message_bytes,
         max_tokens=args.max_tokens,
         max_batch_tokens=args.max_batch_tokens,
+        max_steps=args.max_steps,
         stats_interval=args.stats_interval,
         seed=settings.seed,
         curve=curve,

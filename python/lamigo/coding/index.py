@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import cached_property
+from bisect import bisect_left
 from heapq import heappop, heappush
 from typing import ClassVar
 
@@ -87,6 +88,11 @@ class IndexCoder(ABC):
         """`encode(symbols[group])` for each group (a coder may code them in one pass)."""
         return [self.encode(symbols[group]) for group in groups]
 
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        """len() of each byte string `encode_groups(symbols, groups)` returns (a coder that can
+        count them without coding does)."""
+        return [len(data) for data in self.encode_groups(symbols, groups)]
+
     @abstractmethod
     def decode(self, data: bytes, count: int) -> np.ndarray:
         """Decode exactly `count` indices; raise MessageError if `data` cannot hold them."""
@@ -110,6 +116,10 @@ class FixedLengthCoder(IndexCoder):
         shifts = np.arange(self.bits - 1, -1, -1, dtype=np.int64)
         bits = ((symbols[:, None] >> shifts) & 1).astype(np.uint8)
         return np.packbits(bits.ravel()).tobytes()
+
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        self._check(symbols)
+        return [-(-group.size * self.bits // 8) for group in groups]
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         expected = math.ceil(count * self.bits / 8)
@@ -164,6 +174,12 @@ class HuffmanCoder(IndexCoder):
         if not groups:
             return []
         return self._canonical.encode(symbols[np.concatenate(groups)], [group.size for group in groups])
+
+    def coded_sizes(self, symbols: np.ndarray, groups: list[np.ndarray]) -> list[int]:
+        symbols = self._codable(symbols)
+        if not groups:
+            return []
+        return self._canonical.coded_bytes(symbols[np.concatenate(groups)], [group.size for group in groups])
 
     def decode(self, data: bytes, count: int) -> np.ndarray:
         canonical = self._canonical
@@ -335,13 +351,21 @@ class CanonicalCode:
         `bitarray.encode` with this code and `tobytes` give; one byte string for each run of
         `sizes` symbols (default: one for all), coded in one pass."""
         lengths = self.lengths[symbols]
-        # Each code as 32 bits MSB first (MAX_CODE_LENGTH < 32), of which its last `length`.
-        words = np.unpackbits(self._values[symbols].astype(">u4").view(np.uint8)).reshape(-1, 32)
-        bits = words[np.arange(32) >= 32 - lengths[:, None]]
-        bit_ends = np.concatenate([[0], np.cumsum(lengths)])  # where each symbol's code ends
-        boundaries = np.concatenate([[0], np.cumsum(sizes if sizes is not None else [len(symbols)])])
-        edges = bit_ends[boundaries].tolist()
+        bit_ends = np.cumsum(lengths)  # where each symbol's code ends
+        # Bit i of the stream belongs to the symbol whose code ends first after it; it is that
+        # code's bit (end - 1 - i) counted from its least significant one.
+        ends = np.repeat(bit_ends, lengths)
+        shifts = ends - np.arange(ends.size, dtype=np.int64) - 1
+        bits = (np.repeat(self._values[symbols], lengths) >> shifts).astype(np.uint8) & 1
+        boundaries = np.cumsum(sizes if sizes is not None else [len(symbols)])
+        edges = [0, *np.concatenate([[0], bit_ends])[boundaries].tolist()]
         return [np.packbits(bits[start:end]).tobytes() for start, end in zip(edges[:-1], edges[1:])]
+
+    def coded_bytes(self, symbols: np.ndarray, sizes: list[int]) -> list[int]:
+        """len() of each byte string `encode(symbols, sizes)` returns, counted without coding."""
+        bit_ends = np.concatenate([[0], np.cumsum(self.lengths[symbols])])
+        ends = bit_ends[np.cumsum([0, *sizes])]
+        return (-(-np.diff(ends) // 8)).tolist()
 
     @staticmethod
     def nbytes_for(symbols: int, codebook_size: int = 0) -> int:
@@ -410,90 +434,110 @@ class CodeTable:
         """What tells this table from any other (a cache key)."""
         return hashlib.sha256(self.lengths.astype("<i8").tobytes()).digest() + bytes([self.escape])
 
+    def _listing(self) -> list[tuple[int, list[int]]]:
+        """What the wire lists for each length L in 1..Lmax: the Rice parameter and the gaps
+        between the codewords of length L among the codewords not listed before L. (Python
+        lists: a table holds tens of codewords, where numpy's per-call cost dominated.)"""
+        coded = np.flatnonzero(self.lengths)
+        by_length: dict[int, list[int]] = {}
+        for codeword, length in zip(coded.tolist(), self.lengths[coded].tolist()):
+            by_length.setdefault(length, []).append(codeword)  # ascending within a length
+        listed: list[int] = []  # codewords of the lengths below L, ascending
+        listing = []
+        for length in range(1, int(self.lengths.max()) + 1):
+            members = by_length.get(length, [])
+            # A member's position among the codewords not listed yet: the codewords below it,
+            # less those listed at shorter lengths.
+            positions = [codeword - bisect_left(listed, codeword) for codeword in members]
+            gaps = [position - previous - 1 for previous, position in zip([-1, *positions], positions)]
+            remaining = self.codebook_size - len(listed)
+            listing.append((_rice_parameter(remaining, len(members)) if members else 0, gaps))
+            listed = sorted(listed + members)
+        return listing
+
     def wire_bytes(self) -> int:
         """len(self.to_bytes()), counted without writing it."""
-        longest = int(self.lengths.max())
         bits = 2 * _LENGTH_BITS
-        for length in range(1, longest + 1):
-            remaining = (self.lengths == 0) | (self.lengths >= length)
-            positions = (np.cumsum(remaining) - 1)[self.lengths == length]
-            bits += 2 * (positions.size + 1).bit_length() - 1
-            if positions.size:
-                k = _rice_parameter(int(remaining.sum()), positions.size)
-                gaps = np.diff(positions, prepend=-1) - 1
-                bits += int((gaps >> k).sum()) + positions.size * (1 + k)
+        for k, gaps in self._listing():
+            bits += 2 * (len(gaps) + 1).bit_length() - 1 + sum(gap >> k for gap in gaps) + len(gaps) * (1 + k)
         return -(-bits // 8)
 
     def to_bytes(self) -> bytes:
-        bits = bitarray(endian="big")
-        longest = int(self.lengths.max())
-        bits.extend(int2ba(longest, _LENGTH_BITS, endian="big"))
-        bits.extend(int2ba(self.escape, _LENGTH_BITS, endian="big"))
-        remaining = np.arange(self.codebook_size)
-        for length in range(1, longest + 1):
-            positions = np.flatnonzero(self.lengths[remaining] == length)
-            _gamma(bits, positions.size + 1)
-            if positions.size:
-                k = _rice_parameter(remaining.size, positions.size)
-                for gap in np.diff(positions, prepend=-1) - 1:
-                    bits.extend("1" * int(gap >> k) + "0")
-                    if k:
-                        bits.extend(int2ba(int(gap) & ((1 << k) - 1), k, endian="big"))
-                remaining = np.delete(remaining, positions)
-        return bits.tobytes()
+        parts = [format(int(self.lengths.max()), "05b"), format(self.escape, "05b")]
+        for k, gaps in self._listing():
+            count = len(gaps) + 1
+            parts.append("0" * (count.bit_length() - 1) + format(count, "b"))  # Elias gamma
+            low = (1 << k) - 1
+            # Rice code of each gap: gap >> k in unary (ones and a zero), then its k low bits.
+            parts += ["1" * (gap >> k) + "0" + format(gap & low, f"0{k}b") if k else "1" * gap + "0"
+                      for gap in gaps]
+        return bitarray("".join(parts), endian="big").tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes, codebook_size: int, symbols: int) -> "CodeTable":
         """Parse a table from the wire. It is hostile: at most min(K, symbols) codewords, every
         one inside the codebook, every length within MAX_CODE_LENGTH, and a prefix code (Kraft
         sum at most 1) are checked before a code is built."""
-        bits = bitarray(endian="big")
-        bits.frombytes(data)
+        size = 8 * len(data)
+        whole = int.from_bytes(data, "big")
+        text = format(whole, f"0{size}b") if data else ""  # the bits, MSB first, to search for runs
         position = 0
 
         def take(n: int) -> int:
             nonlocal position
-            if position + n > len(bits):
-                raise MessageError("index code table truncated")
             position += n
-            return ba2int(bits[position - n : position]) if n else 0
+            if position > size:
+                raise MessageError("index code table truncated")
+            return (whole >> (size - position)) & ((1 << n) - 1)
+
+        def ones_then_zero() -> int:
+            """The number of ones up to the next zero, both consumed."""
+            nonlocal position
+            zero = text.find("0", position)
+            if zero < 0:
+                raise MessageError("index code table truncated")
+            run, position = zero - position, zero + 1
+            return run
 
         def gamma() -> int:
-            zeros = 0
-            while take(1) == 0:
-                zeros += 1
-                if zeros > 32:
-                    raise MessageError("index code table: a count is not a valid gamma code")
-            return (1 << zeros) | take(zeros)
+            zero = text.find("1", position)
+            zeros = (zero if zero >= 0 else size) - position
+            if zeros > 32:
+                raise MessageError("index code table: a count is not a valid gamma code")
+            return take(2 * zeros + 1)
 
         longest, escape = take(_LENGTH_BITS), take(_LENGTH_BITS)
         budget = min(codebook_size, symbols)
-        lengths = np.zeros(codebook_size, dtype=np.int64)
-        remaining = np.arange(codebook_size)
+        listed: list[int] = []  # codewords of the lengths read so far, ascending
+        codewords, code_lengths = [], []
         for length in range(1, longest + 1):
             members = gamma() - 1
-            if members > min(budget, remaining.size):
+            remaining = codebook_size - len(listed)
+            if members > min(budget, remaining):
                 raise MessageError(f"index code table lists more codewords than the message's {symbols} indices "
                                    f"or the codebook of {codebook_size} allow")
             budget -= members
             if not members:
                 continue
-            k = _rice_parameter(remaining.size, members)
-            positions = np.empty(members, dtype=np.int64)
-            last = -1
-            for i in range(members):
-                try:
-                    run = bits.index(0, position) - position
-                except ValueError:
-                    raise MessageError("index code table truncated") from None
-                position += run + 1
-                last += 1 + (run << k | take(k))
-                if last >= remaining.size:
+            k = _rice_parameter(remaining, members)
+            place = -1  # among the codewords not listed yet
+            found = []
+            below = 0  # listed codewords below the current one
+            ahead = [*listed, codebook_size]  # ends the search below
+            for _ in range(members):
+                place += 1 + (ones_then_zero() << k | take(k))
+                if place >= remaining:  # places ascend: none after it fits either
                     raise MessageError("index code table names a codeword outside the codebook")
-                positions[i] = last
-            lengths[remaining[positions]] = length
-            remaining = np.delete(remaining, positions)
-        if len(bits) - position >= 8:
+                # The codeword at that place: listed ones below it push it up.
+                while ahead[below] <= place + below:
+                    below += 1
+                found.append(place + below)
+            codewords += found
+            code_lengths += [length] * members
+            listed = sorted(listed + found)
+        lengths = np.zeros(codebook_size, dtype=np.int64)
+        lengths[codewords] = code_lengths
+        if size - position >= 8:
             raise MessageError("index code table: unexpected trailing bytes")
         outside = int((lengths == 0).sum())
         if outside == 0 and escape or not lengths.any() and not escape:

@@ -4,6 +4,8 @@ of per-image results, a CSV of per-condition means (with FID), a plot, and one r
 Runs are deterministic for a seed (every image is decoded on its own with that seed; each trial,
 `lamigo.evaluation.trial`, meets the channel realisation of its image, noise setup and rate) and
 resumable: rows already in an experiment's CSV (`lamigo.evaluation.store`) are not run again.
+The LaMI-GO decodes run in this process, or on running decoder services
+(`lamigo.evaluation.remote`) with the same rows.
 
 A message lost entirely counts as a mid-grey image in every mean and in FID, for LaMI-GO and the
 baselines alike; the `received` column says which arrived.
@@ -11,6 +13,7 @@ baselines alike; the `received` column says which arrived.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -22,8 +25,9 @@ from tqdm.auto import tqdm
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError
 from lamigo.evaluation.data import EvalImage, load_eval_images
-from lamigo.evaluation.experiments import CONDITION_FIELDS, Experiment, condition_key
+from lamigo.evaluation.experiments import CONDITION_FIELDS, Condition, Experiment, condition_key
 from lamigo.evaluation.quality import QualityMetrics
+from lamigo.evaluation.remote import DEFAULT_DECODER_TIMEOUT, DecoderAddress, RemoteDecoders, remote_trials
 from lamigo.evaluation.report import write_plots, write_report
 from lamigo.evaluation.store import ResultCSV, cell_text, mean_of, spread_of
 from lamigo.evaluation.tasks import TaskOptions
@@ -78,6 +82,9 @@ class EvalConfig:
         realisations: channel realisations per image and condition over a link (each of its own
             seed, `lamigo.link.channel.realisation_seed`); the summary gives the means over all
             and the spread over the realisations (NAME_spread).
+        decoders: running decoder services to decode on (`lamigo serve`, with the model set
+            and bf16 of this run); none: decode in this process.
+        decoder_timeout: seconds to wait for a service to answer.
     """
 
     data: str
@@ -95,6 +102,8 @@ class EvalConfig:
     tasks: TaskOptions = TaskOptions()
     steps: Sequence[tuple[int, int]] | None = None
     realisations: int = 1
+    decoders: Sequence[DecoderAddress] = ()
+    decoder_timeout: float = DEFAULT_DECODER_TIMEOUT
 
     def __post_init__(self) -> None:
         unknown = [name for name in self.metrics if name not in METRICS]
@@ -105,6 +114,8 @@ class EvalConfig:
                               "and LPIPS's alex.pth); ST-LPIPS needs no files")
         if not 1 <= self.realisations <= 1000:
             raise ConfigError(f"realisations must be 1 to 1000, got {self.realisations}")
+        if not self.decoder_timeout > 0:
+            raise ConfigError(f"--decoder-timeout must be positive, got {self.decoder_timeout}")
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be a 32-bit unsigned integer, got {self.seed}")
 
@@ -121,8 +132,18 @@ def _check_run(out: Path, manifest: dict) -> None:
     path.write_text(json.dumps(manifest, indent=2) + "\n")
 
 
+def _local_trials(ctx: TrialContext, todo: Sequence[tuple[Condition, EvalImage, int]]):
+    """Run `todo` (condition, image, channel realisation) in this process, in order: (condition,
+    image, (row, received image))."""
+    for condition, item, realisation in todo:
+        trial = (*condition.key, item.name, str(realisation))
+        if trial not in ctx.done:
+            ctx.done[trial] = run_trial(ctx, item, condition, realisation)
+        yield condition, item, ctx.done[trial]
+
+
 def _run_experiment(config: EvalConfig, ctx: TrialContext, experiment: Experiment,
-                    items: Sequence[EvalImage]) -> tuple[list[dict], int]:
+                    items: Sequence[EvalImage], decoders: RemoteDecoders | None) -> tuple[list[dict], int]:
     """Run the rows of `experiment` not yet in its CSV; return every row of this run's images
     and how many were run now."""
     from lamigo.images import save_image
@@ -139,11 +160,8 @@ def _run_experiment(config: EvalConfig, ctx: TrialContext, experiment: Experimen
     logger.info("%s: %d of %d rows to run", experiment.name, len(todo), len(planned))
     if not store.path.is_file():
         store.write()
-    for condition, item, realisation in tqdm(todo, desc=experiment.name, unit="image"):
-        trial = (*condition.key, item.name, str(realisation))
-        if trial not in ctx.done:
-            ctx.done[trial] = run_trial(ctx, item, condition, realisation)
-        row, image = ctx.done[trial]
+    trials = remote_trials(ctx, todo, decoders) if decoders is not None else _local_trials(ctx, todo)
+    for condition, item, (row, image) in tqdm(trials, desc=experiment.name, unit="image", total=len(todo)):
         save_image(image, out / "images" / experiment.name / condition.slug(experiment.keys) / image_file(row))
         # one row at a time: an interrupted run resumes here
         rows.append(store.append({**condition.as_row(), **row}))
@@ -209,8 +227,19 @@ class EvalResult:
 def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | None) -> EvalResult:
     """Run `config`'s experiments with `models`, resuming from what `config.out` holds."""
     device = next(models.denoiser.parameters()).device
-    if config.bf16 and device.type != "cuda":
+    if config.bf16 and device.type != "cuda" and not config.decoders:
         raise ConfigError(f"bf16 decoding needs CUDA; the models are on {device}")
+    with contextlib.ExitStack() as stack:
+        decoders = None
+        if config.decoders:  # first, so that a service that is not there fails the run at once
+            decoders = stack.enter_context(RemoteDecoders(config.decoders, models.name, config.bf16, config.size,
+                                                          config.decoder_timeout))
+        return _evaluate(config, models, prior, decoders)
+
+
+def _evaluate(config: EvalConfig, models: ModelSet, prior: IndexPrior | None,
+              decoders: RemoteDecoders | None) -> EvalResult:
+    device = next(models.denoiser.parameters()).device
     config.out.mkdir(parents=True, exist_ok=True)
     limit = config.max_images if config.max_images is not None else QUICK_IMAGES if config.quick else None
     items = load_eval_images(config.data, config.size, limit, models)
@@ -234,7 +263,7 @@ def run_evaluation(config: EvalConfig, models: ModelSet, prior: IndexPrior | Non
         tasks = build_tasks(config.tasks)  # before any decoding: a missing package or folder fails at once
     summaries, counts, sections = {}, {}, {}
     for experiment in config.experiments:
-        rows, run_now = _run_experiment(config, ctx, experiment, items)
+        rows, run_now = _run_experiment(config, ctx, experiment, items, decoders)
         counts[experiment.name] = (run_now, len(rows))
         summaries[experiment.name] = _summarise(config, experiment, rows, fid_scorer)
         write_plots(config.out, experiment, summaries[experiment.name], items)

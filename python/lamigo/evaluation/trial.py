@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,9 +26,12 @@ from lamigo.lami.settings import DecoderSettings
 from lamigo.message import CODEC_NAME, BandwidthReport, GOMessage, ReceivedMessage, pack_with_report
 from lamigo.zoo.sets import ModelSet
 
+if TYPE_CHECKING:
+    from lamigo.lami.decoder import ShowtimeTimings
+
 logger = logging.getLogger(__name__)
 
-__all__ = ["KB", "RESULT_FIELDS", "TrialContext", "run_trial"]
+__all__ = ["KB", "RESULT_FIELDS", "LaMITrial", "TrialContext", "finish_trial", "prepare_lami", "run_trial"]
 
 KB = 1000  # bytes per KB in every table
 
@@ -90,31 +94,49 @@ def _over_the_link(ctx: TrialContext, item: EvalImage, condition: Condition, mes
     return link.received
 
 
-def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
-    from lamigo.lami import LaMIDecoder
-    from lamigo.images import to_uint8
+@dataclass(frozen=True)
+class LaMITrial:
+    """A LaMI-GO trial up to its decode: the message as received (None when lost entirely),
+    the settings to decode it with, and whether to sample plain Paella (the ablation)."""
 
+    received: ReceivedMessage | None
+    settings: DecoderSettings
+    plain: bool
+
+    def record_decode(self, row: dict, timings: ShowtimeTimings) -> None:
+        """Fill `row`'s decode columns: tokens regenerated and the stage seconds."""
+        row.update(tokens_regenerated=int(self.received.regenerate.sum()),
+                   text_s=timings.text_encoding, denoise_s=timings.denoising,
+                   vqgan_s=timings.vqgan_decode, decode_s=timings.total)
+
+
+def prepare_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> LaMITrial:
+    """Send `item` as a GO message under `condition` (filling `row`'s byte and link columns):
+    what is left is to decode it, here (`run_trial`) or on a decoder service
+    (`lamigo.evaluation.remote`)."""
     message, report = _transmit(ctx, item, condition)
     row.update(total_kb=report.total_bytes / KB, header_kb=report.header_bytes / KB,
                mask_kb=report.mask_bytes / KB, text_kb=report.text_bytes / KB,
                indices_kb=report.index_bytes / KB)
-    if condition.setup:
-        message = _over_the_link(ctx, item, condition, message, row)
-        if message is None:
-            return None
-    else:
-        message = ReceivedMessage.whole(message)
+    received = _over_the_link(ctx, item, condition, message, row) if condition.setup else ReceivedMessage.whole(message)
     settings = ctx.decoder.replace(
         steps=condition.steps, renoise=condition.tau, seed=ctx.seed,
         **{name: getattr(condition, name) for name in ("renoise_scope", "cfg_steps")
            if getattr(condition, name) is not None},
     )
-    decoder = LaMIDecoder(ctx.models, settings, bf16=ctx.bf16)
-    result = decoder.decode_messages([message], plain=condition.sampling == "plain")
-    timings = result.timings
-    row.update(tokens_regenerated=int(message.regenerate.sum()),
-               text_s=timings.text_encoding, denoise_s=timings.denoising,
-               vqgan_s=timings.vqgan_decode, decode_s=timings.total)
+    return LaMITrial(received, settings, condition.sampling == "plain")
+
+
+def _run_lami(ctx: TrialContext, item: EvalImage, condition: Condition, row: dict) -> np.ndarray | None:
+    from lamigo.lami import LaMIDecoder
+    from lamigo.images import to_uint8
+
+    trial = prepare_lami(ctx, item, condition, row)
+    if trial.received is None:
+        return None
+    decoder = LaMIDecoder(ctx.models, trial.settings, bf16=ctx.bf16)
+    result = decoder.decode_messages([trial.received], plain=trial.plain)
+    trial.record_decode(row, result.timings)
     return to_uint8(result.images)[0]
 
 
@@ -152,11 +174,16 @@ def run_trial(ctx: TrialContext, item: EvalImage, condition: Condition,
     """One image under one condition (over a link, in the channel's `realisation`): its CSV row
     and the received image (mid-grey when the message was lost: `received` 0, measured like any
     other)."""
-    from lamigo.classical.received import grey
-
     row: dict = {"image": item.name, "realisation": realisation}
     runner = _run_lami if condition.codec == CODEC_NAME else _run_classic
-    received = runner(ctx, item, condition, row)
+    return finish_trial(ctx, item, row, runner(ctx, item, condition, row))
+
+
+def finish_trial(ctx: TrialContext, item: EvalImage, row: dict, received: np.ndarray | None) -> tuple[dict, np.ndarray]:
+    """Measure the image that arrived (None: lost, a mid-grey image) against `item`: the
+    trial's row, completed, and its image."""
+    from lamigo.classical.received import grey
+
     row["received"] = int(received is not None)
     image = received if received is not None else grey(item.image.shape[:2])
     row.update(ctx.metrics.measure(item.image, image))

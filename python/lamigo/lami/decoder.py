@@ -136,11 +136,12 @@ class LaMIDecoder:
         plain: bool = False,
         progress: bool = False,
         stop: Callable[[], bool] | None = None,
+        settings: DecoderSettings | None = None,
     ) -> DecodeResult:
         """Regenerate a batch: received `indices` [B, h', w'] (any value where masked), `mask`
         [B, h', w'] (True = regenerate: policy mask united with lost tokens) and one caption
-        per message. `seed` replaces the settings' seed; ``plain`` is the "without LaMI"
-        ablation. `stop` is asked before every layer of the models (before every step only
+        per message. `settings` replace the decoder's for this batch, and `seed` their seed;
+        ``plain`` is the "without LaMI" ablation. `stop` is asked before every layer of the models (before every step only
         when compiled): once it returns True the decode ends with `lamigo.errors.Cancelled`,
         so a service shutting down waits for one layer, not for a whole batch."""
         indices = torch.as_tensor(indices, dtype=torch.long, device=self.device)
@@ -151,7 +152,9 @@ class LaMIDecoder:
                 f"{len(captions)} captions"
             )
 
-        settings = self.settings if seed is None else self.settings.replace(seed=seed)
+        settings = settings or self.settings
+        if seed is not None:
+            settings = settings.replace(seed=seed)
         with self._stoppable(stop):
             with self._timed() as text_time, self._autocast():
                 cond, uncond = message_conditions(self.models.conditions, list(captions))
@@ -183,10 +186,11 @@ class LaMIDecoder:
         plain: bool = False,
         progress: bool = False,
         stop: Callable[[], bool] | None = None,
+        settings: DecoderSettings | None = None,
     ) -> DecodeResult:
         """Regenerate a batch of GO messages of one geometry: each a `lamigo.message.GOMessage`
         (nothing lost) or a `lamigo.message.ReceivedMessage`, whose lost tokens are united with
-        its policy mask. `stop` as in `decode`."""
+        its policy mask. `seed`, `plain`, `stop` and `settings` as in `decode`."""
         if not messages:
             raise MessageError("no messages to decode")
         received = [m if isinstance(m, ReceivedMessage) else ReceivedMessage.whole(m) for m in messages]
@@ -202,7 +206,8 @@ class LaMIDecoder:
         masks = np.stack([r.regenerate for r in received])
         indices = np.stack([np.asarray(m.indices, dtype=np.int64) for m in messages])
         captions = [m.caption for m in messages]
-        return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress, stop=stop)
+        return self.decode(indices, masks, captions, seed=seed, plain=plain, progress=progress, stop=stop,
+                           settings=settings)
 
     @contextlib.contextmanager
     def _stoppable(self, stop: Callable[[], bool] | None) -> Iterator[None]:

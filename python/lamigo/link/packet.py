@@ -80,7 +80,9 @@ class PacketFlags(enum.IntFlag):
 
 
 _KNOWN_FLAGS = int(PacketFlags.PAYLOAD_CRC | PacketFlags.AUTH | PacketFlags.COUNTED)
-_KINDS = frozenset(int(kind) for kind in PacketKind)
+# Plain ints for the parser, which meets every packet (IntFlag arithmetic cost more than the CRCs).
+_PAYLOAD_CRC, _AUTH, _COUNTED = int(PacketFlags.PAYLOAD_CRC), int(PacketFlags.AUTH), int(PacketFlags.COUNTED)
+_KINDS = {int(kind): kind for kind in PacketKind}
 
 
 def check_message_id(value: Any) -> int:
@@ -127,8 +129,7 @@ class Packet:
         replay `stamp` (sender u16, counter u64) when given; a stamp needs a key)."""
         if stamp is not None and key is None:
             raise PacketError("a replay stamp is only sent on authenticated packets")
-        flags = ((PacketFlags.PAYLOAD_CRC if self.payload_crc else 0) | (PacketFlags.AUTH if key else 0)
-                 | (PacketFlags.COUNTED if stamp is not None else 0))
+        flags = (_PAYLOAD_CRC if self.payload_crc else 0) | (_AUTH if key else 0) | (_COUNTED if stamp is not None else 0)
         header = _HEADER.pack(
             PACKET_VERSION, self.kind, flags, self.message_id, self.tag, self.seq, self.count,
             self.group, len(self.payload),
@@ -168,10 +169,10 @@ class Packet:
             raise PacketError(f"unknown packet kind {kind}")
         if flags & ~_KNOWN_FLAGS:
             raise PacketError(f"unknown packet flags 0x{flags:02x}")
-        auth = AUTH_TAG_BYTES if flags & PacketFlags.AUTH else 0
+        auth = AUTH_TAG_BYTES if flags & _AUTH else 0
         if key is not None and not auth:
             raise PacketError("packet is not authenticated")
-        counted = STAMP_SIZE if flags & PacketFlags.COUNTED else 0
+        counted = STAMP_SIZE if flags & _COUNTED else 0
         if counted and not auth:
             raise PacketError("packet carries a replay stamp without authentication")
         if len(data) != OVERHEAD + length + auth + counted:
@@ -179,14 +180,14 @@ class Packet:
                 f"packet announces a {length}-byte payload but carries {len(data) - OVERHEAD - auth - counted}"
             )
         (stored_crc,) = _TRAILER.unpack_from(data, len(data) - TRAILER_SIZE)
-        payload_crc = bool(flags & PacketFlags.PAYLOAD_CRC)
+        payload_crc = bool(flags & _PAYLOAD_CRC)
         damaged = crc32(data[:-TRAILER_SIZE]) != stored_crc
         if damaged and payload_crc:
             raise PacketError("packet fails its CRC-32")
         if count < 1 or seq >= count:
             raise PacketError(f"packet number {seq} outside a message of {count} packets")
         return cls(
-            message_id=message_id, tag=tag, seq=seq, count=count, kind=PacketKind(kind), group=group,
+            message_id=message_id, tag=tag, seq=seq, count=count, kind=_KINDS[kind], group=group,
             payload=data[HEADER_SIZE : HEADER_SIZE + length], payload_crc=payload_crc,
             damaged=damaged, stamp=_STAMP.unpack_from(data, HEADER_SIZE + length) if counted else None,
         )

@@ -105,17 +105,17 @@ def _longest_fitting_prefix(text: str, coder: TextCoder, max_payload: int) -> in
 
 
 def index_groups(tokens: np.ndarray, coder: IndexCoder, config: LinkConfig) -> list[bytes]:
-    """Code the sent tokens (row-major) in the fewest interleaved groups that each fit a packet."""
+    """Code the sent tokens (row-major) in the fewest interleaved groups that each fit a packet
+    (the groups sized with `IndexCoder.coded_sizes`, then coded once)."""
     if tokens.size == 0:
         return []
-    n_groups = max(1, math.ceil(len(coder.encode(tokens)) / config.max_payload))
+    n_groups = max(1, math.ceil(coder.coded_sizes(tokens, [np.arange(tokens.size)])[0] / config.max_payload))
     while True:
         n_groups = min(n_groups, tokens.size)
         groups = token_groups(tokens.size, n_groups, config.interleaver, config.interleaver_seed)
-        coded = coder.encode_groups(tokens, groups)
-        largest = max(len(data) for data in coded)
+        largest = max(coder.coded_sizes(tokens, groups))
         if largest <= config.max_payload:
-            return coded
+            return coder.encode_groups(tokens, groups)
         if n_groups == tokens.size:
             raise ConfigError(f"one token does not fit a {config.max_payload}-byte payload")
         # Grow in proportion to the overflow; at least one more group per round.

@@ -86,9 +86,13 @@ def pseudo_random_mask(shape: Shape, count: int, seed: int) -> np.ndarray:
     size = shape[0] * shape[1]
     offset = np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
     positions = np.arange(size, dtype=np.uint64) + offset
-    order = np.argsort(_splitmix64(positions), kind="stable")
     mask = np.zeros(size, dtype=bool)
-    mask[order[:count]] = True
+    if 0 < count < size:
+        # The hash is a bijection of distinct positions, so no two tie: the `count` smallest
+        # are one set, which a partial sort finds (a full sort took 10x longer).
+        mask[np.argpartition(_splitmix64(positions), count - 1)[:count]] = True
+    else:
+        mask[:count] = True
     return mask.reshape(shape)
 
 

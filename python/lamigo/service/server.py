@@ -2,10 +2,11 @@
 over ZMQ PUB (and optionally as files).
 
 One process, two threads: a receiver drains the PULL socket, parses each message
-(`lamigo.service.wire.parse_frames`, refusing from the control header alone what its model set
-cannot decode) and appends it to a bounded queue that drops its oldest
+(`lamigo.service.wire.parse_request`, refusing from the control header alone what its model set
+cannot decode, and a request for more than `max_steps` denoising steps) and appends it to a
+bounded queue that drops its oldest
 message when full; the decoding thread takes the oldest message and the queued messages of the
-same geometry, waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
+same geometry and decoder settings (the service's own, or those the message asks for), waiting up to `batch_wait` seconds (counted from the first one's arrival) for a
 full batch of `batch_size` (fewer when their tokens would exceed `max_batch_tokens`), decodes them with `LaMIDecoder.decode_messages` and publishes one
 result per message (`lamigo.service.wire.result_frames`). A message refused (its header gave an
 id, but this model set cannot decode it, it is over a limit, or its batch failed) is answered on
@@ -55,14 +56,16 @@ from lamigo.message import Geometry, ReceivedMessage, ReceiverLimits
 from lamigo.service.curve import CurveKeys, start_authenticator
 from lamigo.service.wire import (
     DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_MAX_STEPS,
     DEFAULT_MAX_TOKENS,
     DEFAULT_MESSAGES_ADDRESS,
     DEFAULT_RESULTS_ADDRESS,
     MAX_HEADER_BYTES,
+    DecodeRequest,
     OversizedError,
     Refusal,
-    parse_frames,
     refusal_frames,
+    parse_request,
     result_frames,
 )
 
@@ -94,6 +97,8 @@ class ServiceConfig:
         max_message_bytes, max_tokens: larger messages are rejected as oversized.
         max_batch_tokens: most latent tokens decoded together (a message above it alone): what
             bounds the time of one batch, and of one layer's work that a stop waits for.
+        max_steps: most denoising steps a message may ask for (`lamigo.service.wire.DecodeRequest`);
+            one asking for more is malformed.
         stats_interval: seconds between statistics lines in the log.
         seed: sampling seed of every batch.
         curve: CURVE keys; None leaves the links unencrypted.
@@ -111,6 +116,7 @@ class ServiceConfig:
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_batch_tokens: int = DEFAULT_MAX_TOKENS
+    max_steps: int = DEFAULT_MAX_STEPS
     stats_interval: float = 30.0
     seed: int = 0
     curve: CurveKeys | None = None
@@ -127,7 +133,7 @@ class ServiceConfig:
             problems.append("batch wait must be >= 0 and the stats interval > 0")
         if self.max_messages is not None and self.max_messages < 1:
             problems.append("max messages must be at least 1")
-        if min(self.max_message_bytes, self.max_tokens, self.max_batch_tokens) < 1:
+        if min(self.max_message_bytes, self.max_tokens, self.max_batch_tokens, self.max_steps) < 1:
             problems.append("size limits must be positive")
         if problems:
             raise ConfigError("bad service configuration: " + "; ".join(problems))
@@ -160,10 +166,16 @@ class ServiceStats:
 class _Queued:
     received: ReceivedMessage
     arrived: float
+    request: DecodeRequest | None = None  #: None: the service's own settings
 
     @property
     def geometry(self) -> Geometry:
         return self.received.message.geometry
+
+    @property
+    def kind(self) -> tuple[Geometry, DecodeRequest | None]:
+        """What messages decoded in one batch share."""
+        return self.geometry, self.request
 
 
 class DecoderService:
@@ -356,7 +368,7 @@ class DecoderService:
 
     def _accept(self, frames: list[bytes]) -> None:
         try:
-            received = parse_frames(frames, self.prior, self.limits)
+            received, request = parse_request(frames, self.prior, self.limits, self.config.max_steps)
         except OversizedError as err:
             self._reject("oversized", err)
             return
@@ -371,7 +383,7 @@ class DecoderService:
                 dropped = self._stats.dropped
                 logger.log(counted_level(dropped), "queue full (%d): dropped the oldest message (%d dropped so far)",
                            self.config.queue_size, dropped)
-            self._queue.append(_Queued(received, time.monotonic()))
+            self._queue.append(_Queued(received, time.monotonic(), request))
             self._condition.notify()
 
     def _reject(self, counter: str, err: MessageError) -> None:
@@ -418,7 +430,7 @@ class DecoderService:
             self._stats.refusals_unsent += len(refusals) - sent
 
     def _next_batch(self) -> list[_Queued]:
-        """The oldest message and up to batch_size - 1 queued ones of its geometry (as many as fit
+        """The oldest message and up to batch_size - 1 queued ones of its geometry and settings (as many as fit
         max_batch_tokens, the oldest alone if it does not), once the batch is full or the oldest has waited batch_wait; [] when nothing came within POLL_SECONDS.
         Only this thread changes decoded and failed, so they are read here without the lock."""
         config = self.config
@@ -432,7 +444,7 @@ class DecoderService:
                 first = self._queue[0]
                 geometry = first.geometry
                 full = min(limit, max(1, config.max_batch_tokens // (geometry.latent_height * geometry.latent_width)))
-                batch = [item for item in self._queue if item.geometry == geometry][:full]
+                batch = [item for item in self._queue if item.kind == first.kind][:full]
                 wait = first.arrived + config.batch_wait - time.monotonic()
                 if len(batch) == full or wait <= 0:
                     for item in batch:
@@ -443,9 +455,14 @@ class DecoderService:
 
     def _decode(self, batch: list[_Queued]) -> None:
         started = time.monotonic()
+        request = batch[0].request
         try:
-            result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed,
-                                                  stop=self._stopping.is_set)
+            if request is None:
+                result = self.decoder.decode_messages([item.received for item in batch], seed=self.config.seed,
+                                                      stop=self._stopping.is_set)
+            else:
+                result = self.decoder.decode_messages([item.received for item in batch], settings=request.settings,
+                                                      plain=request.plain, stop=self._stopping.is_set)
             images = to_uint8(result.images)
         except Cancelled as stopped:
             logger.info("stopped while decoding a batch of %d message(s), abandoned: %s", len(batch), stopped)
@@ -484,13 +501,16 @@ class DecoderService:
         received = item.received
         mask, lost = received.message.mask, received.lost
         timings = result.timings
+        if item.request is None:  # what the batch was sampled with (`decode_messages`)
+            settings = {**self.decoder.settings.as_dict(), "seed": self.config.seed, "plain": False}
+        else:
+            settings = item.request.as_dict()
         return {
             "message_id": received.message_id,
             "tokens": int(mask.size),
             "tokens_masked_by_policy": int(mask.sum()),
             "tokens_lost": int((lost & ~mask).sum()),
-            **self.decoder.settings.as_dict(),
-            "seed": self.config.seed,  # what the batch was sampled with (`decode_messages`)
+            **settings,
             "decode_seconds": round(seconds, 6),
             "stage_seconds": {"text": round(timings.text_encoding, 6), "denoising": round(timings.denoising, 6),
                               "vqgan": round(timings.vqgan_decode, 6)},
@@ -498,6 +518,7 @@ class DecoderService:
             "batch_size": batch_size,
             "model_set": self.model_set,
             "device": str(self.decoder.device),
+            "bf16": self.decoder.bf16,
             "height": int(image.shape[0]),
             "width": int(image.shape[1]),
             "caption": received.message.caption,

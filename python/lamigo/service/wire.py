@@ -4,14 +4,18 @@ A message to the service is one multipart ZMQ message of three frames (wire vers
 
     0  UTF-8 JSON header {"wire": 2, "kind": "go-message", "message_id": 0..65535,
        "link": {packets_expected, packets_received, ..., tokens_lost} (absent when the message
-       did not cross a link), "info": {the sender's plain fields, e.g. "source"} (optional)}
+       did not cross a link), "info": {the sender's plain fields, e.g. "source"} (optional),
+       "decoder": {"steps", "renoise", "cfg", "cfg_steps", "temperature", "renoise_scope",
+       "seed", "plain"} (optional: how to decode this message, every field given; absent, the
+       service decodes with its own settings)}
     1  the GO message as `lamigo.message.pack_message` writes it: what arrived, with a
        placeholder index 0 at every token lost on the link
     2  the lost-token bitmap: `np.packbits` of the [h', w'] bool map (True = lost), row-major;
        empty when nothing was lost
 
-`message_frames` builds them from a `lamigo.message.ReceivedMessage`, `parse_frames` reads
-them back into one (`received_from_pdu` reads a PDU into one where it is, without frames).
+`message_frames` builds them from a `lamigo.message.ReceivedMessage` (and a `DecodeRequest`),
+`parse_frames` reads them back into one (`parse_request` into one and its request, for the
+service; it refuses a request asking for more than `max_steps` denoising steps) (`received_from_pdu` reads a PDU into one where it is, without frames).
 `pdu_frames` builds them from a PDU as the GNU Radio blocks pass it
 (`message_id`, `lost_map` as a uint8 array of the bitmap above, link statistics) without
 parsing the GO message, so a client that only forwards needs no model set. Version 1 (the link
@@ -53,6 +57,7 @@ from PIL import Image
 
 from lamigo.coding.prior import IndexPrior
 from lamigo.errors import ConfigError, LamigoError, MessageError
+from lamigo.lami.settings import DecoderSettings
 from lamigo.link.packet import check_message_id
 from lamigo.message import (
     DEFAULT_MAX_MESSAGE_BYTES,
@@ -68,11 +73,13 @@ __all__ = [
     "DEFAULT_MAX_MESSAGE_BYTES",
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MAX_RESULT_PIXELS",
+    "DEFAULT_MAX_STEPS",
     "DEFAULT_MESSAGES_ADDRESS",
     "DEFAULT_RESULTS_ADDRESS",
     "MAX_HEADER_BYTES",
     "MAX_REASON_CHARS",
     "WIRE_VERSION",
+    "DecodeRequest",
     "OversizedError",
     "Refusal",
     "max_png_bytes",
@@ -80,6 +87,7 @@ __all__ = [
     "parse_frames",
     "pdu_frames",
     "parse_reply",
+    "parse_request",
     "parse_result",
     "received_from_pdu",
     "refusal_frames",
@@ -100,6 +108,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: the largest result image a client accepts unless told otherwise: 1024x1024, what the service
 #: decodes at most by default (DEFAULT_MAX_TOKENS latent tokens of the f=4 VQGAN)
 DEFAULT_MAX_RESULT_PIXELS = 16 * DEFAULT_MAX_TOKENS
+#: the most denoising steps a message may ask the service for unless told otherwise: the
+#: paper's longest setting, tau/T 194/200
+DEFAULT_MAX_STEPS = 200
+_SEED_LIMIT = 2**32
 _LINK_FIELDS = frozenset(item.name for item in fields(LinkStats)) | {"packets_lost"}
 #: PDU metadata that is not sender information: the wire format's own, or its own frame
 _PDU_OWN_KEYS = frozenset({"message_id", "lost_map", "tokens", "wire", "kind"}) | _LINK_FIELDS
@@ -110,14 +122,37 @@ class OversizedError(MessageError):
     """A message over the byte or token limit (a MessageError, told apart for counting)."""
 
 
-def message_frames(received: ReceivedMessage, prior: IndexPrior | None = None) -> list[bytes]:
-    """Frames for a message as received (`ReceivedMessage.whole` for one sent complete)."""
+@dataclass(frozen=True)
+class DecodeRequest:
+    """How a sender asks the service to decode one message: the LaMI decoder's settings (its
+    seed included) and ``plain``, Paella's sampling from noise without LaMI (the ablation of
+    `LaMIDecoder.decode`)."""
+
+    settings: DecoderSettings
+    plain: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """The request as the header's "decoder" object."""
+        return {**self.settings.as_dict(), "plain": self.plain}
+
+
+_REQUEST_FIELDS = frozenset(DecodeRequest(DecoderSettings()).as_dict())
+
+
+def message_frames(received: ReceivedMessage, prior: IndexPrior | None = None,
+                   request: DecodeRequest | None = None) -> list[bytes]:
+    """Frames for a message as received (`ReceivedMessage.whole` for one sent complete), with
+    `request` the settings the service is to decode it with (None: the service's own)."""
     header: dict[str, Any] = {"wire": WIRE_VERSION, "kind": MESSAGE_KIND,
                               "message_id": check_message_id(received.message_id)}
     if received.link is not None:
         header["link"] = received.link.as_dict()
     if received.info:
         header["info"] = _plain_fields(received.info, ConfigError)
+    if request is not None:
+        if not 0 <= request.settings.seed < _SEED_LIMIT:
+            raise ConfigError(f"a decode request's seed must be a 32-bit unsigned integer, got {request.settings.seed}")
+        header["decoder"] = request.as_dict()
     lost = np.packbits(received.lost.ravel()).tobytes() if received.lost.any() else b""
     return [_dump_json(header), pack_message(received.message, prior), lost]
 
@@ -168,14 +203,36 @@ def parse_frames(
 ) -> ReceivedMessage:
     """Read the frames of one message (bytes or `zmq.Frame`). Raises MessageError, saying what is
     wrong, on anything malformed, truncated, of another version, or that `limits` refuse (an
-    OversizedError for the byte and token limits) before any of it is decoded."""
+    OversizedError for the byte and token limits) before any of it is decoded; a message that
+    asks for decoder settings is refused (`parse_request` reads those)."""
+    received, request = _parse(frames, prior, limits, None)
+    if request is not None:
+        raise MessageError(f"message {received.message_id} asks for decoder settings, which this receiver "
+                           "does not take")
+    return received
+
+
+def parse_request(
+    frames: Sequence[bytes],
+    prior: IndexPrior | None = None,
+    limits: ReceiverLimits | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+) -> tuple[ReceivedMessage, DecodeRequest | None]:
+    """Read the frames of one message as `parse_frames` does, and the settings it asks to be
+    decoded with (None when it asks for none). Raises MessageError as `parse_frames` does, and
+    when the request is malformed or asks for more than `max_steps` denoising steps."""
+    return _parse(frames, prior, limits, max_steps)
+
+
+def _parse(frames: Sequence[bytes], prior: IndexPrior | None, limits: ReceiverLimits | None,
+           max_steps: int | None) -> tuple[ReceivedMessage, DecodeRequest | None]:
     limits = limits or ReceiverLimits()
     if isinstance(frames, (bytes, bytearray, memoryview, str)) or len(frames) != 3:
         raise MessageError(f"a GO message on the wire has 3 frames (header, message, lost map), got {len(frames)}")
     header_bytes, message_bytes, lost_bytes = (bytes(frame) for frame in frames)
     header = _load_json(header_bytes, "header")
     try:
-        return _parse_header(header, message_bytes, lost_bytes, prior, limits)
+        return _parse_header(header, message_bytes, lost_bytes, prior, limits, max_steps)
     except MessageError as err:
         if err.message_id is None:  # the id the header gives, so the service can answer the sender
             err.message_id = _id_or_none(header.get("message_id"))
@@ -183,9 +240,9 @@ def parse_frames(
 
 
 def _parse_header(header: dict[str, Any], message_bytes: bytes, lost_bytes: bytes, prior: IndexPrior | None,
-                  limits: ReceiverLimits) -> ReceivedMessage:
+                  limits: ReceiverLimits, max_steps: int | None) -> tuple[ReceivedMessage, DecodeRequest | None]:
     _check_kind(header, MESSAGE_KIND)
-    unknown = sorted(set(header) - {"wire", "kind", "message_id", "link", "info"})
+    unknown = sorted(set(header) - {"wire", "kind", "message_id", "link", "info", "decoder"})
     if unknown:
         raise MessageError(f"header fields {unknown} are not part of wire version {WIRE_VERSION}")
     message_id = check_message_id(header.get("message_id"))
@@ -194,7 +251,47 @@ def _parse_header(header: dict[str, Any], message_bytes: bytes, lost_bytes: byte
     if not isinstance(info, dict):
         raise MessageError("header info must be an object")
     info = _plain_fields(info, MessageError)
-    return _received(message_id, message_bytes, lost_bytes, link, info, prior, limits)
+    request = None
+    if "decoder" in header:
+        if max_steps is None:
+            raise MessageError(f"message {message_id} asks for decoder settings, which this receiver does not take")
+        request = _decode_request(message_id, header["decoder"], max_steps)
+    return _received(message_id, message_bytes, lost_bytes, link, info, prior, limits), request
+
+
+def _decode_request(message_id: int, value: Any, max_steps: int) -> DecodeRequest:
+    """The header's "decoder" object as a request: every field present, of its type, within
+    the bounds `DecoderSettings` checks, and at most `max_steps` steps."""
+    def whole(item: Any) -> bool:
+        return type(item) is int
+
+    def number(item: Any) -> bool:  # an int that float() takes without overflow, or a (finite) float
+        return type(item) is float or whole(item) and abs(item) <= 2**53
+
+    where = f"message {message_id}: decoder settings"
+    if not isinstance(value, dict) or set(value) != _REQUEST_FIELDS:
+        raise MessageError(f"{where} must be an object of exactly {sorted(_REQUEST_FIELDS)}")
+    temperature = value["temperature"]
+    checks = {
+        "steps": whole(value["steps"]), "renoise": whole(value["renoise"]), "cfg": number(value["cfg"]),
+        "cfg_steps": value["cfg_steps"] is None or whole(value["cfg_steps"]),
+        "temperature": isinstance(temperature, list) and len(temperature) == 2 and all(map(number, temperature)),
+        "renoise_scope": isinstance(value["renoise_scope"], str),
+        "seed": whole(value["seed"]) and 0 <= value["seed"] < _SEED_LIMIT,
+        "plain": type(value["plain"]) is bool,
+    }
+    wrong = sorted(name for name, good in checks.items() if not good)
+    if wrong:
+        raise MessageError(f"{where}: {', '.join(wrong)} not of the right type or range")
+    if not 1 <= value["steps"] <= max_steps:
+        raise MessageError(f"{where}: {value['steps']} denoising steps, this service takes 1 to {max_steps}")
+    try:
+        settings = DecoderSettings(
+            steps=value["steps"], renoise=value["renoise"], cfg=float(value["cfg"]), cfg_steps=value["cfg_steps"],
+            temperature=tuple(temperature), renoise_scope=value["renoise_scope"], seed=value["seed"])
+    except ConfigError as err:
+        raise MessageError(f"{where}: {err}") from None
+    return DecodeRequest(settings, value["plain"])
 
 
 def received_from_pdu(

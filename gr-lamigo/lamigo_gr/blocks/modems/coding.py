@@ -24,14 +24,15 @@ def crc_check() -> digital.crc_check:
     return digital.crc_check(**_CRC, discard_crc=True, skip_header_bytes=0)
 
 
-def cc_encoder(frame_bits: int):
-    """The convolutional encoder (a `fec.generic_encoder`) for frames of up to `frame_bits`."""
-    return fec.cc_encoder_make(frame_bits, CC_K, CC_RATE, CC_POLYS, 0, fec.CC_TERMINATED, True)
+def cc_encoder(frame_bits: int, mode=fec.CC_TERMINATED):
+    """The convolutional encoder (a `fec.generic_encoder`) for frames of up to `frame_bits`;
+    `mode` fec.CC_TAILBITING for short fixed frames (no tail: exactly twice the bits)."""
+    return fec.cc_encoder_make(frame_bits, CC_K, CC_RATE, CC_POLYS, 0, mode, mode == fec.CC_TERMINATED)
 
 
-def cc_decoder(frame_bits: int):
+def cc_decoder(frame_bits: int, mode=fec.CC_TERMINATED):
     """Its soft-input Viterbi decoder (a `fec.generic_decoder`) for frames of up to `frame_bits`."""
-    return fec.cc_decoder.make(frame_bits, CC_K, CC_RATE, CC_POLYS, 0, -1, fec.CC_TERMINATED, True)
+    return fec.cc_decoder.make(frame_bits, CC_K, CC_RATE, CC_POLYS, 0, -1, mode, mode == fec.CC_TERMINATED)
 
 
 def coded_bytes(packet_bytes: int, code: str) -> int:
