@@ -11,22 +11,23 @@ import pytest
 import yaml
 
 from lamigo.lami import DecoderSettings, LaMIDecoder
+from lamigo.link.channel import snr_db
 from lamigo.zoo.sets import load_model_set
 from lamigo.service.wire import parse_frames
 from lamigo_gr.apps.flowgraphs import FLOWGRAPHS_DIR, check_flowgraph, compile_flowgraph, flowgraph_parameters
 from lamigo_gr.apps.loopback import run_loopback
 
 FLOWGRAPHS = sorted(path.stem for path in FLOWGRAPHS_DIR.glob("*.grc"))
-TX = ["image_source", "packetizer", "gfsk_pdu_tx"]
-RX = ["gfsk_pdu_rx", "depacketizer", "decoder_client"]
+TX = ["image_source", "packetizer", "blocks.modems.by_name.modem_tx"]
+RX = ["blocks.modems.by_name.modem_rx", "depacketizer", "decoder_client"]
 OUR_BLOCKS = {"loopback_sim": TX + RX, "loopback_gui": TX + RX + ["blocks.link_monitor.link_monitor"],
-              "loopback_classical": TX + ["gfsk_pdu_rx", "classical_receiver"],
+              "loopback_classical": TX + ["blocks.modems.by_name.modem_rx", "classical_receiver"],
               "tx_uhd": TX, "tx_hackrf": TX, "tx_zmq": TX, "rx_uhd": RX, "rx_hackrf": RX, "rx_zmq": RX}
 KEYED_BLOCKS = {"packetizer", "depacketizer", "classical_receiver"}
 RADIO_BLOCKS = {"tx_uhd": "uhd.usrp_sink", "rx_uhd": "uhd.usrp_source", "tx_hackrf": "soapy.sink",
-                "rx_hackrf": "soapy.source", "loopback_sim": "channels.channel_model",
-                "loopback_classical": "channels.channel_model",
-                "loopback_gui": "channels.channel_model",
+                "rx_hackrf": "soapy.source", "loopback_sim": "blocks.channels.radio_channel",
+                "loopback_classical": "blocks.channels.radio_channel",
+                "loopback_gui": "blocks.channels.radio_channel",
                 "tx_zmq": "zeromq.push_sink", "rx_zmq": "zeromq.pull_source"}
 
 
@@ -64,7 +65,7 @@ def test_the_per_sweep_explains_its_options():
     assert done.returncode == 0, done.stderr
     text = " ".join(done.stdout.split())
     assert "packet error rate versus SNR" in text
-    for option in ("--noise-voltages", "--baselines", "--out", "--images", "--size", "--model-set", "--noise-seed",
+    for option in ("--snr-db", "--modems", "--channels", "--seeds", "--sample-rate", "--baselines", "--out", "--images", "--size", "--model-set", "--noise-seed",
                    "--max-payload", "--control-copies", "--steps", "--renoise"):
         assert option in text
 
@@ -86,9 +87,10 @@ def test_the_check_catches_what_grcc_lets_through(tmp_path, key, value, problem)
 
 
 def _loopback(build_dir, address, noise_voltage, count):
+    # the flowgraph takes the SNR per sample; a noise voltage V on the unit-power GFSK signal is -20 log10 V dB
     return run_loopback(build_dir, images="photo:coffee;photo:chelsea", count=count, size="64x64",
                         caption="a cup of coffee", model_set="tiny", control_copies=5,
-                        service=address, noise_voltage=noise_voltage, freq_offset=0.001,
+                        service=address, snr_db=snr_db(noise_voltage), freq_offset=0.001,
                         timing_offset=1.0002, noise_seed=3)
 
 
@@ -132,7 +134,7 @@ def test_a_classical_file_crosses_the_classical_loopback(build_dir, tmp_path):
     from lamigo.images import fit_image, load_image
 
     result = run_loopback(build_dir, codec="jpeg-rst", images="photo:coffee", size="64x64", budget=2500,
-                          noise_voltage=0.3, noise_seed=1, output_folder=str(tmp_path))
+                          snr_db=snr_db(0.3), noise_seed=1, output_folder=str(tmp_path))
     assert result.messages_sent == 1 and result.sent_meta[0]["codec"] == "jpeg-rst"
     assert len(result.sent[0]) < result.bytes_on_air <= 2500
     assert result.packets_received == result.packets_sent > 0

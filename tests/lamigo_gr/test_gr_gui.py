@@ -23,7 +23,7 @@ app = Qt.QApplication(["loopback_gui"])
 top_block = load_top_block_class("loopback_gui", build_dir)(
     images="photo:coffee", count=1, size="64x64", model_set="tiny", interval=0.0,
     service=service, results=results)
-top_block.set_noise_voltage(0.3)
+top_block.set_snr_db(10.46)  # noise voltage 0.3 on the unit-power signal
 top_block.start()
 top_block.show()
 deadline = time.monotonic() + 240

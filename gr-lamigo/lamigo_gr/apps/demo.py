@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "-20 log10(V) dB: 0.2 loses nothing, 0.5 about 5%% of the packets, 0.55 about 20%%, "
                         "0.6 about half (default: %(default)s)")
     parser.add_argument("--noise-seed", type=int, default=defaults["noise_seed"], help="seed of the channel noise (default: %(default)s)")
+    parser.add_argument("--modem", default=defaults["modem"],
+                        help="modem by name (lamigo_gr.blocks.modems.MODEMS: gfsk, psk-cc, ofdm-qpsk-cc, ...; "
+                        "the packet-loss figures of --noise-voltage are GFSK's) (default: %(default)s)")
+    parser.add_argument("--channel", default=defaults["channel"],
+                        help="channel by name (lamigo_gr.blocks.channels.CHANNELS: awgn, rayleigh, rician, "
+                        "multipath, dynamic) (default: %(default)s)")
     add_decoder_options(parser)  # passed on to the decoder service
     add_model_set_option(parser, weights_option=False)
     parser.add_argument("--out", default="out/demo", help="output folder (default: %(default)s)")
@@ -142,11 +148,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     service, listen, _ = start_service(_service_arguments(args, model_set, service_folder), service_log,
                                        args.verbose)
     try:
-        logger.info("running flowgraphs/loopback_sim.grc at noise voltage %.3f", args.noise_voltage)
+        logger.info("running flowgraphs/loopback_sim.grc at noise voltage %.3f (%s over %s)", args.noise_voltage,
+                    args.modem, args.channel)
         started = time.perf_counter()
         link = run_loopback(images=args.image, count=1, size=args.size, caption=caption,
-                            model_set=model_set, service=listen, noise_voltage=args.noise_voltage,
-                            noise_seed=args.noise_seed)
+                            model_set=model_set, service=listen, snr_db=snr_db(args.noise_voltage),
+                            noise_seed=args.noise_seed, modem=args.modem, channel=args.channel)
         logger.info("link: %d of %d packets arrived", link.packets_received, link.packets_sent)
         if link.messages_received == 0:
             raise RunError(f"the message was lost on the link ({link.packets_received} of "

@@ -3,7 +3,7 @@ classical file) from Python, and what it carried (`LoopbackResult`). The SNR swe
 (`lamigo_gr.apps.sweep`) and the demo run it; `lamigo_gr.apps.loopback` is the sweep's command.
 
     from lamigo_gr.apps.loopback import run_loopback
-    result = run_loopback(images="photo:coffee", size="64x64", noise_voltage=0.6)
+    result = run_loopback(images="photo:coffee", size="64x64", modem="psk-cc", snr_db=3.0)
     print(result.packet_error_rate)
 
 Every parameter not given takes the flowgraph's own default (its GRC parameter blocks).
@@ -82,6 +82,8 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = CODEC_NAME, **p
     second at the end, when no service runs)."""
     from gnuradio import blocks
 
+    from lamigo_gr.support.burst_link import release
+
     go = codec == CODEC_NAME
     name = FLOWGRAPH if go else CLASSICAL_FLOWGRAPH
     if not go:
@@ -92,10 +94,15 @@ def run_loopback(build_dir: str | Path = BUILD_DIR, codec: str = CODEC_NAME, **p
     sent, packets, arrived, received = (blocks.message_debug() for _ in range(4))
     top_block.msg_connect(top_block.go_source, "out", sent, "store")
     top_block.msg_connect(top_block.packetizer, "out", packets, "store")
-    top_block.msg_connect(top_block.gfsk_pdu_rx, "out", arrived, "store")
+    top_block.msg_connect(top_block.modem_rx, "out", arrived, "store")
     top_block.msg_connect(receiver, "out", received, "store")
     top_block.start()
-    top_block.wait()
+    try:
+        top_block.wait()
+    finally:
+        # the messages recorded stay readable; GNU Radio's buffers go now, not at the process's end
+        top_block.stop()
+        release(top_block)
     outputs = _pdus(received)
     if go:
         stats = receiver.stats

@@ -91,15 +91,40 @@ def _settle(count: Callable[[], int], expected: int, timeout: float, poll: float
         time.sleep(poll)
 
 
-def release(top_block: gr.top_block, *hier_blocks: gr.hier_block2 | None) -> None:
-    """Disconnect a finished flowgraph and its hierarchical blocks. A Python hier block wired to
-    its own ports holds itself (a shared-pointer cycle), so without this every run keeps its
-    blocks and their stream buffers (shared-memory segments, a few thousand per machine) until
-    the process ends; a sweep of many runs would run out of them."""
+def _held_blocks(holder: object, seen: set[int]) -> list:
+    """The GNU Radio blocks (hierarchical or not) held by `holder`'s attributes, depth first, each once."""
+    found = []
+    for value in vars(holder).values() if hasattr(holder, "__dict__") else ():
+        if id(value) not in seen and (isinstance(value, gr.hier_block2) or hasattr(value, "set_detail")
+                                      or hasattr(value, "to_basic_block")):
+            seen.add(id(value))
+            found += [value, *_held_blocks(value, seen)]
+    return found
+
+
+def release(top_block: gr.top_block, *blocks_: gr.basic_block | gr.hier_block2 | None) -> None:
+    """Free a finished (stopped) flowgraph's stream buffers now. GNU Radio keeps a block's buffers
+    (SysV shared-memory segments, a few thousand per machine) in its block detail for as long as
+    the block lives, and Python blocks and hier blocks live on in reference cycles (a hier block
+    wired to its own ports, a message handler bound to its block), so a process that runs many
+    flowgraphs (a sweep, the test suite) ran out of segments. This disconnects the flowgraph and
+    every hierarchical block, and drops the detail of every block: those given and every block
+    the top block or they hold as attributes (as a generated flowgraph's top block, `modem_tx`
+    and `modem_rx` hold theirs). The blocks' Python state (counters, stored messages) stays."""
+    seen: set[int] = set()
+    held = _held_blocks(top_block, seen)
+    for block in blocks_:
+        if block is not None and id(block) not in seen:
+            seen.add(id(block))
+            held += [block, *_held_blocks(block, seen)]
     top_block.disconnect_all()
-    for block in hier_blocks:
-        if block is not None:
+    for block in held:
+        if isinstance(block, gr.hier_block2):
             block.disconnect_all()
+    for block in held:
+        for target in (block, getattr(block, "_impl", None)):  # a Python hier block's C++ side
+            if target is not None and hasattr(target, "set_detail"):
+                target.set_detail(None)
 
 
 def modulate(tx: gr.hier_block2, packets: Sequence[bytes], timeout: float = 60.0) -> Bursts:

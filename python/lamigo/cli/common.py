@@ -36,11 +36,12 @@ def add_renamed_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup
 
 
 def add_realisations_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, per: str) -> None:
-    """--realisations N: channel realisations per point of `lamigo eval` and the loopback sweep."""
-    parser.add_argument("--realisations", type=int, default=1, metavar="N",
-                        help=f"channel realisations per {per}, each of its own seed derived from the run's; "
-                        "the tables give the means over all and the spread (standard deviation) over "
-                        "the realisations (default: %(default)s)")
+    """--seeds N: channel realisations per point of `lamigo eval` and the loopback sweep (dest
+    `realisations`; --realisations, its old name, still read)."""
+    add_renamed_option(parser, "--seeds", "--realisations", dest="realisations", type=int, default=1, metavar="N",
+                       help=f"channel realisations per {per}, each of its own seed derived from the run's; "
+                       "the tables give the means over all and the spread (standard deviation) over "
+                       "the realisations (default: %(default)s)")
 
 
 def add_model_set_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, weights_option: bool = True) -> None:

@@ -103,13 +103,15 @@ register_modem(Modem("gfsk", gfsk_pdu_tx, gfsk_pdu_rx, bits_per_symbol=1, code_r
                      description="uncoded GFSK, modulation index 1, BT 0.5, 4 samples per symbol",
                      occupied_bandwidth=0.5, frame_samples=gfsk_frame_samples))  # Carson: 2 (dev + Rs/2) = 2 Rs
 
+_PSK_BANDWIDTH = (1 + 0.35) / 2  # root-raised-cosine, excess bandwidth 0.35, 2 samples per symbol
 register_modem(Modem("psk-cc", psk_pdu_tx, psk_pdu_rx, bits_per_symbol=2, code_rate=0.5, samples_per_symbol=2,
                      description="burst QPSK, K=7 rate-1/2 convolutional code (soft Viterbi), RRC 0.35, "
-                                 "2 samples per symbol"))
+                                 "2 samples per symbol", occupied_bandwidth=_PSK_BANDWIDTH))
 register_modem(Modem("psk-uncoded", functools.partial(psk_pdu_tx, code="none"),
                      functools.partial(psk_pdu_rx, code="none"), bits_per_symbol=2, code_rate=1,
                      samples_per_symbol=2, description="burst QPSK as psk-cc with an uncoded payload "
-                                                       "(the header still coded): psk-cc's FEC peer"))
+                                                       "(the header still coded): psk-cc's FEC peer",
+                     occupied_bandwidth=_PSK_BANDWIDTH))
 
 for _modulation in ofdm.MODULATIONS:
     for _code, _suffix, _what in (("none", "", "uncoded"), ("cc", "-cc", "K=7 rate-1/2 convolutional code (soft Viterbi)")):

@@ -48,6 +48,7 @@ from lamigo.errors import ConfigError
 from lamigo_gr.blocks.modems.coding import (CC_RATE, CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
 from lamigo_gr.blocks.modems.gfsk import DEFAULT_ACCESS_CODE
+from lamigo_gr.blocks.modems.ofdm import _length_guard
 
 LENGTH_TAG = "packet_len"
 PAYLOAD_TAG = "payload symbols"  # what header_format_default's parser names the payload length
@@ -197,8 +198,12 @@ class psk_pdu_tx(gr.hier_block2):
         self.scale = blocks.multiply_const_cc(amplitude * turn)
         self._turn = turn
 
+        # when the flowgraph's upstream is done, an empty packet follows the last one, so that the
+        # receiver's header/payload demux still takes in the last real burst before the stream ends
+        self.flush = _length_guard(0, max_packet + CRC_BYTES, "PSK transmitter", flush_on_done=True)
         self.msg_connect(self, "in", self.crc_append, "in")
-        self.msg_connect(self.crc_append, "out", self.payload_encoder, "in")
+        self.msg_connect(self.crc_append, "out", self.flush, "in")
+        self.msg_connect(self.flush, "out", self.payload_encoder, "in")
         self.msg_connect(self.payload_encoder, "out", self.interleave, "in")
         self.msg_connect(self.interleave, "out", self.formatter, "in")
         self.msg_connect(self.formatter, "header", self.header_encoder, "in")
@@ -458,7 +463,9 @@ class psk_pdu_rx(gr.hier_block2):
         self.msg_connect(self.soft_bits, "out", self.payload_decoder, "in")
         self.msg_connect(self.payload_decoder, "out", self.trim, "in")
         self.msg_connect(self.trim, "out", self.crc_check, "in")
-        self.msg_connect(self.crc_check, "ok", self, "out")
+        self.out_guard = _length_guard(1, max_packet, "PSK receiver")  # drops the transmitter's empty flush packet
+        self.msg_connect(self.crc_check, "ok", self.out_guard, "in")
+        self.msg_connect(self.out_guard, "out", self, "out")
         if symbols:
             self.connect(recovered[-1], self)
 
