@@ -154,6 +154,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=200, help="different GO messages (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="times as many different messages, for a longer measurement (default: %(default)s)")
     parser.add_argument("--size", type=int, default=256, help="image side, multiple of 32 (default: %(default)s)")
     parser.add_argument("--payload", type=int, default=105, help="packet payload bytes (default: %(default)s)")
     parser.add_argument("--model-set", default="default", help="model set (default: %(default)s)")
@@ -171,7 +173,7 @@ def main() -> None:
                               index_prior=prior, table_weight=control_byte_weight(config))
     photos = [load_image(f"photo:{name}") for name in BUNDLED_PHOTOS]
     encode_seconds, pack_seconds = camera_stream(transmitter, photos)
-    messages = go_messages(transmitter, photos, args.messages)
+    messages = go_messages(transmitter, photos, args.messages * args.rounds)
     counts = [len(packetize(unpack_message(data, prior), i, config, prior)) for i, data in enumerate(messages)]
     packets = [p.to_bytes() for i, data in enumerate(messages)
                for p in packetize(unpack_message(data, prior), i, config, prior)]
