@@ -47,7 +47,7 @@ from gnuradio.digital import ofdm_txrx
 from lamigo.logs import RateLimitedLog
 from lamigo_gr.blocks.modems.coding import (CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
-from lamigo_gr.support.done import SYSTEM_PORT, drain, is_done
+from lamigo_gr.blocks.modems.length_guard import length_guard
 
 logger = logging.getLogger(__name__)
 
@@ -148,48 +148,6 @@ def _decoder(code: str, mtu: int) -> fec.async_decoder:
     else:
         coder = fec.dummy_decoder.make(8 * mtu)
     return fec.async_decoder(coder, True, False, mtu)
-
-
-class _length_guard(gr.basic_block):
-    """PDUs on `in` -> those of `min_items` to `max_items` items on `out`; longer ones dropped
-    with a rate-limited warning (GNU Radio's FEC and tagged-stream blocks throw, and stop their
-    thread, on a PDU longer than they were built for), shorter ones silently (the empty packet
-    that flushes a receiver at the end of a stream).
-
-    With `flush_on_done`, when the flowgraph's upstream is done the block sends an empty packet
-    with its CRC after the queued ones: its frame trails the last real one, so the receiver, whose header
-    and payload demux waits for each header's decoding, still takes in the last real frame
-    before the stream ends (the flush frame itself may be lost with the stream's end)."""
-
-    def __init__(self, min_items: int, max_items: int, what: str, flush_on_done: bool = False) -> None:
-        gr.basic_block.__init__(self, "lamigo_length_guard", None, None)
-        self.min_items, self.max_items, self.what, self.dropped = int(min_items), int(max_items), what, 0
-        self._log = RateLimitedLog(logger)
-        self.message_port_register_in(pmt.intern("in"))
-        self.message_port_register_out(pmt.intern("out"))
-        self.set_msg_handler(pmt.intern("in"), self._handle)
-        if flush_on_done:
-            self.set_msg_handler(SYSTEM_PORT, self._system)
-
-    def _handle(self, msg) -> None:
-        if not pmt.is_pair(msg) or not pmt.is_uniform_vector(pmt.cdr(msg)):
-            self.dropped += 1
-            self._log.warning("%s: dropped a message that is not a PDU", self.what)
-            return
-        length = pmt.length(pmt.cdr(msg))
-        if length > self.max_items:
-            self.dropped += 1
-            self._log.warning("%s: dropped a PDU of %d items, more than the %d this modem was built for",
-                              self.what, length, self.max_items)
-        elif length >= self.min_items:
-            self.message_port_pub(pmt.intern("out"), msg)
-
-    def _system(self, msg) -> None:
-        if is_done(msg):
-            drain(self, "in", self._handle)
-            # an empty packet with its CRC-32 (that of no bytes is 0)
-            self.message_port_pub(pmt.intern("out"), pmt.cons(pmt.make_dict(), pmt.make_u8vector(CRC_BYTES, 0)))
-        self.to_basic_block().system_handler(msg)
 
 
 class _cfo_tagger(gr.sync_block):
@@ -428,7 +386,7 @@ class ofdm_pdu_tx(gr.hier_block2):
         max_symbols = frame_symbols(int(max_packet), modulation, code) - SYNC_SYMBOLS
         self.modulation, self.code = modulation, code
 
-        self.guard = _length_guard(0, max_packet + CRC_BYTES, "OFDM transmitter", flush_on_done=True)
+        self.guard = length_guard(0, max_packet + CRC_BYTES, "OFDM transmitter", flush_on_done=True)
         self.crc_append = crc_append()
         self.scramble_stream = pdu.pdu_to_tagged_stream(gr.types.byte_t, LENGTH_TAG)
         self.scrambler = digital.additive_scrambler_bb(SCRAMBLER["mask"], SCRAMBLER["seed"], SCRAMBLER["len"], 0,
@@ -559,8 +517,8 @@ class ofdm_pdu_rx(gr.hier_block2):
         self.soft_decoder = digital.constellation_soft_decoder_cf(payload_constellation.base())
         self.soft_length = blocks.tagged_stream_multiply_length(gr.sizeof_float, LENGTH_TAG, bps)
         self.soft_pdu = pdu.tagged_stream_to_pdu(gr.types.float_t, LENGTH_TAG)
-        self.soft_guard = _length_guard(1, 8 * max_coded, "OFDM receiver")
-        self.out_guard = _length_guard(1, max_packet, "OFDM receiver")
+        self.soft_guard = length_guard(1, 8 * max_coded, "OFDM receiver")
+        self.out_guard = length_guard(1, max_packet, "OFDM receiver")
         self.decoder = _decoder(code, math.ceil(max_coded * CODES[code]))
         # A terminated code's tail and padding decode to one byte more than the frame had.
         self.trim = pdu.pdu_lambda(lambda data: data[:-1], "UVEC") if code == "cc" else None

@@ -48,7 +48,7 @@ from lamigo.errors import ConfigError
 from lamigo_gr.blocks.modems.coding import (CC_RATE, CRC_BYTES, cc_decoder, cc_encoder, coded_bytes, crc_append,
                                             crc_check)
 from lamigo_gr.blocks.modems.gfsk import DEFAULT_ACCESS_CODE
-from lamigo_gr.blocks.modems.ofdm import _length_guard
+from lamigo_gr.blocks.modems.length_guard import length_guard
 
 LENGTH_TAG = "packet_len"
 PAYLOAD_TAG = "payload symbols"  # what header_format_default's parser names the payload length
@@ -200,7 +200,7 @@ class psk_pdu_tx(gr.hier_block2):
 
         # when the flowgraph's upstream is done, an empty packet follows the last one, so that the
         # receiver's header/payload demux still takes in the last real burst before the stream ends
-        self.flush = _length_guard(0, max_packet + CRC_BYTES, "PSK transmitter", flush_on_done=True)
+        self.flush = length_guard(0, max_packet + CRC_BYTES, "PSK transmitter", flush_on_done=True)
         self.msg_connect(self, "in", self.crc_append, "in")
         self.msg_connect(self.crc_append, "out", self.flush, "in")
         self.msg_connect(self.flush, "out", self.payload_encoder, "in")
@@ -463,7 +463,7 @@ class psk_pdu_rx(gr.hier_block2):
         self.msg_connect(self.soft_bits, "out", self.payload_decoder, "in")
         self.msg_connect(self.payload_decoder, "out", self.trim, "in")
         self.msg_connect(self.trim, "out", self.crc_check, "in")
-        self.out_guard = _length_guard(1, max_packet, "PSK receiver")  # drops the transmitter's empty flush packet
+        self.out_guard = length_guard(1, max_packet, "PSK receiver")  # drops the transmitter's empty flush packet
         self.msg_connect(self.crc_check, "ok", self.out_guard, "in")
         self.msg_connect(self.out_guard, "out", self, "out")
         if symbols:
